@@ -1,0 +1,12 @@
+//! Layer 3: the crash-consistent buddy allocator whose whole state lives in the pool.
+//!
+//! [`map`] defines the persistent order map and its invariants (M1–M4); [`buddy`] the
+//! allocator built on it (A1–A3, F1–F2) and the hooks that tie allocations and frees to
+//! a journal; [`stats`] the numbers it reports.
+
+pub(crate) mod buddy;
+pub(crate) mod map;
+mod stats;
+
+pub(crate) use buddy::Heap;
+pub use stats::{AllocStats, ClassStats};

@@ -1,0 +1,78 @@
+//! # crndm: safe persistent-memory programming
+//!
+//! A program keeps its data structures in a *pool*: a file mapped into memory (on an
+//! ext4-dax or xfs-dax filesystem, on emulated pmem such as tmpfs, or on an ordinary
+//! file). crndm makes the pool's contents survive crashes and makes the classic
+//! persistent-memory bugs compile errors.
+//!
+//! ## Pools are types
+//! A pool is a zero-sized *type* ([`MemPool`]), declared with [`pool!`] or taken ready
+//! from [`default`]. Everything persistent is generic over its pool type, so pointers of
+//! two pools cannot mix. A pool type maps at most one file at a time:
+//!
+//! ```
+//! # fn main() -> crndm::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use crndm::default::*;
+//! let path = dir.path().join("app.pool");
+//! let pool = BuddyAlloc::open_no_root(&path, O_CFNE)?;      // create + format if missing
+//! assert!(matches!(BuddyAlloc::open_no_root(&path, 0), Err(Error::AlreadyOpen)));
+//! drop(pool);                                               // last handle: closed
+//! let again = BuddyAlloc::open_no_root(&path, 0)?;          // the same pool again
+//! assert_eq!(BuddyAlloc::generation()?, 2);
+//! # drop(again);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Persistence
+//! How stores become durable depends on the file: see [`Mode`]. Every flush and fence
+//! the library issues is counted per thread in [`PersistCounters`].
+//!
+//! ## Allocation
+//! Memory comes from a buddy allocator whose whole state is one byte per 64-byte unit in
+//! the pool, changed by single-byte commits, so it is consistent after a crash at any
+//! instruction. [`MemPool::stats`] and [`MemPool::check`] report on it.
+//!
+//! ## Errors
+//! Everything fallible returns [`Result`] with the crate's one [`Error`]; a corrupt or
+//! foreign file gives a specific error, never a panic.
+#![warn(
+    missing_docs,
+    clippy::missing_errors_doc,
+    clippy::missing_panics_doc,
+    clippy::unwrap_used,
+    clippy::cast_possible_truncation
+)]
+
+extern crate self as crndm;
+
+pub mod admin;
+#[cfg_attr(
+    not(any(test, feature = "internals")),
+    allow(dead_code, reason = "the raw allocator API serves the transaction layer, which builds on it")
+)]
+mod alloc;
+pub mod default;
+mod error;
+#[cfg(feature = "internals")]
+pub mod internals;
+mod persist;
+#[cfg_attr(
+    not(test),
+    allow(dead_code, reason = "raw accessors serve the transaction layer, which builds on them")
+)]
+mod pool;
+mod util;
+
+pub use alloc::{AllocStats, ClassStats};
+pub use crndm_derive::pool;
+pub use error::{Error, Region, Result};
+pub use persist::{FlushInstr, Mode, PersistCounters};
+pub use pool::{Flags, MemPool, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolGuard, PoolOptions};
+
+/// Items the macros' generated code names; not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::pool::PoolSlot;
+}

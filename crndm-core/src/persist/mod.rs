@@ -1,0 +1,139 @@
+//! Layer 1: making stores durable.
+//!
+//! # The rule (DESIGN §5)
+//! A store to persistent memory is durable only after a *flush* of its cache line and a
+//! *later fence*. Every write that recovery depends on must be durable before anything
+//! that assumes it is written.
+//!
+//! # Modes
+//! How a flush and a fence are carried out depends on what the pool file is mapped from,
+//! decided once when the pool is opened ([`Mode`]):
+//!
+//! | mode       | mapping                         | flush                 | fence                       | survives          |
+//! |------------|---------------------------------|-----------------------|-----------------------------|-------------------|
+//! | `Dax`      | `MAP_SHARED_VALIDATE\|MAP_SYNC` | `clwb`/`clflushopt`   | `sfence`                    | power failure     |
+//! | `Emulated` | tmpfs, or `CRNDM_FORCE_PMEM=1`  | `clwb`/`clflushopt`   | `sfence`                    | process crash     |
+//! | `Msync`    | ordinary file, `MAP_SHARED`     | remember the pages    | `msync(MS_SYNC)` of them    | power failure     |
+//!
+//! All flushing and fencing in the crate goes through [`Persister`]; it also counts the
+//! work in [`PersistCounters`].
+
+mod counters;
+mod flush;
+mod msync;
+
+pub use counters::PersistCounters;
+pub use flush::FlushInstr;
+pub(crate) use flush::CACHE_LINE;
+
+/// How a pool's stores are made durable; see the [module docs](self) for the table.
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("mode.pool");
+/// use crndm::default::*;
+/// let pool = BuddyAlloc::open_no_root(&path, O_CF)?;
+/// println!("stores become durable through {:?}", BuddyAlloc::mode()?);
+/// # drop(pool);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    /// A DAX mapping (`MAP_SYNC` succeeded): cache flushes reach persistent media.
+    Dax,
+    /// Emulated persistent memory (tmpfs, or forced by `CRNDM_FORCE_PMEM=1`): cache
+    /// flushes are issued as on real PM; data survives process crashes only.
+    Emulated,
+    /// An ordinary file: flushed pages are written back with `msync` at each fence.
+    Msync,
+}
+
+impl Mode {
+    /// The mode's name as printed by tools.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Dax => "dax",
+            Mode::Emulated => "emulated",
+            Mode::Msync => "msync",
+        }
+    }
+}
+
+impl std::fmt::Display for Mode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Flushes and fences for one mapping, in the way its [`Mode`] requires.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Persister {
+    mode: Mode,
+    instr: FlushInstr,
+}
+
+impl Persister {
+    pub(crate) fn new(mode: Mode) -> Persister {
+        Persister {
+            mode,
+            instr: FlushInstr::detect(),
+        }
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// Starts writing back every cache line overlapping `[ptr, ptr + len)`; durable after
+    /// the next [`fence`](Self::fence) of this thread.
+    ///
+    /// # Safety
+    /// 1. `[ptr, ptr + len)` lies inside this persister's live mapping.
+    pub(crate) unsafe fn flush(&self, ptr: *const u8, len: usize) {
+        let lines = match self.mode {
+            // SAFETY: (1) is the caller's.
+            Mode::Dax | Mode::Emulated => unsafe { flush::flush_lines(ptr, len, self.instr) },
+            Mode::Msync => {
+                msync::note(ptr as usize, len);
+                flush::lines_of(ptr as usize, len).1 as u64
+            }
+        };
+        counters::add_flushes(lines);
+    }
+
+    /// Orders and completes every flush this thread issued before it.
+    pub(crate) fn fence(&self) {
+        match self.mode {
+            Mode::Dax | Mode::Emulated => flush::sfence(),
+            Mode::Msync => {
+                // SAFETY: (1) ranges are noted only through `flush`, whose callers
+                // promise a live mapping, and a pool forgets its ranges before unmapping.
+                if let Err(e) = unsafe { msync::fence() } {
+                    // A failed msync means the kernel could not write the file back; the
+                    // data is not durable and continuing would break the rule above.
+                    panic!("msync failed, pool data may not be durable: {e}");
+                }
+            }
+        }
+        counters::add_fence();
+    }
+
+    /// [`flush`](Self::flush) then [`fence`](Self::fence).
+    ///
+    /// # Safety
+    /// 1. `[ptr, ptr + len)` lies inside this persister's live mapping.
+    pub(crate) unsafe fn persist(&self, ptr: *const u8, len: usize) {
+        // SAFETY: (1) is the caller's.
+        unsafe { self.flush(ptr, len) };
+        self.fence();
+    }
+
+    /// Drops the pending `Msync` ranges of `[start, start + len)`, before it is unmapped.
+    pub(crate) fn forget_range(&self, start: usize, len: usize) {
+        if self.mode == Mode::Msync {
+            msync::forget(start, start + len);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! The pool file: opening, the process lock, mapping, and mode detection.
+
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::ptr::NonNull;
+
+use crate::error::{Error, Result};
+use crate::persist::Mode;
+use crate::util::to_usize;
+
+const TMPFS_MAGIC: i64 = 0x0102_1994;
+const RAMFS_MAGIC: i64 = 0x8584_58f6;
+
+/// Takes the process-level advisory lock on `file`: exclusive for a writer, shared for a
+/// reader. Fails with [`Error::Locked`] at once if another holder conflicts.
+pub(crate) fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
+    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH } | libc::LOCK_NB;
+    // SAFETY: `flock` takes a valid open descriptor (owned by `file`) and an operation.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = std::io::Error::last_os_error();
+    if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Err(Error::Locked(path.to_path_buf()))
+    } else {
+        Err(Error::io("flock", path, err))
+    }
+}
+
+/// Whether `CRNDM_FORCE_PMEM=1` asks for emulated-pmem flushing on any file.
+fn forced_pmem() -> bool {
+    std::env::var_os("CRNDM_FORCE_PMEM").is_some_and(|v| v == "1")
+}
+
+fn on_ram_fs(file: &File) -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
+    // SAFETY: `fstatfs` fills the buffer it is given from a valid descriptor.
+    let rc = unsafe { libc::fstatfs(file.as_raw_fd(), st.as_mut_ptr()) };
+    if rc != 0 {
+        return false;
+    }
+    // SAFETY: `fstatfs` returned 0, so it initialised the whole struct.
+    let st = unsafe { st.assume_init() };
+    let t = st.f_type as i64;
+    t == TMPFS_MAGIC || t == RAMFS_MAGIC
+}
+
+/// A shared mapping of a whole pool file; unmapped on drop.
+#[derive(Debug)]
+pub(crate) struct Mapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory owned by this value; which thread unmaps it
+// does not matter, and access to its bytes is governed by the layers above.
+unsafe impl Send for Mapping {}
+// SAFETY: `Mapping` itself only hands out its address and length.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `file` and decides the persistence mode (module docs of
+    /// [`crate::persist`]): `MAP_SYNC` first unless another mode is requested.
+    pub(crate) fn map(
+        file: &File,
+        path: &Path,
+        len: u64,
+        writable: bool,
+        want: Option<Mode>,
+    ) -> Result<(Mapping, Mode)> {
+        let len = to_usize(len);
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
+        let try_map = |flags| {
+            // SAFETY: a fresh mapping at a kernel-chosen address of a valid descriptor;
+            // it aliases no Rust object.
+            let p = unsafe {
+                libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0)
+            };
+            if p == libc::MAP_FAILED {
+                Err(std::io::Error::last_os_error())
+            } else {
+                Ok(p.cast::<u8>())
+            }
+        };
+        let mut mode = None;
+        let mut ptr = None;
+        if matches!(want, None | Some(Mode::Dax)) {
+            match try_map(libc::MAP_SHARED_VALIDATE | libc::MAP_SYNC) {
+                Ok(p) => {
+                    mode = Some(Mode::Dax);
+                    ptr = Some(p);
+                }
+                Err(e) if want == Some(Mode::Dax) => {
+                    return Err(Error::ModeUnavailable {
+                        requested: Mode::Dax,
+                        path: path.to_path_buf(),
+                        reason: format!("MAP_SYNC mapping failed: {e}"),
+                    });
+                }
+                Err(_) => {}
+            }
+        }
+        let ptr = match ptr {
+            Some(p) => p,
+            None => try_map(libc::MAP_SHARED).map_err(|e| Error::io("mmap", path, e))?,
+        };
+        let mode = mode.or(want).unwrap_or_else(|| {
+            if forced_pmem() || on_ram_fs(file) {
+                Mode::Emulated
+            } else {
+                Mode::Msync
+            }
+        });
+        let ptr = NonNull::new(ptr).ok_or_else(|| {
+            Error::io("mmap", path, std::io::Error::other("mapped at address 0"))
+        })?;
+        Ok((Mapping { ptr, len }, mode))
+    }
+
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what `mmap` returned; nothing uses the mapping
+        // any more (its owner is being dropped, after everything that borrowed from it).
+        unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };
+    }
+}

@@ -1,0 +1,17 @@
+//! Layer 2: the mapped pool file (DESIGN §4).
+//!
+//! [`header`] defines the on-media header and validates untrusted bytes; [`file`] opens,
+//! locks and maps files and detects the persistence mode; [`raw`] is an open pool
+//! (header + mapping + allocator); [`slot`] ties a pool *type* to at most one open file;
+//! [`options`] holds the open flags and the options builder; [`inspect`] reads a pool
+//! file without opening it for writing.
+
+pub(crate) mod file;
+pub(crate) mod header;
+pub(crate) mod inspect;
+mod options;
+pub(crate) mod raw;
+mod slot;
+
+pub use options::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
+pub use slot::{MemPool, PoolGuard, PoolSlot};

@@ -1,0 +1,313 @@
+//! An open pool file, untyped: the mapping, its validated geometry and its allocator.
+//!
+//! Opening follows one order, so that a crash or a bad file at any step is harmless:
+//! 1. open the file and take the exclusive lock (before anything is truncated);
+//! 2. format if the flags say so: size the file, write the allocator map, persist it,
+//!    and write the header *last* (a crash mid-format leaves no valid magic);
+//! 3. read the header with `pread` and validate it against the file length before
+//!    mapping anything it describes;
+//! 4. map, open the allocator (scan, repair residue);
+//! 5. bump the persistent generation with one 8-byte store, persisted.
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::alloc::{AllocStats, Heap};
+use crate::error::{Error, Region, Result};
+use crate::persist::{Mode, Persister};
+use crate::pool::file::{Mapping, lock};
+use crate::pool::header::{GENERATION_OFF, Geometry, HEADER_REGION, Header};
+use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
+use crate::util::to_usize;
+
+/// One open pool. Field order is drop order: the heap goes before the mapping it
+/// points into, the mapping before the file whose lock guards it.
+#[derive(Debug)]
+pub(crate) struct RawPool {
+    heap: Heap,
+    persister: Persister,
+    geo: Geometry,
+    uuid: [u8; 16],
+    generation: u64,
+    map: Mapping,
+    _file: File,
+    path: PathBuf,
+}
+
+/// What `open` has to do with the file.
+#[derive(Debug, PartialEq, Eq)]
+enum Plan {
+    Format,
+    Open,
+    FormatIfEmpty,
+}
+
+fn plan(flags: Flags) -> Result<Plan> {
+    if flags & !(O_C | O_F | O_CNE) != 0 {
+        return Err(Error::InvalidFlags {
+            flags,
+            reason: "unknown bits (use O_C, O_F, O_CNE and their combinations)",
+        });
+    }
+    if flags & O_C != 0 && flags & O_CNE != 0 {
+        return Err(Error::InvalidFlags {
+            flags,
+            reason: "O_C (always create) contradicts O_CNE (create only if missing)",
+        });
+    }
+    Ok(if flags & (O_C | O_F) != 0 && flags & O_CNE == 0 {
+        Plan::Format
+    } else if flags & O_CNE != 0 {
+        Plan::FormatIfEmpty
+    } else {
+        Plan::Open
+    })
+}
+
+fn random_uuid() -> [u8; 16] {
+    let mut id = [0u8; 16];
+    // SAFETY: `getrandom` writes at most `id.len()` bytes into the buffer it is given.
+    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    if n != 16 {
+        // Fall back to time and address entropy; uniqueness, not secrecy, is the point.
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        id = (t ^ (u128::from(std::process::id()) << 64) ^ (&raw const id as u128)).to_le_bytes();
+    }
+    id[6] = (id[6] & 0x0f) | 0x40; // RFC 4122 version 4
+    id[8] = (id[8] & 0x3f) | 0x80;
+    id
+}
+
+impl RawPool {
+    /// Opens, creates or formats the pool file at `path` as `flags` and `opts` say.
+    pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
+        let plan = plan(flags)?;
+        let create = flags & (O_C | O_CNE) != 0;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .open(path)
+            .map_err(|e| match e.kind() {
+                ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+                _ => Error::io("open", path, e),
+            })?;
+        lock(&file, path, true)?;
+        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let format = match plan {
+            Plan::Format => true,
+            Plan::FormatIfEmpty => len == 0,
+            Plan::Open if len == 0 => return Err(Error::EmptyFile(path.to_path_buf())),
+            Plan::Open => false,
+        };
+        if format {
+            Self::format(&file, path, opts)?;
+        }
+        Self::open_locked(file, path, opts.mode)
+    }
+
+    /// Writes an empty pool of `opts` into the (locked) file.
+    fn format(file: &File, path: &Path, opts: &PoolOptions) -> Result<()> {
+        let geo = Geometry::plan(opts)?;
+        let io = |op| move |e| Error::io(op, path, e);
+        file.set_len(0).map_err(io("truncate"))?;
+        file.set_len(geo.pool_size).map_err(io("resize"))?;
+        let (map, mode) = Mapping::map(file, path, geo.pool_size, true, opts.mode)?;
+        let persister = Persister::new(mode);
+        // SAFETY: the map region lies inside the file (Geometry::plan), the mapping is
+        // ours alone (the file is locked and not yet handed to anyone).
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(
+                map.ptr().add(to_usize(geo.map_off)),
+                to_usize(geo.heap_units),
+            )
+        };
+        crate::alloc::map::format(bytes, geo.heap_units);
+        // PERSIST: everything the header describes is durable before the header (whose
+        // magic makes the file a pool) is written.
+        // SAFETY: the whole mapping is live.
+        unsafe { persister.persist(map.ptr(), map.len()) };
+        let header = Header::new(&geo, random_uuid());
+        // SAFETY: the header region is the first 4 KiB of the mapping; `Header` is 256
+        // bytes of plain integers.
+        unsafe { map.ptr().cast::<Header>().write(header) };
+        // PERSIST: the header is durable before open() reads it back.
+        // SAFETY: the header lies in the live mapping.
+        unsafe { persister.persist(map.ptr(), size_of::<Header>()) };
+        persister.forget_range(map.ptr() as usize, map.len());
+        Ok(())
+    }
+
+    /// Validates and maps an existing pool file whose lock we hold.
+    fn open_locked(file: File, path: &Path, want: Option<Mode>) -> Result<RawPool> {
+        let geo = read_geometry(&file, path)?;
+        let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, want)?;
+        let persister = Persister::new(mode);
+        // SAFETY: the header was validated and lies at the start of the mapping.
+        let header = unsafe { map.ptr().cast::<Header>().read() };
+        // Re-validate what is now mapped: the file could have changed between pread
+        // and mmap only through another writer, which the lock excludes; checking again
+        // costs nothing and keeps the invariant local.
+        let geo2 = header.validate(geo.pool_size)?;
+        if geo2 != geo {
+            return Err(Error::CorruptHeader {
+                field: "regions",
+                reason: "changed while opening".into(),
+            });
+        }
+        // SAFETY: (1) the map region is inside the mapping (validated geometry), which
+        // the returned RawPool keeps alive longer than the heap (field order), and only
+        // the heap touches it; (2) the persister is this mapping's.
+        let heap = unsafe {
+            Heap::open(
+                map.ptr().add(to_usize(geo.map_off)),
+                geo.heap_units,
+                geo.heap_off,
+                persister,
+            )?
+        };
+        let generation = header.generation.wrapping_add(1);
+        // SAFETY: the generation field is an aligned u64 inside the header page.
+        let gen_ptr = unsafe { map.ptr().add(GENERATION_OFF).cast::<u64>() };
+        // SAFETY: aligned, in the live mapping, not referenced elsewhere (H3).
+        unsafe { gen_ptr.write(generation) };
+        // PERSIST: the new generation is durable before any volatile cell compares
+        // against it (DESIGN §4).
+        // SAFETY: 8 bytes of the live mapping.
+        unsafe { persister.persist(gen_ptr.cast(), 8) };
+        Ok(RawPool {
+            heap,
+            persister,
+            geo,
+            uuid: header.uuid,
+            generation,
+            map,
+            _file: file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub(crate) fn heap(&self) -> &Heap {
+        &self.heap
+    }
+
+    pub(crate) fn mode(&self) -> Mode {
+        self.persister.mode()
+    }
+
+    pub(crate) fn persister(&self) -> &Persister {
+        &self.persister
+    }
+
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.map.ptr()
+    }
+
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub(crate) fn uuid(&self) -> [u8; 16] {
+        self.uuid
+    }
+
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub(crate) fn stats(&self) -> AllocStats {
+        self.heap.stats()
+    }
+}
+
+impl Drop for RawPool {
+    fn drop(&mut self) {
+        self.persister.fence();
+        self.persister
+            .forget_range(self.map.ptr() as usize, self.map.len());
+    }
+}
+
+/// Reads and validates the header of an open pool file without mapping it.
+pub(crate) fn read_geometry(file: &File, path: &Path) -> Result<Geometry> {
+    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    if len == 0 {
+        return Err(Error::EmptyFile(path.to_path_buf()));
+    }
+    let mut buf = [0u8; size_of::<Header>()];
+    let n = read_prefix(file, &mut buf).map_err(|e| Error::io("read", path, e))?;
+    let mut magic = [0u8; 8];
+    magic[..n.min(8)].copy_from_slice(&buf[..n.min(8)]);
+    if magic != crate::pool::header::MAGIC {
+        return Err(Error::NotAPool { found: magic });
+    }
+    if len < HEADER_REGION {
+        return Err(Error::Truncated {
+            len,
+            needed: HEADER_REGION,
+        });
+    }
+    let header = Header::read_from(&buf).ok_or(Error::Truncated {
+        len,
+        needed: HEADER_REGION,
+    })?;
+    header.validate(len)
+}
+
+fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read_at(&mut buf[n..], n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Regions of a geometry, for reports.
+pub(crate) fn regions(geo: &Geometry) -> Vec<(Region, u64, u64)> {
+    Region::ALL
+        .into_iter()
+        .map(|r| {
+            let d = geo.region(r);
+            (r, d.off, d.len)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flag_plans() {
+        use crate::pool::options::{O_CF, O_CFNE};
+        assert_eq!(plan(0).unwrap(), Plan::Open);
+        assert_eq!(plan(O_F).unwrap(), Plan::Format);
+        assert_eq!(plan(O_C).unwrap(), Plan::Format);
+        assert_eq!(plan(O_CF).unwrap(), Plan::Format);
+        assert_eq!(plan(O_CNE).unwrap(), Plan::FormatIfEmpty);
+        assert_eq!(plan(O_CFNE).unwrap(), Plan::FormatIfEmpty);
+        assert!(plan(O_C | O_CNE).is_err());
+        assert!(plan(64).is_err());
+    }
+
+    #[test]
+    fn uuids_are_v4_and_differ() {
+        let a = random_uuid();
+        let b = random_uuid();
+        assert_ne!(a, b);
+        assert_eq!(a[6] >> 4, 4);
+    }
+}

@@ -1,0 +1,36 @@
+//! Small helpers shared by the raw layers.
+
+#[cfg(not(target_pointer_width = "64"))]
+compile_error!("crndm supports 64-bit targets only: pool offsets are u64 and must fit usize");
+
+/// Converts a pool offset or length to `usize`; lossless on the 64-bit targets crndm
+/// builds for (see the `compile_error!` above).
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "usize is 64 bits wide on every target crndm compiles for"
+)]
+pub(crate) fn to_usize(x: u64) -> usize {
+    x as usize
+}
+
+/// FNV-1a, 64-bit: a stable hash for checksums and layout fingerprints (never
+/// `DefaultHasher`, whose output may change between Rust releases; DESIGN §4).
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fnv1a_matches_published_vectors() {
+        assert_eq!(super::fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(super::fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(super::fnv1a(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+}

@@ -1,0 +1,57 @@
+//! Procedural macros of [crndm](https://docs.rs/crndm); use them through `crndm`'s
+//! re-exports (`crndm::pool!`), not from this crate directly.
+#![warn(missing_docs)]
+#![forbid(unsafe_code)]
+
+use proc_macro::TokenStream;
+use proc_macro2::TokenStream as TokenStream2;
+use quote::quote;
+use syn::parse::{Parse, ParseStream};
+use syn::{Ident, Token, Visibility};
+
+mod pool;
+
+/// Declares a pool module: a zero-sized pool type with its own private state, its
+/// `MemPool` implementation, and the aliases of crndm's types bound to it.
+///
+/// `pool!(name)` makes `mod name` with pool type `name::BuddyAlloc`; a visibility and a
+/// type name may be given: `pool!(pub name, MyPool)`.
+#[proc_macro]
+pub fn pool(input: TokenStream) -> TokenStream {
+    let args = syn::parse_macro_input!(input as PoolArgs);
+    pool::expand(&args).into()
+}
+
+/// The arguments of `pool!`: `[vis] name [, TypeName]`.
+struct PoolArgs {
+    vis: Visibility,
+    module: Ident,
+    ty: Ident,
+}
+
+impl Parse for PoolArgs {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let vis: Visibility = input.parse()?;
+        let module: Ident = input.parse()?;
+        let ty = if input.peek(Token![,]) {
+            input.parse::<Token![,]>()?;
+            if input.is_empty() {
+                Ident::new("BuddyAlloc", module.span())
+            } else {
+                input.parse()?
+            }
+        } else {
+            Ident::new("BuddyAlloc", module.span())
+        };
+        if !input.is_empty() {
+            return Err(input.error("expected `pool!([vis] module_name [, TypeName])`"));
+        }
+        Ok(PoolArgs { vis, module, ty })
+    }
+}
+
+#[allow(dead_code, reason = "kept for the derives to come, which share the helpers")]
+fn compile_error(e: syn::Error) -> TokenStream2 {
+    let tokens = e.to_compile_error();
+    quote!(#tokens)
+}
