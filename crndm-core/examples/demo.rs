@@ -6,19 +6,36 @@
 
 use crndm::default::*;
 
-fn main() -> crndm::Result<()> {
+fn main() -> Result<()> {
     let path = std::env::args_os()
         .nth(1)
         .map_or_else(|| std::env::temp_dir().join("crndm-demo.pool"), Into::into);
     let pool = BuddyAlloc::open_no_root(&path, O_CFNE)?;
     let stats = BuddyAlloc::stats()?;
     println!("pool        {}", path.display());
-    println!("uuid        {}", crndm::admin::format_uuid(&BuddyAlloc::uuid()?));
+    println!(
+        "uuid        {}",
+        crndm::admin::format_uuid(&BuddyAlloc::uuid()?)
+    );
     println!("mode        {}", BuddyAlloc::mode()?);
-    println!("generation  {} (opened {} times)", BuddyAlloc::generation()?, BuddyAlloc::generation()?);
-    println!("heap        {} bytes, {} used, largest free block {}", stats.total, stats.used, stats.largest_free);
+    println!(
+        "generation  {} (opened {} times)",
+        BuddyAlloc::generation()?,
+        BuddyAlloc::generation()?
+    );
+    println!(
+        "heap        {} bytes, {} used, largest free block {}",
+        stats.total, stats.used, stats.largest_free
+    );
     let problems = BuddyAlloc::check()?;
-    println!("check       {}", if problems.is_empty() { "clean".to_string() } else { problems.join("; ") });
+    println!(
+        "check       {}",
+        if problems.is_empty() {
+            "clean".to_string()
+        } else {
+            problems.join("; ")
+        }
+    );
     drop(pool);
     Ok(())
 }

@@ -71,7 +71,14 @@ pub struct PoolInfo {
 /// Formats a UUID in the usual 8-4-4-4-12 form.
 pub fn format_uuid(id: &[u8; 16]) -> String {
     let h: String = id.iter().map(|b| format!("{b:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 /// Creates (or overwrites) `path` as an empty pool of `size` bytes.

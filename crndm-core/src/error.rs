@@ -108,7 +108,9 @@ pub enum Error {
         reason: String,
     },
     /// A region described by the header lies outside the file or overlaps another.
-    #[error("region {region} at offset {off:#x} length {len:#x} is outside the pool or overlaps another region")]
+    #[error(
+        "region {region} at offset {off:#x} length {len:#x} is outside the pool or overlaps another region"
+    )]
     RegionOutOfBounds {
         /// The region.
         region: Region,
@@ -169,7 +171,9 @@ pub enum Error {
         reason: String,
     },
     /// The heap has no free block large enough.
-    #[error("out of pool space: no free block of {requested} bytes (largest free block: {largest_free} bytes)")]
+    #[error(
+        "out of pool space: no free block of {requested} bytes (largest free block: {largest_free} bytes)"
+    )]
     OutOfSpace {
         /// The requested size in bytes.
         requested: u64,

@@ -44,13 +44,23 @@
     clippy::unwrap_used,
     clippy::cast_possible_truncation
 )]
+#![cfg_attr(
+    test,
+    allow(
+        clippy::missing_panics_doc,
+        reason = "unit tests panic to report failure"
+    )
+)]
 
 extern crate self as crndm;
 
 pub mod admin;
 #[cfg_attr(
-    not(any(test, feature = "internals")),
-    allow(dead_code, reason = "the raw allocator API serves the transaction layer, which builds on it")
+    not(test),
+    allow(
+        dead_code,
+        reason = "the raw allocator API serves the transaction layer, which builds on it"
+    )
 )]
 mod alloc;
 pub mod default;
@@ -60,7 +70,10 @@ pub mod internals;
 mod persist;
 #[cfg_attr(
     not(test),
-    allow(dead_code, reason = "raw accessors serve the transaction layer, which builds on them")
+    allow(
+        dead_code,
+        reason = "raw accessors serve the transaction layer, which builds on them"
+    )
 )]
 mod pool;
 mod util;

@@ -14,6 +14,19 @@ pub(crate) fn to_usize(x: u64) -> usize {
     x as usize
 }
 
+/// Converts a block order or other small count to `u8`.
+///
+/// Orders are below 64 because a heap has fewer than 2^64 units.
+#[inline]
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "callers pass block orders, which are < 64 (debug-asserted)"
+)]
+pub(crate) fn small(x: usize) -> u8 {
+    debug_assert!(x < 64, "order {x} out of range");
+    x as u8
+}
+
 /// FNV-1a, 64-bit: a stable hash for checksums and layout fingerprints (never
 /// `DefaultHasher`, whose output may change between Rust releases; DESIGN §4).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {

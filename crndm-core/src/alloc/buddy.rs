@@ -38,7 +38,7 @@ use super::map::{self, FREE, USED};
 use super::stats::{AllocStats, ClassStats};
 use crate::error::{Error, Result};
 use crate::persist::{CACHE_LINE, Persister};
-use crate::util::to_usize;
+use crate::util::{small, to_usize};
 
 /// log2 of the unit size.
 pub(crate) const UNIT_LOG: u32 = 6;
@@ -48,6 +48,10 @@ pub(crate) const UNIT: u64 = 1 << UNIT_LOG;
 pub(crate) const MAX_ALIGN: u64 = 4096;
 
 /// The order of the smallest block that holds `size` bytes aligned to `align`.
+///
+/// # Errors
+/// [`Error::UnsupportedAlignment`] for an alignment that is not a power of two or above
+/// [`MAX_ALIGN`]; [`Error::OutOfSpace`] for a size no heap can hold.
 pub(crate) fn order_for(size: u64, align: u64) -> Result<u8> {
     if !align.is_power_of_two() || align > MAX_ALIGN {
         return Err(Error::UnsupportedAlignment {
@@ -61,7 +65,7 @@ pub(crate) fn order_for(size: u64, align: u64) -> Result<u8> {
         requested: size,
         largest_free: 0,
     })?;
-    Ok(units.trailing_zeros() as u8)
+    Ok(small(units.trailing_zeros() as usize))
 }
 
 /// Size in bytes of a block of `order`.
@@ -111,6 +115,9 @@ impl Heap {
     /// 1. `[map, map + units)` is writable memory of the pool mapping that stays mapped
     ///    for the life of the returned `Heap`, and nothing else accesses it meanwhile.
     /// 2. `persister` belongs to that mapping.
+    ///
+    /// # Errors
+    /// [`Error::CorruptAllocator`] if the map violates M1 or M2.
     pub(crate) unsafe fn open(
         map: *mut u8,
         units: u64,
@@ -155,9 +162,10 @@ impl Heap {
 
     fn read(&self, u: u64) -> u8 {
         debug_assert!(u < self.units);
-        // SAFETY: `u < units`, so the byte is inside the map (Heap::open (1)); callers
-        // hold the state lock, so no store races with this load.
-        unsafe { self.map.add(to_usize(u)).read() }
+        // SAFETY: `u < units`, so the byte is inside the map (Heap::open (1)).
+        let p = unsafe { self.map.add(to_usize(u)) };
+        // SAFETY: `p` is in the map; callers hold the state lock, so no store races.
+        unsafe { p.read() }
     }
 
     /// Stores a map byte and flushes its line unless `last_line` says it was just flushed.
@@ -191,6 +199,10 @@ impl Heap {
     /// it must flush (not fence) whatever record lets recovery free the block. If it
     /// fails, nothing changes and its error is returned. The allocation is durable at the
     /// caller's next fence.
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`] when no free block is large enough, the errors of
+    /// [`order_for`], and whatever `log` returns.
     pub(crate) fn alloc(
         &self,
         size: u64,
@@ -214,7 +226,7 @@ impl Heap {
         for i in (usize::from(k)..j).rev() {
             let buddy = u + (1u64 << i);
             st.free[i].insert(buddy);
-            self.write(buddy, FREE | i as u8, &mut line);
+            self.write(buddy, FREE | small(i), &mut line);
         }
         // PERSIST: the journal record and the split-off heads are durable before the
         // head byte below can reach the media (A1).
@@ -239,6 +251,9 @@ impl Heap {
     /// With `strict`, every block must be a used block of that order, and nothing is
     /// changed if one is not ([`Error::InvalidFree`]). Without it (recovery), blocks that
     /// are not used blocks of that order are skipped, which makes a replay idempotent.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFree`] (strict mode only).
     pub(crate) fn free_batch(
         &self,
         blocks: &[(u64, u8)],
@@ -303,6 +318,14 @@ impl Heap {
         Ok(())
     }
 
+    /// Whether `off` is the start of a used block of `order` (M3 makes the byte test
+    /// exact).
+    pub(crate) fn is_used(&self, off: u64, order: u8) -> bool {
+        let _st = self.lock();
+        self.unit_of(off)
+            .is_some_and(|u| self.read(u) == USED | order)
+    }
+
     /// Usage statistics.
     pub(crate) fn stats(&self) -> AllocStats {
         let st = self.lock();
@@ -312,7 +335,7 @@ impl Heap {
             ..AllocStats::default()
         };
         for (k, (free, &used)) in st.free.iter().zip(&st.used).enumerate() {
-            let size = block_size(k as u8);
+            let size = block_size(small(k));
             s.used += used * size;
             s.free += free.len() as u64 * size;
             s.classes.push(ClassStats {
@@ -373,9 +396,339 @@ fn largest_free(st: &State) -> u64 {
     st.free
         .iter()
         .rposition(|s| !s.is_empty())
-        .map_or(0, |k| block_size(k as u8))
+        .map_or(0, |k| block_size(small(k)))
 }
 
 fn corrupt((unit, reason): (u64, String)) -> Error {
     Error::CorruptAllocator { unit, reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::Mode;
+    use proptest::prelude::*;
+
+    /// A heap over a DRAM buffer standing in for the pool's map region.
+    struct TestHeap {
+        heap: Heap,
+        map: Vec<u8>,
+    }
+
+    impl TestHeap {
+        fn new(units: u64) -> TestHeap {
+            let mut map = vec![0u8; to_usize(units)];
+            map::format(&mut map, units);
+            // SAFETY: (1) `map` lives as long as the TestHeap and is only touched
+            // through the heap (and read back by tests after the heap is idle);
+            // (2) an Emulated persister only issues cache flushes, valid on any memory.
+            let heap = unsafe {
+                Heap::open(
+                    map.as_mut_ptr(),
+                    units,
+                    4096,
+                    Persister::new(Mode::Emulated),
+                )
+            }
+            .unwrap();
+            TestHeap { heap, map }
+        }
+
+        /// # Errors
+        /// As `Heap::alloc`.
+        fn alloc(&self, size: u64) -> Result<u64> {
+            self.heap.alloc(size, 1, |_, _| Ok(()))
+        }
+
+        /// # Errors
+        /// As `Heap::free_batch`.
+        fn free(&self, off: u64, size: u64) -> Result<()> {
+            self.heap
+                .free_batch(&[(off, order_for(size, 1)?)], true, || {})
+        }
+
+        fn pristine(&self) -> bool {
+            let mut fresh = vec![0u8; self.map.len()];
+            map::format(&mut fresh, self.heap.units);
+            fresh == self.map
+        }
+    }
+
+    #[test]
+    fn orders_round_up_to_powers_of_two_units() {
+        assert_eq!(order_for(0, 1).unwrap(), 0);
+        assert_eq!(order_for(8, 8).unwrap(), 0);
+        assert_eq!(order_for(64, 8).unwrap(), 0);
+        assert_eq!(order_for(65, 8).unwrap(), 1);
+        assert_eq!(order_for(4096, 8).unwrap(), 6);
+        assert_eq!(order_for(8, 4096).unwrap(), 6);
+        assert!(matches!(
+            order_for(8, 8192),
+            Err(Error::UnsupportedAlignment { .. })
+        ));
+        assert!(matches!(
+            order_for(8, 3),
+            Err(Error::UnsupportedAlignment { .. })
+        ));
+        assert_eq!(order_for(u64::MAX, 1).unwrap(), 58);
+        let h = TestHeap::new(8);
+        assert!(matches!(h.alloc(u64::MAX), Err(Error::OutOfSpace { .. })));
+    }
+
+    #[test]
+    fn alloc_free_round_trip_restores_the_map() {
+        let h = TestHeap::new(1000);
+        let a = h.alloc(8).unwrap();
+        let b = h.alloc(256).unwrap();
+        let c = h.alloc(4096).unwrap();
+        assert!(h.heap.check().is_empty());
+        let s = h.heap.stats();
+        assert_eq!(s.used, 64 + 256 + 4096);
+        assert_eq!(s.used + s.free, s.total);
+        assert_eq!(
+            (c - 4096) % 4096,
+            0,
+            "a 4 KiB block is 4 KiB aligned in the heap"
+        );
+        h.free(b, 256).unwrap();
+        h.free(a, 8).unwrap();
+        h.free(c, 4096).unwrap();
+        assert!(h.heap.check().is_empty());
+        assert_eq!(h.heap.stats().used, 0);
+        assert!(
+            h.pristine(),
+            "freeing everything merges back to the formatted map"
+        );
+    }
+
+    #[test]
+    fn bad_frees_are_errors_and_change_nothing() {
+        let h = TestHeap::new(256);
+        let a = h.alloc(64).unwrap();
+        let before = h.map.clone();
+        assert!(matches!(h.free(a + 64, 64), Err(Error::InvalidFree { .. })));
+        assert!(matches!(h.free(a, 128), Err(Error::InvalidFree { .. })));
+        assert!(matches!(h.free(1, 64), Err(Error::InvalidFree { .. })));
+        assert!(matches!(
+            h.free(u64::MAX, 64),
+            Err(Error::InvalidFree { .. })
+        ));
+        let dup = h.heap.free_batch(&[(a, 0), (a, 0)], true, || {});
+        assert!(matches!(dup, Err(Error::InvalidFree { .. })));
+        assert_eq!(before, h.map);
+        h.free(a, 64).unwrap();
+        assert!(
+            matches!(h.free(a, 64), Err(Error::InvalidFree { .. })),
+            "double free"
+        );
+        // Lenient mode (recovery replay) skips what is already free.
+        h.heap.free_batch(&[(a, 0)], false, || {}).unwrap();
+        assert!(h.pristine());
+    }
+
+    #[test]
+    fn out_of_space_is_an_error_with_the_largest_block() {
+        let h = TestHeap::new(64);
+        let big = h.alloc(64 * 64).unwrap();
+        match h.alloc(64) {
+            Err(Error::OutOfSpace {
+                largest_free: 0, ..
+            }) => {}
+            other => panic!("expected OutOfSpace, got {other:?}"),
+        }
+        h.free(big, 64 * 64).unwrap();
+        let _ = h.alloc(32 * 64).unwrap();
+        assert!(matches!(
+            h.alloc(64 * 64),
+            Err(Error::OutOfSpace {
+                largest_free: 2048,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_failing_log_hook_leaves_everything_as_it_was() {
+        let h = TestHeap::new(128);
+        let err = h.heap.alloc(64, 1, |_, _| Err(Error::NotOpen));
+        assert!(matches!(err, Err(Error::NotOpen)));
+        assert!(h.pristine());
+        assert!(h.heap.check().is_empty());
+    }
+
+    #[test]
+    fn the_log_hook_sees_the_block_before_it_is_marked_used() {
+        let h = TestHeap::new(128);
+        let mut seen = None;
+        let off = h
+            .heap
+            .alloc(100, 1, |off, order| {
+                let u = to_usize((off - 4096) / UNIT);
+                // The head byte still says free: nothing is committed yet (A1).
+                assert_eq!(map::decode(h.map[u]), map::Cell::Free(7));
+                seen = Some((off, order));
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(seen, Some((off, 1)));
+    }
+
+    #[test]
+    fn buddies_freed_in_one_batch_merge() {
+        let h = TestHeap::new(64);
+        let blocks: Vec<u64> = (0..64).map(|_| h.alloc(64).unwrap()).collect();
+        let batch: Vec<(u64, u8)> = blocks.iter().map(|&o| (o, 0)).collect();
+        let mut hook_ran = false;
+        h.heap.free_batch(&batch, true, || hook_ran = true).unwrap();
+        assert!(hook_ran);
+        assert!(h.pristine());
+        assert_eq!(h.heap.stats().largest_free, 64 * 64);
+    }
+
+    #[test]
+    fn freed_blocks_are_not_reusable_before_the_publish_hook() {
+        let h = TestHeap::new(2);
+        let a = h.alloc(64).unwrap();
+        let b = h.alloc(64).unwrap();
+        h.heap
+            .free_batch(&[(a, 0)], true, || {
+                // F2: inside the hook (journal truncation) the block is durable-free but
+                // not yet in the DRAM free sets; the lock also keeps other threads out.
+                assert!(h.heap.state.try_lock().is_err());
+            })
+            .unwrap();
+        h.free(b, 64).unwrap();
+        assert!(h.pristine());
+    }
+
+    #[test]
+    fn open_repairs_crash_residue() {
+        // A crash between step 2 and step 4 of an allocation leaves split heads inside
+        // a free block; a crash after a merge leaves the old head inside the new block.
+        let mut map = vec![0u8; 16];
+        map::format(&mut map, 16);
+        map[1] = FREE;
+        map[2] = FREE | 1;
+        map[8] = USED | 3;
+        // SAFETY: (1) `map` outlives the heap; (2) Emulated flushes are valid anywhere.
+        let heap =
+            unsafe { Heap::open(map.as_mut_ptr(), 16, 0, Persister::new(Mode::Emulated)) }.unwrap();
+        assert!(heap.check().is_empty());
+        drop(heap);
+        let mut fresh = vec![0u8; 16];
+        map::format(&mut fresh, 16);
+        assert_eq!(map, fresh);
+        // Unmerged free buddies are merged at open.
+        let mut map = vec![0u8; 4];
+        map[0] = FREE;
+        map[1] = FREE;
+        map[2] = FREE | 1;
+        // SAFETY: as above.
+        let heap =
+            unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated)) }.unwrap();
+        assert_eq!(heap.stats().largest_free, 4 * 64);
+        drop(heap);
+        assert_eq!(map, vec![FREE | 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn corrupt_maps_refuse_to_open() {
+        let mut map = vec![USED | 9, 0, 0, 0];
+        // SAFETY: as in open_repairs_crash_residue.
+        let r = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated)) };
+        assert!(matches!(r, Err(Error::CorruptAllocator { unit: 0, .. })));
+    }
+
+    #[test]
+    fn two_threads_allocating_and_freeing_leave_a_clean_heap() {
+        let h = TestHeap::new(1 << 14);
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                let h = &h;
+                s.spawn(move || {
+                    let mut live = Vec::new();
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64.wrapping_mul(t + 1);
+                    for i in 0..20_000u64 {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        if live.len() < 64 && (!x.is_multiple_of(3) || live.is_empty()) {
+                            let size = [8, 100, 256, 1000, 4096][to_usize(x % 5)];
+                            live.push((h.alloc(size).unwrap(), size));
+                        } else {
+                            let (off, size) = live.swap_remove(to_usize(x % live.len() as u64));
+                            h.free(off, size).unwrap();
+                        }
+                        if i % 5000 == 0 {
+                            assert!(h.heap.check().is_empty());
+                        }
+                    }
+                    for (off, size) in live {
+                        h.free(off, size).unwrap();
+                    }
+                });
+            }
+        });
+        assert!(h.heap.check().is_empty());
+        assert_eq!(h.heap.stats().used, 0);
+        assert!(h.pristine());
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Alloc(u64),
+        Free(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (1u64..9000).prop_map(Op::Alloc),
+            2 => any::<usize>().prop_map(Op::Free),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+
+        /// Random alloc/free programs against a model: the live blocks never overlap,
+        /// sit inside the heap, are as large as asked; usage and `check` agree at every
+        /// step; freeing everything restores the formatted map.
+        #[test]
+        fn alloc_free_matches_a_model(units in 1u64..600, ops in proptest::collection::vec(op(), 1..200)) {
+            let h = TestHeap::new(units);
+            let mut live: Vec<(u64, u64)> = Vec::new(); // (off, block size)
+            for op in ops {
+                match op {
+                    Op::Alloc(size) => match h.alloc(size) {
+                        Ok(off) => {
+                            let bs = block_size(order_for(size, 1).unwrap());
+                            prop_assert!(off >= 4096 && off + bs <= 4096 + units * UNIT);
+                            prop_assert_eq!((off - 4096) % bs, 0);
+                            for &(o, s) in &live {
+                                prop_assert!(off + bs <= o || o + s <= off, "overlap");
+                            }
+                            live.push((off, bs));
+                        }
+                        Err(Error::OutOfSpace { largest_free, .. }) => {
+                            prop_assert!(largest_free < size.max(1));
+                        }
+                        Err(e) => prop_assert!(false, "unexpected {e}"),
+                    },
+                    Op::Free(i) if !live.is_empty() => {
+                        let (off, bs) = live.swap_remove(i % live.len());
+                        h.free(off, bs).unwrap();
+                    }
+                    Op::Free(_) => {}
+                }
+                let s = h.heap.stats();
+                prop_assert_eq!(s.used, live.iter().map(|l| l.1).sum::<u64>());
+                prop_assert_eq!(s.used + s.free, s.total);
+                prop_assert!(h.heap.check().is_empty());
+            }
+            for (off, bs) in live.drain(..) {
+                h.free(off, bs).unwrap();
+            }
+            prop_assert!(h.pristine());
+        }
+    }
 }

@@ -24,6 +24,8 @@
 //! Because the map alone says what is free, every change the allocator makes becomes
 //! visible by a single byte store (the head byte), which a crash cannot tear.
 
+use crate::util::{small, to_usize};
+
 /// Tag of a used block's head byte.
 pub(crate) const USED: u8 = 0x40;
 /// Tag of a free block's head byte.
@@ -76,12 +78,16 @@ impl Scan {
 
 /// The largest order a heap of `units` units can hold.
 pub(crate) fn max_order(units: u64) -> u8 {
-    (63 - units.max(1).leading_zeros()) as u8
+    small(63 - units.max(1).leading_zeros() as usize)
 }
 
 /// Reads the map and checks M1 and M2; reports M3 and M4 violations without failing.
 ///
-/// `map` has at least `units` bytes. Never panics, whatever the bytes.
+/// Never panics, whatever the bytes.
+///
+/// # Errors
+/// `(unit, reason)` for the first unit where M1 or M2 fails, or if `map` is shorter than
+/// `units` bytes.
 pub(crate) fn scan(map: &[u8], units: u64) -> Result<Scan, (u64, String)> {
     let Ok(n) = usize::try_from(units) else {
         return Err((0, "unit count does not fit in memory".into()));
@@ -98,29 +104,39 @@ pub(crate) fn scan(map: &[u8], units: u64) -> Result<Scan, (u64, String)> {
     let mut u = 0u64;
     let mut prev_free: Option<(u64, u8)> = None;
     while u < units {
-        let (free, order) = match decode(map[u as usize]) {
+        let (free, order) = match decode(map[to_usize(u)]) {
             Cell::Used(k) => (false, k),
             Cell::Free(k) => (true, k),
-            Cell::Interior => return Err((u, "expected a block head, found an interior byte".into())),
+            Cell::Interior => {
+                return Err((u, "expected a block head, found an interior byte".into()));
+            }
             Cell::Invalid(b) => return Err((u, format!("invalid map byte {b:#04x}"))),
         };
         let Some(size) = units_of(order).filter(|&s| usize::from(order) < orders && u + s <= units)
         else {
-            return Err((u, format!("block of order {order} runs past the end of the heap")));
+            return Err((
+                u,
+                format!("block of order {order} runs past the end of the heap"),
+            ));
         };
-        if u % size != 0 {
-            return Err((u, format!("block of order {order} is not aligned to {size} units")));
+        if !u.is_multiple_of(size) {
+            return Err((
+                u,
+                format!("block of order {order} is not aligned to {size} units"),
+            ));
         }
         for i in u + 1..u + size {
-            if map[i as usize] != 0 {
+            if map[to_usize(i)] != 0 {
                 out.stale.push(i);
             }
         }
         if free {
-            if let Some((pu, pk)) = prev_free {
-                if pk == order && pu + size == u && pu % (2 * size) == 0 {
-                    out.unmerged.push((pu, order));
-                }
+            if let Some((pu, pk)) = prev_free
+                && pk == order
+                && pu + size == u
+                && pu.is_multiple_of(2 * size)
+            {
+                out.unmerged.push((pu, order));
             }
             out.free[usize::from(order)].push(u);
             prev_free = Some((u, order));
@@ -140,10 +156,10 @@ pub(crate) fn format(map: &mut [u8], units: u64) {
     let mut u = 0u64;
     while u < units {
         let mut k = max_order(units - u);
-        while u % (1u64 << k) != 0 {
+        while !u.is_multiple_of(1u64 << k) {
             k -= 1;
         }
-        map[u as usize] = FREE | k;
+        map[to_usize(u)] = FREE | k;
         u += 1u64 << k;
     }
 }
@@ -155,7 +171,7 @@ mod tests {
     #[test]
     fn formatted_maps_scan_clean_for_every_small_size() {
         for units in 1..300u64 {
-            let mut map = vec![0xffu8; units as usize];
+            let mut map = vec![0xffu8; to_usize(units)];
             format(&mut map, units);
             let s = scan(&map, units).unwrap();
             assert!(s.is_canonical(), "units {units}");
@@ -183,7 +199,10 @@ mod tests {
         map[0] = FREE | 0x3f;
         assert!(scan(&map, 16).is_err());
         map[0] = USED;
-        assert!(scan(&map, 16).is_err(), "unit 1 is interior 0 where a head belongs");
+        assert!(
+            scan(&map, 16).is_err(),
+            "unit 1 is interior 0 where a head belongs"
+        );
         assert!(scan(&map[..4], 16).is_err());
     }
 

@@ -103,15 +103,23 @@ pub(crate) unsafe fn flush_lines(ptr: *const u8, len: usize, instr: FlushInstr) 
     let (first, count) = lines_of(ptr as usize, len);
     for i in 0..count {
         let line = first + i * CACHE_LINE;
-        // SAFETY: (1) the line overlaps the caller's mapped range, and a cache line never
-        // crosses a page boundary, so `line` is a mapped address. The flush instructions
-        // read no data and change no program-visible state (Intel SDM vol. 2A).
-        unsafe {
-            match instr {
-                FlushInstr::Clwb => asm!("clwb [{0}]", in(reg) line, options(nostack, preserves_flags)),
-                FlushInstr::Clflushopt => asm!("clflushopt [{0}]", in(reg) line, options(nostack, preserves_flags)),
-                FlushInstr::Clflush => asm!("clflush [{0}]", in(reg) line, options(nostack, preserves_flags)),
-            }
+        // SAFETY (all three arms): (1) the line overlaps the caller's mapped range, and a
+        // cache line never crosses a page boundary, so `line` is a mapped address. The
+        // flush instructions read no data and change no program-visible state (Intel SDM
+        // vol. 2A, "CLWB", "CLFLUSHOPT", "CLFLUSH").
+        match instr {
+            // SAFETY: see above.
+            FlushInstr::Clwb => unsafe {
+                asm!("clwb [{0}]", in(reg) line, options(nostack, preserves_flags));
+            },
+            // SAFETY: see above.
+            FlushInstr::Clflushopt => unsafe {
+                asm!("clflushopt [{0}]", in(reg) line, options(nostack, preserves_flags));
+            },
+            // SAFETY: see above.
+            FlushInstr::Clflush => unsafe {
+                asm!("clflush [{0}]", in(reg) line, options(nostack, preserves_flags));
+            },
         }
     }
     count as u64

@@ -23,8 +23,8 @@ mod flush;
 mod msync;
 
 pub use counters::PersistCounters;
-pub use flush::FlushInstr;
 pub(crate) use flush::CACHE_LINE;
+pub use flush::FlushInstr;
 
 /// How a pool's stores are made durable; see the [module docs](self) for the table.
 ///
@@ -104,6 +104,12 @@ impl Persister {
     }
 
     /// Orders and completes every flush this thread issued before it.
+    ///
+    /// # Panics
+    /// In `Msync` mode, if `msync` fails: the kernel could not write the file back, so
+    /// data the caller is about to rely on is not durable. Continuing would break the
+    /// persistence rule, so crndm stops the operation, as databases do on a failed
+    /// `fsync`.
     pub(crate) fn fence(&self) {
         match self.mode {
             Mode::Dax | Mode::Emulated => flush::sfence(),

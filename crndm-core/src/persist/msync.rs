@@ -24,12 +24,13 @@ pub(crate) fn note(addr: usize, len: usize) {
     let end = (addr + len).next_multiple_of(PAGE);
     PENDING.with(|p| {
         let mut p = p.borrow_mut();
-        if let Some(last) = p.last_mut() {
-            if start <= last.1 && end >= last.0 {
-                last.0 = last.0.min(start);
-                last.1 = last.1.max(end);
-                return;
-            }
+        if let Some(last) = p.last_mut()
+            && start <= last.1
+            && end >= last.0
+        {
+            last.0 = last.0.min(start);
+            last.1 = last.1.max(end);
+            return;
         }
         p.push((start, end));
     });
@@ -41,6 +42,9 @@ pub(crate) fn note(addr: usize, len: usize) {
 /// 1. Every range noted since this thread's last fence is still mapped (pools keep their
 ///    mapping until every handle and transaction is gone, and a pool fences before
 ///    unmapping, so this holds for ranges noted through a pool's persister).
+///
+/// # Errors
+/// The first `msync` failure; the remaining ranges are still synced.
 pub(crate) unsafe fn fence() -> std::io::Result<()> {
     let mut ranges = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
     ranges.sort_unstable();

@@ -13,9 +13,16 @@ const TMPFS_MAGIC: i64 = 0x0102_1994;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
 
 /// Takes the process-level advisory lock on `file`: exclusive for a writer, shared for a
-/// reader. Fails with [`Error::Locked`] at once if another holder conflicts.
+/// reader.
+///
+/// # Errors
+/// [`Error::Locked`] at once if another holder conflicts; [`Error::Io`] otherwise.
 pub(crate) fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
-    let op = if exclusive { libc::LOCK_EX } else { libc::LOCK_SH } | libc::LOCK_NB;
+    let op = if exclusive {
+        libc::LOCK_EX
+    } else {
+        libc::LOCK_SH
+    } | libc::LOCK_NB;
     // SAFETY: `flock` takes a valid open descriptor (owned by `file`) and an operation.
     let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
     if rc == 0 {
@@ -43,7 +50,7 @@ fn on_ram_fs(file: &File) -> bool {
     }
     // SAFETY: `fstatfs` returned 0, so it initialised the whole struct.
     let st = unsafe { st.assume_init() };
-    let t = st.f_type as i64;
+    let t = st.f_type;
     t == TMPFS_MAGIC || t == RAMFS_MAGIC
 }
 
@@ -63,6 +70,10 @@ unsafe impl Sync for Mapping {}
 impl Mapping {
     /// Maps `len` bytes of `file` and decides the persistence mode (module docs of
     /// [`crate::persist`]): `MAP_SYNC` first unless another mode is requested.
+    ///
+    /// # Errors
+    /// [`Error::ModeUnavailable`] if `Dax` was requested and `MAP_SYNC` failed;
+    /// [`Error::Io`] if the mapping failed.
     pub(crate) fn map(
         file: &File,
         path: &Path,
@@ -79,9 +90,8 @@ impl Mapping {
         let try_map = |flags| {
             // SAFETY: a fresh mapping at a kernel-chosen address of a valid descriptor;
             // it aliases no Rust object.
-            let p = unsafe {
-                libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0)
-            };
+            let p =
+                unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
             if p == libc::MAP_FAILED {
                 Err(std::io::Error::last_os_error())
             } else {
@@ -117,14 +127,19 @@ impl Mapping {
                 Mode::Msync
             }
         });
-        let ptr = NonNull::new(ptr).ok_or_else(|| {
-            Error::io("mmap", path, std::io::Error::other("mapped at address 0"))
-        })?;
+        let ptr = NonNull::new(ptr)
+            .ok_or_else(|| Error::io("mmap", path, std::io::Error::other("mapped at address 0")))?;
         Ok((Mapping { ptr, len }, mode))
     }
 
     pub(crate) fn ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()
+    }
+
+    /// The header at the start of the mapping.
+    /// `mmap` returns page-aligned addresses; `Header` needs 8.
+    pub(crate) fn header_ptr(&self) -> *mut crate::pool::header::Header {
+        self.ptr.as_ptr().cast()
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -29,7 +29,7 @@
 //!   or inside a transaction (root slot).
 
 use crate::error::{Error, Region, Result};
-use crate::pool::options::{PoolOptions, PAGE};
+use crate::pool::options::{PAGE, PoolOptions};
 use crate::util::fnv1a;
 
 /// The first eight bytes of every pool file.
@@ -82,9 +82,6 @@ const _: () = assert!(std::mem::offset_of!(Header, checksum) == CHECKED);
 const _: () = assert!(std::mem::offset_of!(Header, generation) == 192);
 const _: () = assert!(std::mem::offset_of!(Header, heap_units) == 120);
 
-/// Byte offset of the generation counter in the file.
-pub(crate) const GENERATION_OFF: usize = std::mem::offset_of!(Header, generation);
-
 /// Where everything is, as validated at open; the trusted DRAM copy of the header's
 /// immutable part.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -100,11 +97,14 @@ pub(crate) struct Geometry {
 }
 
 impl Geometry {
-    /// Lays out a pool of `opts.size` bytes, or says why it cannot be one.
+    /// Lays out a pool of `opts.size` bytes.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] saying why the options cannot make a pool.
     pub(crate) fn plan(opts: &PoolOptions) -> Result<Geometry> {
         let size = opts.size;
         let bad = |reason| Error::InvalidSize { size, reason };
-        if size % PAGE != 0 {
+        if !size.is_multiple_of(PAGE) {
             return Err(bad("must be a multiple of 4096 bytes"));
         }
         let journals_len = u64::from(opts.lanes)
@@ -162,7 +162,7 @@ impl Header {
         let mut h = Header {
             magic: MAGIC,
             version: VERSION,
-            header_len: HEADER_REGION as u32,
+            header_len: 4096,
             uuid,
             pool_size: geo.pool_size,
             unit_log: crate::alloc::buddy::UNIT_LOG,
@@ -209,6 +209,10 @@ impl Header {
 
     /// Validates an untrusted header against the file's length; returns the geometry
     /// every later access relies on. Never panics.
+    ///
+    /// # Errors
+    /// The specific error of the first check that fails, in the order of the module
+    /// docs: magic, version, checksum, fields, size, regions, root slot.
     pub(crate) fn validate(&self, file_len: u64) -> Result<Geometry> {
         if self.magic != MAGIC {
             return Err(Error::NotAPool { found: self.magic });
@@ -228,7 +232,10 @@ impl Header {
         }
         let corrupt = |field, reason: String| Error::CorruptHeader { field, reason };
         if u64::from(self.header_len) != HEADER_REGION {
-            return Err(corrupt("header_len", format!("is {}, expected {HEADER_REGION}", self.header_len)));
+            return Err(corrupt(
+                "header_len",
+                format!("is {}, expected {HEADER_REGION}", self.header_len),
+            ));
         }
         if self.pool_size != file_len {
             return Err(Error::SizeMismatch {
@@ -237,13 +244,22 @@ impl Header {
             });
         }
         if self.unit_log != crate::alloc::buddy::UNIT_LOG {
-            return Err(corrupt("unit_log", format!("is {}, expected 6", self.unit_log)));
+            return Err(corrupt(
+                "unit_log",
+                format!("is {}, expected 6", self.unit_log),
+            ));
         }
         if self.lanes == 0 || self.lanes > MAX_LANES {
-            return Err(corrupt("lanes", format!("is {}, expected 1..={MAX_LANES}", self.lanes)));
+            return Err(corrupt(
+                "lanes",
+                format!("is {}, expected 1..={MAX_LANES}", self.lanes),
+            ));
         }
-        if self.lane_size == 0 || self.lane_size % PAGE != 0 {
-            return Err(corrupt("lane_size", format!("{} is not a positive multiple of {PAGE}", self.lane_size)));
+        if self.lane_size == 0 || !self.lane_size.is_multiple_of(PAGE) {
+            return Err(corrupt(
+                "lane_size",
+                format!("{} is not a positive multiple of {PAGE}", self.lane_size),
+            ));
         }
         if self.reserved != [0; 7] {
             return Err(corrupt("reserved", "is not zero".into()));
@@ -256,7 +272,7 @@ impl Header {
                 len: d.len,
             };
             let stop = d.off.checked_add(d.len).ok_or_else(out)?;
-            if d.off < end || stop > self.pool_size || d.off % PAGE != 0 {
+            if d.off < end || stop > self.pool_size || !d.off.is_multiple_of(PAGE) {
                 return Err(out());
             }
             end = stop;
@@ -270,13 +286,22 @@ impl Header {
             });
         }
         if Some(journals.len) != u64::from(self.lanes).checked_mul(self.lane_size) {
-            return Err(corrupt("lanes", "times lane_size is not the journal region's length".into()));
+            return Err(corrupt(
+                "lanes",
+                "times lane_size is not the journal region's length".into(),
+            ));
         }
         if self.heap_units == 0
             || Some(heap.len) != self.heap_units.checked_mul(64)
             || map.len < self.heap_units
         {
-            return Err(corrupt("heap_units", format!("{} does not match the heap and map regions", self.heap_units)));
+            return Err(corrupt(
+                "heap_units",
+                format!(
+                    "{} does not match the heap and map regions",
+                    self.heap_units
+                ),
+            ));
         }
         let geo = Geometry {
             pool_size: self.pool_size,
@@ -291,9 +316,12 @@ impl Header {
         if self.root_off != 0
             && (self.root_off < geo.heap_off
                 || self.root_off >= geo.heap_off + heap.len
-                || self.root_off % 64 != 0)
+                || !self.root_off.is_multiple_of(64))
         {
-            return Err(corrupt("root_off", format!("{:#x} is not a block of the heap", self.root_off)));
+            return Err(corrupt(
+                "root_off",
+                format!("{:#x} is not a block of the heap", self.root_off),
+            ));
         }
         Ok(geo)
     }
@@ -323,7 +351,10 @@ mod tests {
             let mut end = 0;
             for r in Region::ALL {
                 let d = geo.region(r);
-                assert!(d.off >= end && d.off % PAGE == 0, "{r} in {mib} MiB");
+                assert!(
+                    d.off >= end && d.off.is_multiple_of(PAGE),
+                    "{r} in {mib} MiB"
+                );
                 end = d.off + d.len;
             }
             assert!(end <= geo.pool_size);
@@ -346,31 +377,76 @@ mod tests {
         assert!(matches!(x.validate(len), Err(Error::NotAPool { .. })));
         let mut x = h;
         x.version = 2;
-        assert!(matches!(x.validate(len), Err(Error::UnsupportedVersion { found: 2, .. })));
+        assert!(matches!(
+            x.validate(len),
+            Err(Error::UnsupportedVersion { found: 2, .. })
+        ));
         let mut x = h;
         x.uuid[3] ^= 1;
         assert!(matches!(x.validate(len), Err(Error::BadChecksum { .. })));
-        assert!(matches!(h.validate(len + PAGE), Err(Error::SizeMismatch { .. })));
+        assert!(matches!(
+            h.validate(len + PAGE),
+            Err(Error::SizeMismatch { .. })
+        ));
         let mut x = h;
         x.regions[3].len += PAGE;
-        assert!(matches!(resum(x).validate(len), Err(Error::RegionOutOfBounds { region: Region::Heap, .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::RegionOutOfBounds {
+                region: Region::Heap,
+                ..
+            })
+        ));
         let mut x = h;
         x.regions[2].off = 0;
-        assert!(matches!(resum(x).validate(len), Err(Error::RegionOutOfBounds { region: Region::AllocMap, .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::RegionOutOfBounds {
+                region: Region::AllocMap,
+                ..
+            })
+        ));
         let mut x = h;
         x.regions[1].off = u64::MAX;
-        assert!(matches!(resum(x).validate(len), Err(Error::RegionOutOfBounds { region: Region::Journals, .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::RegionOutOfBounds {
+                region: Region::Journals,
+                ..
+            })
+        ));
         let mut x = h;
         x.lanes = 0;
-        assert!(matches!(resum(x).validate(len), Err(Error::CorruptHeader { field: "lanes", .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::CorruptHeader { field: "lanes", .. })
+        ));
         let mut x = h;
         x.heap_units += 1;
-        assert!(matches!(resum(x).validate(len), Err(Error::CorruptHeader { field: "heap_units", .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::CorruptHeader {
+                field: "heap_units",
+                ..
+            })
+        ));
         let mut x = h;
         x.root_off = 8;
-        assert!(matches!(x.validate(len), Err(Error::CorruptHeader { field: "root_off", .. })));
+        assert!(matches!(
+            x.validate(len),
+            Err(Error::CorruptHeader {
+                field: "root_off",
+                ..
+            })
+        ));
         let mut x = h;
         x.header_len = 5;
-        assert!(matches!(resum(x).validate(len), Err(Error::CorruptHeader { field: "header_len", .. })));
+        assert!(matches!(
+            resum(x).validate(len),
+            Err(Error::CorruptHeader {
+                field: "header_len",
+                ..
+            })
+        ));
     }
 }

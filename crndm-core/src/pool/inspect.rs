@@ -4,15 +4,15 @@
 use std::fs::File;
 use std::path::Path;
 
-use crate::alloc::buddy::{block_size, scan_problems, UNIT};
+use crate::alloc::buddy::{UNIT, block_size, scan_problems};
 use crate::alloc::map;
 use crate::alloc::{AllocStats, ClassStats};
 use crate::error::{Error, Result};
 use crate::persist::Mode;
-use crate::pool::file::{lock, Mapping};
+use crate::pool::file::{Mapping, lock};
 use crate::pool::header::{Geometry, Header};
 use crate::pool::raw::read_geometry;
-use crate::util::to_usize;
+use crate::util::{small, to_usize};
 
 /// What a read-only look at a pool file found.
 #[derive(Debug)]
@@ -25,7 +25,10 @@ pub(crate) struct Inspection {
 }
 
 /// Maps `path` read-only under a shared lock, validates the header and scans the
-/// allocator map. Header problems are errors; allocator problems are listed.
+/// allocator map.
+///
+/// # Errors
+/// Header problems and I/O failures; allocator problems are listed instead.
 pub(crate) fn inspect(path: &Path) -> Result<Inspection> {
     let file = File::open(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
@@ -49,7 +52,7 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspection> {
     let problems = match map::scan(map_bytes, geo.heap_units) {
         Ok(scan) => {
             for (k, (free, &used)) in scan.free.iter().zip(&scan.used).enumerate() {
-                let size = block_size(k as u8);
+                let size = block_size(small(k));
                 stats.used += used * size;
                 stats.free += free.len() as u64 * size;
                 if !free.is_empty() {

@@ -15,3 +15,5 @@ mod slot;
 
 pub use options::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 pub use slot::{MemPool, PoolGuard, PoolSlot};
+#[cfg(test)]
+mod kill_tests;

@@ -18,7 +18,7 @@ use crate::alloc::{AllocStats, Heap};
 use crate::error::{Error, Region, Result};
 use crate::persist::{Mode, Persister};
 use crate::pool::file::{Mapping, lock};
-use crate::pool::header::{GENERATION_OFF, Geometry, HEADER_REGION, Header};
+use crate::pool::header::{Geometry, HEADER_REGION, Header};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
 use crate::util::to_usize;
 
@@ -28,7 +28,6 @@ use crate::util::to_usize;
 pub(crate) struct RawPool {
     heap: Heap,
     persister: Persister,
-    geo: Geometry,
     uuid: [u8; 16],
     generation: u64,
     map: Mapping,
@@ -44,6 +43,8 @@ enum Plan {
     FormatIfEmpty,
 }
 
+/// # Errors
+/// [`Error::InvalidFlags`] for unknown bits or `O_C` with `O_CNE`.
 fn plan(flags: Flags) -> Result<Plan> {
     if flags & !(O_C | O_F | O_CNE) != 0 {
         return Err(Error::InvalidFlags {
@@ -84,6 +85,10 @@ fn random_uuid() -> [u8; 16] {
 
 impl RawPool {
     /// Opens, creates or formats the pool file at `path` as `flags` and `opts` say.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFlags`], the file's I/O errors, [`Error::Locked`], and every
+    /// validation error of the header and the allocator map.
     pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
         let plan = plan(flags)?;
         let create = flags & (O_C | O_CNE) != 0;
@@ -97,7 +102,10 @@ impl RawPool {
                 _ => Error::io("open", path, e),
             })?;
         lock(&file, path, true)?;
-        let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("stat", path, e))?
+            .len();
         let format = match plan {
             Plan::Format => true,
             Plan::FormatIfEmpty => len == 0,
@@ -111,6 +119,9 @@ impl RawPool {
     }
 
     /// Writes an empty pool of `opts` into the (locked) file.
+    ///
+    /// # Errors
+    /// [`Error::InvalidSize`] and I/O errors.
     fn format(file: &File, path: &Path, opts: &PoolOptions) -> Result<()> {
         let geo = Geometry::plan(opts)?;
         let io = |op| move |e| Error::io(op, path, e);
@@ -118,14 +129,11 @@ impl RawPool {
         file.set_len(geo.pool_size).map_err(io("resize"))?;
         let (map, mode) = Mapping::map(file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
-        // SAFETY: the map region lies inside the file (Geometry::plan), the mapping is
-        // ours alone (the file is locked and not yet handed to anyone).
-        let bytes = unsafe {
-            std::slice::from_raw_parts_mut(
-                map.ptr().add(to_usize(geo.map_off)),
-                to_usize(geo.heap_units),
-            )
-        };
+        // SAFETY: the map region lies inside the file (Geometry::plan).
+        let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+        // SAFETY: `heap_units` bytes from `map_ptr` are inside the mapping, which is ours
+        // alone (the file is locked and not yet handed to anyone).
+        let bytes = unsafe { std::slice::from_raw_parts_mut(map_ptr, to_usize(geo.heap_units)) };
         crate::alloc::map::format(bytes, geo.heap_units);
         // PERSIST: everything the header describes is durable before the header (whose
         // magic makes the file a pool) is written.
@@ -134,7 +142,7 @@ impl RawPool {
         let header = Header::new(&geo, random_uuid());
         // SAFETY: the header region is the first 4 KiB of the mapping; `Header` is 256
         // bytes of plain integers.
-        unsafe { map.ptr().cast::<Header>().write(header) };
+        unsafe { map.header_ptr().write(header) };
         // PERSIST: the header is durable before open() reads it back.
         // SAFETY: the header lies in the live mapping.
         unsafe { persister.persist(map.ptr(), size_of::<Header>()) };
@@ -143,12 +151,15 @@ impl RawPool {
     }
 
     /// Validates and maps an existing pool file whose lock we hold.
+    ///
+    /// # Errors
+    /// Every validation error of the header and the allocator map, and I/O errors.
     fn open_locked(file: File, path: &Path, want: Option<Mode>) -> Result<RawPool> {
         let geo = read_geometry(&file, path)?;
         let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, want)?;
         let persister = Persister::new(mode);
         // SAFETY: the header was validated and lies at the start of the mapping.
-        let header = unsafe { map.ptr().cast::<Header>().read() };
+        let header = unsafe { map.header_ptr().read() };
         // Re-validate what is now mapped: the file could have changed between pread
         // and mmap only through another writer, which the lock excludes; checking again
         // costs nothing and keeps the invariant local.
@@ -162,17 +173,15 @@ impl RawPool {
         // SAFETY: (1) the map region is inside the mapping (validated geometry), which
         // the returned RawPool keeps alive longer than the heap (field order), and only
         // the heap touches it; (2) the persister is this mapping's.
-        let heap = unsafe {
-            Heap::open(
-                map.ptr().add(to_usize(geo.map_off)),
-                geo.heap_units,
-                geo.heap_off,
-                persister,
-            )?
-        };
+        // SAFETY: the map region is inside the mapping (validated geometry).
+        let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+        // SAFETY: (1) `map_ptr` holds `heap_units` bytes of the mapping, which the
+        // returned RawPool keeps alive longer than the heap (field order), and only the
+        // heap touches them; (2) the persister is this mapping's.
+        let heap = unsafe { Heap::open(map_ptr, geo.heap_units, geo.heap_off, persister)? };
         let generation = header.generation.wrapping_add(1);
-        // SAFETY: the generation field is an aligned u64 inside the header page.
-        let gen_ptr = unsafe { map.ptr().add(GENERATION_OFF).cast::<u64>() };
+        // SAFETY: the header is inside the live mapping; this only computes a field address.
+        let gen_ptr = unsafe { &raw mut (*map.header_ptr()).generation };
         // SAFETY: aligned, in the live mapping, not referenced elsewhere (H3).
         unsafe { gen_ptr.write(generation) };
         // PERSIST: the new generation is durable before any volatile cell compares
@@ -182,7 +191,6 @@ impl RawPool {
         Ok(RawPool {
             heap,
             persister,
-            geo,
             uuid: header.uuid,
             generation,
             map,
@@ -203,12 +211,9 @@ impl RawPool {
         &self.persister
     }
 
+    /// The address of pool offset 0.
     pub(crate) fn base(&self) -> *mut u8 {
         self.map.ptr()
-    }
-
-    pub(crate) fn geometry(&self) -> &Geometry {
-        &self.geo
     }
 
     pub(crate) fn uuid(&self) -> [u8; 16] {
@@ -237,8 +242,15 @@ impl Drop for RawPool {
 }
 
 /// Reads and validates the header of an open pool file without mapping it.
+///
+/// # Errors
+/// [`Error::EmptyFile`], [`Error::NotAPool`], [`Error::Truncated`], I/O errors and every
+/// error of [`Header::validate`].
 pub(crate) fn read_geometry(file: &File, path: &Path) -> Result<Geometry> {
-    let len = file.metadata().map_err(|e| Error::io("stat", path, e))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .len();
     if len == 0 {
         return Err(Error::EmptyFile(path.to_path_buf()));
     }
@@ -262,6 +274,10 @@ pub(crate) fn read_geometry(file: &File, path: &Path) -> Result<Geometry> {
     header.validate(len)
 }
 
+/// Reads up to `buf.len()` bytes from the start of `file`.
+///
+/// # Errors
+/// The read's I/O error.
 fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {

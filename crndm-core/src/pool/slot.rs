@@ -34,7 +34,10 @@ pub struct PoolSlot {
 
 impl PoolSlot {
     /// An empty slot (no pool open).
-    #[allow(clippy::new_without_default, reason = "only the pool! macro makes slots, in a const context")]
+    #[allow(
+        clippy::new_without_default,
+        reason = "only the pool! macro makes slots, in a const context"
+    )]
     pub const fn new() -> PoolSlot {
         PoolSlot {
             state: Mutex::new(SlotState {
@@ -49,6 +52,9 @@ impl PoolSlot {
     }
 
     /// The open pool, kept alive by the returned `Arc`.
+    ///
+    /// # Errors
+    /// [`Error::NotOpen`] if no pool is open.
     pub(crate) fn raw(&self) -> Result<Arc<RawPool>> {
         self.lock().pool.clone().ok_or(Error::NotOpen)
     }
@@ -175,7 +181,11 @@ impl<P: MemPool> Drop for PoolGuard<P> {
         let closing = {
             let mut st = P::__slot().lock();
             st.handles -= 1;
-            if st.handles == 0 { st.pool.take() } else { None }
+            if st.handles == 0 {
+                st.pool.take()
+            } else {
+                None
+            }
         };
         // The RawPool (mapping, lock) goes away here, outside the slot lock, once any
         // transaction still holding an Arc of it is done.
@@ -184,6 +194,9 @@ impl<P: MemPool> Drop for PoolGuard<P> {
 }
 
 /// Opens `path` into `P`'s slot (S1).
+///
+/// # Errors
+/// [`Error::AlreadyOpen`], and every error of [`RawPool::open`].
 pub(crate) fn open<P: MemPool>(
     path: &Path,
     flags: Flags,
