@@ -1,1 +1,106 @@
-fn main() {}
+//! Allocation and free of 8 B, 256 B and 4 KiB blocks through the raw allocator
+//! (`--features internals`), on an `Emulated` pool in /dev/shm (or the temp dir).
+//!
+//! `cargo bench -p crndm --features internals --bench alloc [-- --quick]`
+//!
+//! Before timing, it prints how many cache-line flushes and fences each operation costs
+//! (DESIGN §10: the cost model counts them); those counts do not depend on the machine.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+
+use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use crndm::PersistCounters;
+use crndm::default::*;
+use crndm::internals;
+
+/// The block sizes measured.
+const SIZES: [u64; 3] = [8, 256, 4096];
+/// Operations per size in the flush/fence count.
+const COUNT_OPS: u64 = 10_000;
+
+/// Emulated pmem when the machine has it, like the DESIGN §10 measurements.
+fn pool_dir() -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    let writable =
+        shm.is_dir() && std::fs::metadata(&shm).is_ok_and(|m| !m.permissions().readonly());
+    if writable { shm } else { std::env::temp_dir() }
+}
+
+fn alloc_or_die(size: u64) -> u64 {
+    internals::alloc::<BuddyAlloc>(size).expect("the bench pool has room")
+}
+
+fn free_or_die(off: u64, size: u64) {
+    // SAFETY: (1) `off` came from `alloc_or_die(size)` and nothing uses the block after.
+    unsafe { internals::free::<BuddyAlloc>(off, size) }.expect("a block this bench allocated");
+}
+
+/// Prints the flushes and fences per alloc, per free and per pair, for every size.
+fn print_persist_costs(dir: &std::path::Path) {
+    eprintln!(
+        "persistence cost per operation ({} ops each; pool {}, mode {}, {}):",
+        COUNT_OPS,
+        dir.display(),
+        BuddyAlloc::mode().expect("pool open"),
+        crndm::FlushInstr::detect().name()
+    );
+    eprintln!(
+        "  {:>6}  {:>16}  {:>16}  {:>16}",
+        "size", "alloc fl/fe", "free fl/fe", "alloc+free fl/fe"
+    );
+    let mut offs = Vec::with_capacity(usize::try_from(COUNT_OPS).expect("fits"));
+    for size in SIZES {
+        let start = PersistCounters::current();
+        for _ in 0..COUNT_OPS {
+            offs.push(alloc_or_die(size));
+        }
+        let allocs = PersistCounters::current().since(start);
+        let start = PersistCounters::current();
+        for off in offs.drain(..) {
+            free_or_die(off, size);
+        }
+        let frees = PersistCounters::current().since(start);
+        let per = |n: u64| n as f64 / COUNT_OPS as f64;
+        eprintln!(
+            "  {:>4} B  {:>7.2} / {:<6.2}  {:>7.2} / {:<6.2}  {:>7.2} / {:<6.2}",
+            size,
+            per(allocs.flushes),
+            per(allocs.fences),
+            per(frees.flushes),
+            per(frees.fences),
+            per(allocs.flushes + frees.flushes),
+            per(allocs.fences + frees.fences),
+        );
+    }
+    assert_eq!(
+        BuddyAlloc::stats().expect("pool open").used,
+        0,
+        "every block was freed"
+    );
+}
+
+fn alloc_free(c: &mut Criterion) {
+    let dir = tempfile::Builder::new()
+        .prefix("crndm-bench-")
+        .tempdir_in(pool_dir())
+        .expect("create a bench directory");
+    let _pool = PoolOptions::new()
+        .size(64 << 20)
+        .mode(Mode::Emulated)
+        .open_no_root::<BuddyAlloc>(dir.path().join("alloc.pool"), O_CF)
+        .expect("open the bench pool");
+
+    print_persist_costs(dir.path());
+
+    let mut group = c.benchmark_group("alloc+free");
+    for size in SIZES {
+        group.bench_with_input(BenchmarkId::from_parameter(size), &size, |b, &size| {
+            b.iter(|| free_or_die(black_box(alloc_or_die(black_box(size))), size));
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, alloc_free);
+criterion_main!(benches);

@@ -119,6 +119,42 @@ pub fn info(path: impl AsRef<Path>) -> Result<PoolInfo> {
     })
 }
 
+/// What [`recover`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Journals that held an unfinished transaction.
+    pub journals_with_logs: usize,
+    /// Of those, transactions that had committed (their deferred frees were finished).
+    pub committed: usize,
+    /// Of those, transactions rolled back.
+    pub rolled_back: usize,
+    /// Undo records applied.
+    pub restored_ranges: usize,
+    /// Blocks freed (allocations undone, or deferred frees finished).
+    pub freed_blocks: usize,
+}
+
+/// Opens the pool file for writing and runs recovery only: every journal is brought to
+/// a clean state (committed transactions finished, others rolled back).
+///
+/// # Errors
+/// Every error of opening the pool ([`Error`](crate::Error)).
+pub fn recover(path: impl AsRef<Path>) -> Result<RecoveryReport> {
+    let pool = crate::stm::open::OpenPool::open(path.as_ref(), 0, &PoolOptions::new())?;
+    let mut r = RecoveryReport::default();
+    for l in pool.recovered.iter().filter(|l| l.had_log) {
+        r.journals_with_logs += 1;
+        if l.committed {
+            r.committed += 1;
+        } else {
+            r.rolled_back += 1;
+        }
+        r.restored_ranges += l.restored;
+        r.freed_blocks += l.freed;
+    }
+    Ok(r)
+}
+
 /// Checks a pool file read-only: returns every problem found (empty: healthy).
 ///
 /// # Errors

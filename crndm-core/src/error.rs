@@ -188,6 +188,40 @@ pub enum Error {
         /// The largest supported alignment.
         max: u64,
     },
+    /// A transaction body panicked (or a nested one did); everything it changed was
+    /// rolled back. Carries the panic message.
+    #[error("transaction aborted: {0}")]
+    Aborted(String),
+    /// The stored root object's layout differs from the root type it is opened as.
+    #[error(
+        "the pool's root is {stored_size} bytes aligned to {stored_align} (type hash {stored_hash:#x}), not the requested `{requested}`"
+    )]
+    RootTypeMismatch {
+        /// The name of the type the pool was opened with.
+        requested: &'static str,
+        /// Stored root size.
+        stored_size: u64,
+        /// Stored root alignment.
+        stored_align: u64,
+        /// Stored hash of the root type's name.
+        stored_hash: u64,
+    },
+    /// A transaction logged more than its journal holds.
+    #[error(
+        "the transaction's journal is full ({capacity} bytes); give the pool larger journals with PoolOptions::journals"
+    )]
+    JournalFull {
+        /// The journal's size in bytes.
+        capacity: u64,
+    },
+    /// A journal recorded in the pool is inconsistent in a way recovery cannot repair.
+    #[error("journal {lane} cannot be recovered: {reason}")]
+    CorruptJournal {
+        /// The journal's index.
+        lane: u32,
+        /// What is wrong.
+        reason: String,
+    },
     /// A free named a block that is not an allocated block of that size.
     #[error("invalid free of offset {off:#x} ({reason})")]
     InvalidFree {

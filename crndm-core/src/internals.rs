@@ -2,8 +2,8 @@
 //! default). Not part of the stable API: an allocation made here is tied to no
 //! transaction, so a crash leaks it.
 
+use crate::MemPool;
 use crate::error::Result;
-use crate::pool::MemPool;
 
 /// Allocates a block of at least `size` bytes in `P`'s open pool; returns its offset.
 ///
@@ -12,8 +12,8 @@ use crate::pool::MemPool;
 /// [`Error::OutOfSpace`](crate::Error::OutOfSpace) when no block is large enough.
 pub fn alloc<P: MemPool>(size: u64) -> Result<u64> {
     let raw = P::__slot().raw()?;
-    let off = raw.heap().alloc(size, 1, |_, _| Ok(()))?;
-    raw.persister().fence();
+    let off = raw.raw.heap().alloc(size, 1, |_, _| Ok(()))?;
+    raw.raw.persister().fence();
     Ok(off)
 }
 
@@ -30,7 +30,7 @@ pub fn alloc<P: MemPool>(size: u64) -> Result<u64> {
 pub unsafe fn free<P: MemPool>(off: u64, size: u64) -> Result<()> {
     let raw = P::__slot().raw()?;
     let order = crate::alloc::buddy::order_for(size, 1)?;
-    raw.heap().free_batch(&[(off, order)], true, || {})?;
-    raw.persister().fence();
+    raw.raw.heap().free_batch(&[(off, order)], true, || {})?;
+    raw.raw.persister().fence();
     Ok(())
 }

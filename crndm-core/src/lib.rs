@@ -35,8 +35,16 @@
 //! instruction. [`MemPool::stats`] and [`MemPool::check`] report on it.
 //!
 //! ## Errors
+//! ## Transactions
+//! Persistent data changes only inside [`MemPool::transaction`]; every change is
+//! undo-logged first, and a panic (or a crash) rolls the transaction back. Objects live
+//! behind [`Pbox`] and in [`PCell`], [`PRefCell`] and [`VCell`] cells; the marker traits
+//! ([`PSafe`], [`TxInSafe`], [`TxOutSafe`], [`VSafe`], [`PSend`]) reject at compile time
+//! what would break that.
+//!
 //! Everything fallible returns [`Result`] with the crate's one [`Error`]; a corrupt or
 //! foreign file gives a specific error, never a panic.
+#![feature(auto_traits, negative_impls)]
 #![warn(
     missing_docs,
     clippy::missing_errors_doc,
@@ -63,10 +71,14 @@ pub mod admin;
     )
 )]
 mod alloc;
+mod boxed;
+mod cell;
+mod clone;
 pub mod default;
 mod error;
 #[cfg(feature = "internals")]
 pub mod internals;
+mod marker;
 mod persist;
 #[cfg_attr(
     not(test),
@@ -76,16 +88,50 @@ mod persist;
     )
 )]
 mod pool;
+mod root;
+mod stm;
 mod util;
 
 pub use alloc::{AllocStats, ClassStats};
-pub use crndm_derive::pool;
+pub use boxed::Pbox;
+pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
+pub use clone::PClone;
+pub use crndm_derive::{Root, pool};
 pub use error::{Error, Region, Result};
+pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};
-pub use pool::{Flags, MemPool, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolGuard, PoolOptions};
+pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
+pub use root::{RootCell, RootObj};
+pub use stm::journal::Journal;
+pub use stm::pool_type::{MemPool, PoolGuard};
+
+/// Runs `body` as a transaction of the pool type `P` its journal belongs to; the same as
+/// [`MemPool::transaction`], for when `P` is clear from the body.
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// let root = BuddyAlloc::open::<PCell<i64>>(dir.path().join("f.pool"), O_CF)?;
+/// crndm::transaction(|j| root.set(-1, j))?;
+/// assert_eq!(root.get(), -1);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`MemPool::transaction`].
+pub fn transaction<P, F, R>(body: F) -> Result<R>
+where
+    P: MemPool,
+    F: for<'j> FnOnce(&'j Journal<P>) -> R + TxInSafe + std::panic::UnwindSafe,
+    R: TxOutSafe,
+{
+    P::transaction(body)
+}
 
 /// Items the macros' generated code names; not part of the API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::pool::PoolSlot;
+    pub use crate::stm::pool_type::PoolSlot;
 }

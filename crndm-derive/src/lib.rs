@@ -10,6 +10,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token, Visibility};
 
 mod pool;
+mod root;
 
 /// Declares a pool module: a zero-sized pool type with its own private state, its
 /// `MemPool` implementation, and the aliases of crndm's types bound to it.
@@ -20,6 +21,21 @@ mod pool;
 pub fn pool(input: TokenStream) -> TokenStream {
     let args = syn::parse_macro_input!(input as PoolArgs);
     pool::expand(&args).into()
+}
+
+/// Makes a struct a root object (`RootObj`): on first open of a pool, each field is
+/// initialised with its own `RootObj::init` (which is `Default::default()` for every
+/// `Default` type, and allocates for `Pbox`).
+///
+/// Do not also derive `Default` on the same struct: every `Default` type already is a
+/// `RootObj`.
+#[proc_macro_derive(Root)]
+pub fn derive_root(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    match root::expand(&input) {
+        Ok(t) => t.into(),
+        Err(e) => compile_error(e).into(),
+    }
 }
 
 /// The arguments of `pool!`: `[vis] name [, TypeName]`.
@@ -50,7 +66,6 @@ impl Parse for PoolArgs {
     }
 }
 
-#[allow(dead_code, reason = "kept for the derives to come, which share the helpers")]
 fn compile_error(e: syn::Error) -> TokenStream2 {
     let tokens = e.to_compile_error();
     quote!(#tokens)

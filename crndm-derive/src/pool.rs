@@ -7,10 +7,10 @@ use crate::PoolArgs;
 
 pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
     let PoolArgs { vis, module, ty } = args;
-    let doc_mod = format!("Pool module `{module}`: the pool type [`{ty}`] and crndm's types bound to it.");
-    let doc_ty = format!(
-        "The pool type of module `{module}`: names at most one open pool file at a time."
-    );
+    let doc_mod =
+        format!("Pool module `{module}`: the pool type [`{ty}`] and crndm's types bound to it.");
+    let doc_ty =
+        format!("The pool type of module `{module}`: names at most one open pool file at a time.");
     quote! {
         #[doc = #doc_mod]
         #vis mod #module {
@@ -30,9 +30,31 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             }
 
             pub use ::crndm::{
-                Error, Flags, MemPool, Mode, PoolGuard, PoolOptions, Result, O_C, O_CF, O_CFNE,
-                O_CNE, O_F,
+                AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PSafe, PoolGuard,
+                PoolOptions, Result, Root, RootObj, TxInSafe, TxOutSafe, VSafe, O_C, O_CF,
+                O_CFNE, O_CNE, O_F,
             };
+
+            /// An owning pointer into this pool.
+            pub type Pbox<T> = ::crndm::Pbox<T, #ty>;
+            /// A logged copy-in/copy-out cell in this pool.
+            pub type PCell<T> = ::crndm::PCell<T, #ty>;
+            /// Another name for [`PCell`].
+            pub type LogCell<T> = ::crndm::PCell<T, #ty>;
+            /// A logged, borrow-checked cell in this pool.
+            pub type PRefCell<T> = ::crndm::PRefCell<T, #ty>;
+            /// Another name for [`PRefCell`].
+            pub type LogRefCell<T> = ::crndm::PRefCell<T, #ty>;
+            /// A shared borrow of a [`PRefCell`].
+            pub type Ref<'a, T> = ::crndm::Ref<'a, T, #ty>;
+            /// An exclusive borrow of a [`PRefCell`].
+            pub type RefMut<'a, T> = ::crndm::RefMut<'a, T, #ty>;
+            /// A volatile value inside a persistent object of this pool.
+            pub type VCell<T> = ::crndm::VCell<T, #ty>;
+            /// The handle to this pool's root object.
+            pub type RootCell<T> = ::crndm::RootCell<T, #ty>;
+            /// The journal of a transaction of this pool.
+            pub type Journal = ::crndm::Journal<#ty>;
         }
     }
 }

@@ -2,18 +2,16 @@
 //!
 //! [`header`] defines the on-media header and validates untrusted bytes; [`file`] opens,
 //! locks and maps files and detects the persistence mode; [`raw`] is an open pool
-//! (header + mapping + allocator); [`slot`] ties a pool *type* to at most one open file;
+//! (header + mapping + allocator);
 //! [`options`] holds the open flags and the options builder; [`inspect`] reads a pool
 //! file without opening it for writing.
 
 pub(crate) mod file;
 pub(crate) mod header;
 pub(crate) mod inspect;
-mod options;
+pub(crate) mod options;
 pub(crate) mod raw;
-mod slot;
 
 pub use options::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
-pub use slot::{MemPool, PoolGuard, PoolSlot};
 #[cfg(test)]
 mod kill_tests;

@@ -3,8 +3,10 @@
 use std::path::Path;
 
 use crate::error::Result;
+use crate::marker::PSafe;
 use crate::persist::Mode;
-use crate::pool::{MemPool, PoolGuard};
+use crate::root::{RootCell, RootObj};
+use crate::stm::pool_type::{MemPool, PoolGuard};
 
 /// Page size of every layout decision in the file format.
 pub(crate) const PAGE: u64 = 4096;
@@ -110,6 +112,21 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<PoolGuard<P>> {
-        crate::pool::slot::open::<P>(path.as_ref(), flags, self)
+        crate::stm::pool_type::open::<P>(path.as_ref(), flags, self)
+    }
+
+    /// Opens (per `flags`) the pool file at `path` as pool type `P` and returns its root
+    /// object of type `R`, created with [`RootObj::init`] in a transaction on first open.
+    ///
+    /// # Errors
+    /// Those of [`open_no_root`](Self::open_no_root), and
+    /// [`Error::RootTypeMismatch`](crate::Error::RootTypeMismatch) if the pool's root
+    /// was created as another type.
+    pub fn open<P: MemPool, R: RootObj<P> + PSafe>(
+        &self,
+        path: impl AsRef<Path>,
+        flags: Flags,
+    ) -> Result<RootCell<R, P>> {
+        crate::root::open_root(self.open_no_root::<P>(path, flags)?)
     }
 }

@@ -28,6 +28,7 @@ use crate::util::to_usize;
 pub(crate) struct RawPool {
     heap: Heap,
     persister: Persister,
+    geo: Geometry,
     uuid: [u8; 16],
     generation: u64,
     map: Mapping,
@@ -191,6 +192,7 @@ impl RawPool {
         Ok(RawPool {
             heap,
             persister,
+            geo,
             uuid: header.uuid,
             generation,
             map,
@@ -214,6 +216,11 @@ impl RawPool {
     /// The address of pool offset 0.
     pub(crate) fn base(&self) -> *mut u8 {
         self.map.ptr()
+    }
+
+    /// The validated layout of the file.
+    pub(crate) fn geometry(&self) -> &Geometry {
+        &self.geo
     }
 
     pub(crate) fn uuid(&self) -> [u8; 16] {

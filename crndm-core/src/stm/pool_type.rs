@@ -8,18 +8,23 @@
 //!   closed when the last handle ([`PoolGuard`], later `RootCell`) is dropped. Internal
 //!   users (transactions) hold an `Arc` of the pool for as long as they touch it.
 
+use std::panic::UnwindSafe;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alloc::AllocStats;
 use crate::error::{Error, Result};
+use crate::marker::{PSafe, TxInSafe, TxOutSafe};
 use crate::persist::Mode;
-use crate::pool::options::{Flags, PoolOptions};
-use crate::pool::raw::RawPool;
+use crate::pool::{Flags, PoolOptions};
+use crate::root::{RootCell, RootObj};
+use crate::stm::journal::Journal;
+use crate::stm::open::OpenPool;
 
 #[derive(Debug, Default)]
 struct SlotState {
-    pool: Option<Arc<RawPool>>,
+    pool: Option<Arc<OpenPool>>,
     handles: usize,
 }
 
@@ -30,6 +35,11 @@ struct SlotState {
 #[derive(Debug)]
 pub struct PoolSlot {
     state: Mutex<SlotState>,
+    /// Address of offset 0 of the open pool (null when closed); read on every
+    /// dereference of a persistent pointer, valid while a handle exists (S2).
+    base: AtomicPtr<u8>,
+    /// Generation of the open pool (0 when closed); volatile cells compare against it.
+    generation: AtomicU64,
 }
 
 impl PoolSlot {
@@ -44,7 +54,19 @@ impl PoolSlot {
                 pool: None,
                 handles: 0,
             }),
+            base: AtomicPtr::new(std::ptr::null_mut()),
+            generation: AtomicU64::new(0),
         }
+    }
+
+    /// Address of offset 0 of the open pool; null when none is open.
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base.load(Ordering::Acquire)
+    }
+
+    /// Generation of the open pool; 0 when none is open.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
@@ -55,7 +77,7 @@ impl PoolSlot {
     ///
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
-    pub(crate) fn raw(&self) -> Result<Arc<RawPool>> {
+    pub(crate) fn raw(&self) -> Result<Arc<OpenPool>> {
         self.lock().pool.clone().ok_or(Error::NotOpen)
     }
 }
@@ -97,6 +119,53 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
         PoolOptions::new().open_no_root(path, flags)
     }
 
+    /// Opens (per `flags`) the pool file at `path` with default [`PoolOptions`] and
+    /// returns its root object, created with [`RootObj::init`] on first open. The pool
+    /// stays open while the root handle lives.
+    ///
+    /// # Errors
+    /// Those of [`PoolOptions::open_no_root`], and [`Error::RootTypeMismatch`] if the
+    /// pool's root was created as another type.
+    fn open<R: RootObj<Self> + PSafe>(
+        path: impl AsRef<Path>,
+        flags: Flags,
+    ) -> Result<RootCell<R, Self>> {
+        PoolOptions::new().open(path, flags)
+    }
+
+    /// Runs `body` as a failure-atomic transaction: either all of its changes to the
+    /// pool persist, or (on a panic, or a crash before it returns) none do.
+    ///
+    /// Calls nested inside a transaction of the same pool join it (flat nesting): a panic
+    /// anywhere aborts the outermost transaction.
+    ///
+    /// ```
+    /// # fn main() -> crndm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use crndm::default::*;
+    /// let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("t.pool"), O_CF)?;
+    /// BuddyAlloc::transaction(|j| root.set(root.get() + 1, j))?;
+    /// let r = BuddyAlloc::transaction(|j| {
+    ///     root.set(100, j);
+    ///     panic!("changed my mind");
+    /// });
+    /// assert!(matches!(r, Err(Error::Aborted(_))));
+    /// assert_eq!(root.get(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Aborted`] with the panic message if the body panicked (everything was
+    /// rolled back); [`Error::NotOpen`] if no pool is open.
+    fn transaction<F, R>(body: F) -> Result<R>
+    where
+        F: for<'j> FnOnce(&'j Journal<Self>) -> R + TxInSafe + UnwindSafe,
+        R: TxOutSafe,
+    {
+        crate::stm::tx::run::<Self, F, R>(body)
+    }
+
     /// Whether this pool type has a file open.
     fn is_open() -> bool {
         Self::__slot().raw().is_ok()
@@ -107,7 +176,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn mode() -> Result<Mode> {
-        Ok(Self::__slot().raw()?.mode())
+        Ok(Self::__slot().raw()?.raw.mode())
     }
 
     /// The open pool's UUID, fixed when it was formatted.
@@ -115,7 +184,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn uuid() -> Result<[u8; 16]> {
-        Ok(Self::__slot().raw()?.uuid())
+        Ok(Self::__slot().raw()?.raw.uuid())
     }
 
     /// The open pool's generation: incremented each time the file is opened.
@@ -123,7 +192,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn generation() -> Result<u64> {
-        Ok(Self::__slot().raw()?.generation())
+        Ok(Self::__slot().raw()?.raw.generation())
     }
 
     /// The path the open pool was opened from.
@@ -131,7 +200,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn path() -> Result<PathBuf> {
-        Ok(Self::__slot().raw()?.path().to_path_buf())
+        Ok(Self::__slot().raw()?.raw.path().to_path_buf())
     }
 
     /// Heap usage of the open pool.
@@ -139,7 +208,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn stats() -> Result<AllocStats> {
-        Ok(Self::__slot().raw()?.stats())
+        Ok(Self::__slot().raw()?.raw.stats())
     }
 
     /// Verifies the allocator's invariants on the open pool: one line per problem, empty
@@ -148,7 +217,7 @@ pub unsafe trait MemPool: 'static + Sized + Send + Sync {
     /// # Errors
     /// [`Error::NotOpen`] if no pool is open.
     fn check() -> Result<Vec<String>> {
-        Ok(Self::__slot().raw()?.heap().check())
+        Ok(Self::__slot().raw()?.raw.heap().check())
     }
 }
 
@@ -193,21 +262,25 @@ impl<P: MemPool> Drop for PoolGuard<P> {
     }
 }
 
-/// Opens `path` into `P`'s slot (S1).
+/// Opens `path` into `P`'s slot (S1), recovering its journals.
 ///
 /// # Errors
-/// [`Error::AlreadyOpen`], and every error of [`RawPool::open`].
+/// [`Error::AlreadyOpen`], and every error of [`OpenPool::open`].
 pub(crate) fn open<P: MemPool>(
     path: &Path,
     flags: Flags,
     opts: &PoolOptions,
 ) -> Result<PoolGuard<P>> {
-    let mut st = P::__slot().lock();
+    let slot = P::__slot();
+    let mut st = slot.lock();
     if st.pool.is_some() {
         return Err(Error::AlreadyOpen);
     }
-    let raw = RawPool::open(path, flags, opts)?;
-    st.pool = Some(Arc::new(raw));
+    let pool = OpenPool::open(path, flags, opts)?;
+    slot.base.store(pool.raw.base(), Ordering::Release);
+    slot.generation
+        .store(pool.raw.generation(), Ordering::Release);
+    st.pool = Some(Arc::new(pool));
     st.handles = 1;
     Ok(PoolGuard {
         _pool: std::marker::PhantomData,

@@ -1,0 +1,160 @@
+//! `Pbox`: the owning pointer to a persistent allocation.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use crate::alloc::buddy::order_for;
+use crate::clone::PClone;
+use crate::error::Result;
+use crate::marker::PSafe;
+use crate::stm::journal::Journal;
+use crate::stm::pool_type::MemPool;
+use crate::stm::tx::with_current;
+use crate::util::to_usize;
+
+/// An owning pointer to a `T` in the persistent pool `P`, like `Box<T>`.
+///
+/// Made inside a transaction with [`Pbox::new`]; read through `Deref`; changed only
+/// through a journal ([`Pbox::get_mut`]). Dropped inside a transaction, its memory is
+/// freed when the transaction commits (never before: an abort brings it back).
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// let root = BuddyAlloc::open::<PRefCell<Option<Pbox<u64>>>>(dir.path().join("b.pool"), O_CF)?;
+/// BuddyAlloc::transaction(|j| {
+///     *root.borrow_mut(j) = Some(Pbox::new(41, j));
+/// })?;
+/// BuddyAlloc::transaction(|j| {
+///     let mut slot = root.borrow_mut(j);
+///     let b = slot.as_mut().unwrap();
+///     *b.get_mut(j) += 1;
+/// })?;
+/// assert_eq!(**root.borrow().as_ref().unwrap(), 42);
+/// # Ok(())
+/// # }
+/// ```
+#[repr(transparent)]
+pub struct Pbox<T: PSafe, P: MemPool> {
+    /// Pool offset of the `T`: a used block of at least `size_of::<T>()` bytes, aligned
+    /// for `T` (allocator invariant A2), in pool `P`.
+    off: u64,
+    _marker: PhantomData<(T, P)>,
+}
+
+impl<T: PSafe, P: MemPool> Pbox<T, P> {
+    /// Moves `x` into a new allocation of the pool, in transaction `j`.
+    ///
+    /// # Panics
+    /// If the pool is out of space (the transaction then aborts); use
+    /// [`try_new`](Self::try_new) to handle that.
+    #[track_caller]
+    pub fn new(x: T, j: &Journal<P>) -> Pbox<T, P> {
+        match Self::try_new(x, j) {
+            Ok(b) => b,
+            Err(e) => panic!("Pbox::new: {e}"),
+        }
+    }
+
+    /// Moves `x` into a new allocation of the pool, in transaction `j`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`](crate::Error::OutOfSpace) and the other allocation errors;
+    /// `x` is dropped.
+    pub fn try_new(x: T, j: &Journal<P>) -> Result<Pbox<T, P>> {
+        let size = size_of::<T>() as u64;
+        let off = j.alloc(size, align_of::<T>() as u64)?;
+        // SAFETY: `off` is a fresh block of at least `size` bytes, aligned for T (A2),
+        // inside the mapping the journal keeps alive.
+        let ptr = unsafe { j.base().add(to_usize(off)) }.cast::<T>();
+        // SAFETY: the block is ours alone and large and aligned enough for a T.
+        unsafe { ptr.write(x) };
+        j.note_written(ptr.cast(), to_usize(size));
+        Ok(Pbox {
+            off,
+            _marker: PhantomData,
+        })
+    }
+
+    fn ptr(&self) -> *mut T {
+        let base = P::__slot().base();
+        debug_assert!(
+            !base.is_null(),
+            "a Pbox is only reachable while its pool is open"
+        );
+        // SAFETY: a Pbox is reachable only through an open pool (a root handle or a
+        // transaction keeps it open, S2), and `off` is inside it (field invariant).
+        unsafe { base.add(to_usize(self.off)) }.cast::<T>()
+    }
+
+    /// A mutable reference to the contents, after logging them in `j` (once per
+    /// transaction).
+    pub fn get_mut<'a>(&'a mut self, j: &'a Journal<P>) -> &'a mut T {
+        let p = self.ptr();
+        j.log_range(p.cast(), size_of::<T>());
+        // SAFETY: the object is live (field invariant) and `&mut self` makes this the only
+        // access path; its old bytes are in the journal.
+        unsafe { &mut *p }
+    }
+
+    /// Whether two boxes point at the same allocation.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        a.off == b.off
+    }
+}
+
+impl<T: PSafe, P: MemPool> Deref for Pbox<T, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: the object is live (field invariant) and is changed only through
+        // `get_mut`, which needs `&mut self`.
+        unsafe { &*self.ptr() }
+    }
+}
+
+impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
+    fn drop(&mut self) {
+        with_current::<P, _>(|j| match j {
+            Some(j) => {
+                let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
+                // SAFETY: the object is live; it is dropped once (we are in its Drop).
+                // Its bytes stay untouched until the deferred free runs after commit.
+                unsafe { std::ptr::drop_in_place(self.ptr()) };
+                if let Ok(order) = order {
+                    j.defer_free(self.off, order);
+                }
+            }
+            // Outside a transaction a Pbox cannot be reached in safe code (it cannot
+            // leave one, `TxOutSafe`); if it is dropped anyway, keep the data (leak).
+            None => {}
+        });
+    }
+}
+
+impl<T: PSafe + PClone<P>, P: MemPool> PClone<P> for Pbox<T, P> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        Pbox::new((**self).pclone(j), j)
+    }
+}
+
+impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Pbox<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: PSafe + fmt::Display, P: MemPool> fmt::Display for Pbox<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&**self, f)
+    }
+}
+
+impl<T: PSafe + PartialEq, P: MemPool> PartialEq for Pbox<T, P> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}

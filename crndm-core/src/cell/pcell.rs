@@ -1,0 +1,109 @@
+//! `PCell`: a logged copy-in/copy-out cell.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+
+use crate::clone::PClone;
+use crate::stm::journal::Journal;
+use crate::stm::pool_type::MemPool;
+
+/// A mutable memory location in PM, changed only inside a transaction, like `Cell`.
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// let counter = BuddyAlloc::open::<PCell<u32>>(dir.path().join("c.pool"), O_CF)?;
+/// BuddyAlloc::transaction(|j| counter.set(counter.get() + 1, j))?;
+/// assert_eq!(counter.get(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[repr(transparent)]
+pub struct PCell<T: ?Sized, P: MemPool> {
+    _pool: PhantomData<P>,
+    value: UnsafeCell<T>,
+}
+
+impl<T, P: MemPool> PCell<T, P> {
+    /// A cell holding `value` (to be moved into PM, e.g. by `Pbox::new`).
+    pub const fn new(value: T) -> Self {
+        PCell {
+            _pool: PhantomData,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    /// Logs the current value in `j` (once per transaction) and returns its address.
+    fn logged(&self, j: &Journal<P>) -> *mut T {
+        let p = self.value.get();
+        j.log_range(p.cast(), size_of::<T>());
+        p
+    }
+
+    /// Replaces the value, dropping the old one (in the transaction).
+    pub fn set(&self, value: T, j: &Journal<P>) {
+        drop(self.replace(value, j));
+    }
+
+    /// Replaces the value and returns the old one.
+    pub fn replace(&self, value: T, j: &Journal<P>) -> T {
+        let p = self.logged(j);
+        // SAFETY: `PCell` is `!Sync` and hands out no references to its value, so no
+        // other access to `*p` exists; the old bytes are logged.
+        unsafe { std::ptr::replace(p, value) }
+    }
+
+    /// Takes the value, leaving `Default::default()`.
+    pub fn take(&self, j: &Journal<P>) -> T
+    where
+        T: Default,
+    {
+        self.replace(T::default(), j)
+    }
+
+    /// Applies `f` to the value and stores the result.
+    pub fn update(&self, f: impl FnOnce(T) -> T, j: &Journal<P>)
+    where
+        T: Copy,
+    {
+        self.set(f(self.get()), j);
+    }
+
+    /// A copy of the value.
+    pub fn get(&self) -> T
+    where
+        T: Copy,
+    {
+        // SAFETY: no reference to the value is ever handed out and the cell is `!Sync`,
+        // so nothing writes it during this read.
+        unsafe { *self.value.get() }
+    }
+}
+
+impl<T: Default, P: MemPool> Default for PCell<T, P> {
+    fn default() -> Self {
+        PCell::new(T::default())
+    }
+}
+
+impl<T: Copy + fmt::Debug, P: MemPool> fmt::Debug for PCell<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("PCell").field(&self.get()).finish()
+    }
+}
+
+impl<T: Copy + PartialEq, P: MemPool> PartialEq for PCell<T, P> {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Copy + PClone<P>, P: MemPool> PClone<P> for PCell<T, P> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        PCell::new(self.get().pclone(j))
+    }
+}
+
+impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PCell<T, P> {}

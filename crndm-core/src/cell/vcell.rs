@@ -1,0 +1,93 @@
+//! `VCell`: a volatile value inside a persistent object.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
+use std::ops::{Deref, DerefMut};
+
+use crate::marker::VSafe;
+use crate::stm::pool_type::MemPool;
+
+/// A volatile value stored inside a persistent object: reset to `T::default()` on the
+/// first access after each open of the pool, never logged, never flushed.
+///
+/// Use it for state that must not survive a restart: a lock word, a cache, a borrow
+/// count. (The old value is overwritten without being dropped, so `T` should own no
+/// volatile resources that need dropping.)
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// # let path = dir.path().join("v.pool");
+/// use crndm::default::*;
+/// let root = BuddyAlloc::open::<VCell<u32>>(&path, O_CF)?;
+/// assert_eq!(*root, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub struct VCell<T, P: MemPool> {
+    /// The pool generation the value belongs to; 0 = never set (generations start at 1).
+    generation: UnsafeCell<u64>,
+    value: UnsafeCell<MaybeUninit<T>>,
+    _pool: PhantomData<P>,
+}
+
+impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
+    /// A cell whose value is `T::default()` when first read.
+    pub const fn new() -> Self {
+        VCell {
+            generation: UnsafeCell::new(0),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+            _pool: PhantomData,
+        }
+    }
+
+    /// The value's address, after resetting it if it belongs to an older generation.
+    /// Writing through it is sound only while no reference from `Deref` is alive.
+    pub(crate) fn current(&self) -> *mut T {
+        let now = P::__slot().generation();
+        let g = self.generation.get();
+        let v = self.value.get().cast::<T>();
+        // SAFETY: `VCell` is `!Sync` and the only writes happen here or through
+        // `&mut self`; no reference to the value is alive across a generation change
+        // (a generation changes only when the pool reopens, which needs every handle,
+        // hence every borrow, to be gone).
+        unsafe {
+            if *g != now {
+                v.write(T::default());
+                *g = now;
+            }
+        }
+        v
+    }
+}
+
+impl<T: Default + VSafe, P: MemPool> Default for VCell<T, P> {
+    fn default() -> Self {
+        VCell::new()
+    }
+}
+
+impl<T: Default + VSafe, P: MemPool> Deref for VCell<T, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: `current` returns an initialised value of this generation.
+        unsafe { &*self.current() }
+    }
+}
+
+impl<T: Default + VSafe, P: MemPool> DerefMut for VCell<T, P> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as `deref`, and `&mut self` is exclusive.
+        unsafe { &mut *self.current() }
+    }
+}
+
+impl<T: Default + VSafe + fmt::Debug, P: MemPool> fmt::Debug for VCell<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("VCell").field(&**self).finish()
+    }
+}
+
+impl<T, P: MemPool> std::panic::RefUnwindSafe for VCell<T, P> {}

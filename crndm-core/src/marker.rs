@@ -1,0 +1,199 @@
+//! The marker traits that turn persistent-memory bugs into compile errors (DESIGN §8),
+//! and every implementation of them, in one reviewable file.
+//!
+//! | trait       | holds for                                   | keeps out                                     |
+//! |-------------|---------------------------------------------|-----------------------------------------------|
+//! | [`PSafe`]   | types that may live in PM                   | raw pointers, references, `UnsafeCell`, fn pointers, `File`, std heap types |
+//! | [`TxInSafe`]| values a transaction body may capture       | `&mut`, `UnsafeCell` (`Cell`, `RefCell`, atomics), journals |
+//! | [`TxOutSafe`]| values a transaction may return            | persistent pointers, cells, guards, journals, references |
+//! | [`VSafe`]   | values a `VCell` may hold                   | persistent pointers and cells                 |
+//! | [`PSend`]   | values reachable from another thread        | single-thread persistent pointers and cells   |
+//!
+//! They are auto traits: a type has them when all its fields do, unless a negative impl
+//! below says otherwise. Only this file implements them by hand.
+
+use std::cell::UnsafeCell;
+
+use crate::boxed::Pbox;
+use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
+use crate::root::RootCell;
+use crate::stm::journal::Journal;
+use crate::stm::pool_type::MemPool;
+
+/// May be stored in persistent memory: its bytes stay meaningful after the process
+/// that wrote them is gone.
+///
+/// # Safety
+/// Implement only for types whose every bit pattern written by safe code is valid in
+/// another process: no addresses of volatile memory, no handles of the process.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in persistent memory",
+    label = "`{Self}` is not `PSafe`",
+    note = "pointers, references, `UnsafeCell`, fn pointers, files and std heap types (`Box`, `Vec`, `String`, `Rc`, `Arc`) point into volatile memory or the process; use `Pbox`, `Prc`, `Parc`, `PCell` and the persistent collections instead"
+)]
+pub unsafe auto trait PSafe {}
+
+/// May be captured by a transaction body: changing it cannot escape the undo log.
+///
+/// # Safety
+/// Implement only for types whose interior mutation through `&self` is logged in the
+/// journal of the transaction it happens in.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be captured by a transaction body",
+    label = "`{Self}` is not `TxInSafe`",
+    note = "a transaction must not capture `&mut` references, volatile interior mutability (`Cell`, `RefCell`, atomics) or another transaction's journal: their changes would not be rolled back; wrap a value you have checked in `AssertTxInSafe`"
+)]
+pub unsafe auto trait TxInSafe {}
+
+/// May be returned from a transaction.
+///
+/// # Safety
+/// Implement only for values that neither point into the pool nor carry a journal.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be returned from a transaction",
+    label = "`{Self}` is not `TxOutSafe`",
+    note = "persistent pointers, cells, borrow guards, journals and references must stay inside the transaction that made them; store them in the pool, or return plain values (copies, `String`s)"
+)]
+pub unsafe auto trait TxOutSafe {}
+
+/// May live in a [`VCell`]: a volatile value, reset on each open of the pool.
+///
+/// # Safety
+/// Implement only for types that hold no persistent pointer.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept in a volatile cell",
+    label = "`{Self}` is not `VSafe`",
+    note = "a `VCell` is reset on every open, so a persistent pointer in it would leak its object"
+)]
+pub unsafe auto trait VSafe {}
+
+/// May be reached from another thread (through `sync::VWeak`).
+///
+/// # Safety
+/// Implement only for types whose shared access from several threads is synchronised.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be shared with another thread",
+    label = "`{Self}` is not `PSend`",
+    note = "single-thread persistent pointers and cells (`Pbox`, `Prc`, `PCell`, `PRefCell`) are not synchronised; use `Parc` and `PMutex`"
+)]
+pub unsafe auto trait PSend {}
+
+/// Used only to keep journals out of [`AssertTxInSafe`].
+#[doc(hidden)]
+pub unsafe auto trait NotJournal {}
+
+/// Asserts that a captured value is safe to use in a transaction although it is not
+/// [`TxInSafe`] (for example a `Cell` counter used only for statistics).
+///
+/// It cannot wrap a journal (or anything holding one): a journal of another
+/// transaction stays a compile error.
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// use std::cell::Cell;
+/// let root = BuddyAlloc::open::<PCell<i32>>(dir.path().join("a.pool"), O_CF)?;
+/// let calls = AssertTxInSafe(Cell::new(0));
+/// BuddyAlloc::transaction(|j| {
+///     calls.set(calls.get() + 1);
+///     root.set(7, j);
+/// })?;
+/// assert_eq!(calls.get(), 1);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct AssertTxInSafe<T>(pub T);
+
+impl<T> std::ops::Deref for AssertTxInSafe<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> std::ops::DerefMut for AssertTxInSafe<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+// SAFETY: the user asserts it; journals are excluded by the `NotJournal` bound.
+unsafe impl<T: NotJournal> TxInSafe for AssertTxInSafe<T> {}
+impl<T> std::panic::UnwindSafe for AssertTxInSafe<T> {}
+impl<T> std::panic::RefUnwindSafe for AssertTxInSafe<T> {}
+
+// ---- PSafe: what may not live in PM ----
+impl<T: ?Sized> !PSafe for *const T {}
+impl<T: ?Sized> !PSafe for *mut T {}
+impl<T: ?Sized> !PSafe for &T {}
+impl<T: ?Sized> !PSafe for &mut T {}
+impl<T: ?Sized> !PSafe for UnsafeCell<T> {}
+impl !PSafe for std::fs::File {}
+impl<P: MemPool> !PSafe for Journal<P> {}
+
+macro_rules! not_psafe_fn {
+    ($($arg:ident),*) => {
+        impl<Ret, $($arg),*> !PSafe for fn($($arg),*) -> Ret {}
+        impl<Ret, $($arg),*> !PSafe for unsafe fn($($arg),*) -> Ret {}
+        impl<Ret, $($arg),*> !PSafe for extern "C" fn($($arg),*) -> Ret {}
+    };
+}
+not_psafe_fn!();
+not_psafe_fn!(A);
+not_psafe_fn!(A, B);
+not_psafe_fn!(A, B, C);
+not_psafe_fn!(A, B, C, D);
+not_psafe_fn!(A, B, C, D, E);
+not_psafe_fn!(A, B, C, D, E, F);
+
+// SAFETY: a PCell's interior mutability is only through `set`/`replace`/`take`, which
+// take a journal and log the old value; the value itself must be PSafe.
+unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PCell<T, P> {}
+// SAFETY: as PCell: mutation only through `borrow_mut(j)`, which logs; the borrow flag
+// is a VCell, which is reset on every open.
+unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PRefCell<T, P> {}
+// SAFETY: a VCell's bytes are never trusted across opens: its generation stamp makes it
+// reset to `Default` on the first access of each generation.
+unsafe impl<T, P: MemPool> PSafe for VCell<T, P> {}
+
+// ---- TxInSafe ----
+impl<T: ?Sized> !TxInSafe for &mut T {}
+impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
+impl<P: MemPool> !TxInSafe for Journal<P> {}
+// SAFETY: mutation through `&PCell` is logged (see the PSafe impl).
+unsafe impl<T: ?Sized, P: MemPool> TxInSafe for PCell<T, P> {}
+// SAFETY: mutation through `&PRefCell` is logged (see the PSafe impl).
+unsafe impl<T: ?Sized, P: MemPool> TxInSafe for PRefCell<T, P> {}
+// SAFETY: a VCell is volatile by design; through `&VCell` it is only read (or reset to
+// its default, which is not a change the program can observe across the transaction).
+unsafe impl<T, P: MemPool> TxInSafe for VCell<T, P> {}
+
+// ---- NotJournal ----
+impl<P: MemPool> !NotJournal for Journal<P> {}
+
+// ---- TxOutSafe: what must stay inside its transaction ----
+impl<T: ?Sized> !TxOutSafe for *const T {}
+impl<T: ?Sized> !TxOutSafe for *mut T {}
+impl<T: ?Sized> !TxOutSafe for &T {}
+impl<T: ?Sized> !TxOutSafe for &mut T {}
+impl<P: MemPool> !TxOutSafe for Journal<P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for Pbox<T, P> {}
+impl<T: ?Sized, P: MemPool> !TxOutSafe for PCell<T, P> {}
+impl<T: ?Sized, P: MemPool> !TxOutSafe for PRefCell<T, P> {}
+impl<T, P: MemPool> !TxOutSafe for VCell<T, P> {}
+impl<T: ?Sized, P: MemPool> !TxOutSafe for Ref<'_, T, P> {}
+impl<T: ?Sized, P: MemPool> !TxOutSafe for RefMut<'_, T, P> {}
+impl<T, P: MemPool> !TxOutSafe for RootCell<T, P> {}
+
+// ---- VSafe: no persistent pointers in volatile cells ----
+impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
+impl<T: ?Sized, P: MemPool> !VSafe for PCell<T, P> {}
+impl<T: ?Sized, P: MemPool> !VSafe for PRefCell<T, P> {}
+impl<P: MemPool> !VSafe for Journal<P> {}
+
+// ---- PSend: single-thread persistent types ----
+impl<T: ?Sized, P: MemPool> !PSend for PCell<T, P> {}
+impl<T: ?Sized, P: MemPool> !PSend for PRefCell<T, P> {}
+impl<P: MemPool> !PSend for Journal<P> {}

@@ -1,0 +1,295 @@
+//! The journal of one running transaction: what it logged, allocated and will free.
+//!
+//! # Persistence order (one transaction)
+//! ```text
+//! log_range:  UNDO record -> flush -> fence (L3) -> caller writes in place
+//! alloc:      ALLOC record -> flush -> [allocator: split heads, fence, head byte, flush]
+//! defer_free: FREE record -> flush
+//! commit:     flush every written range -> fence (L4)
+//!             no frees:   truncate -> fence                      (the commit point)
+//!             with frees: COMMIT record -> fence (commit point)
+//!                         -> free blocks -> fence (F1) -> truncate -> fence (F2)
+//! rollback:   restore UNDO newest first -> flush -> fence -> free ALLOC blocks
+//!             -> truncate -> fence
+//! ```
+//! An empty transaction writes nothing and issues no flush and no fence.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::persist::Persister;
+use crate::stm::lane::{Kind, REC_HEADER, RawLane, record_len};
+use crate::stm::open::OpenPool;
+use crate::stm::pool_type::MemPool;
+use crate::stm::recovery::recover_lane;
+
+/// A hasher for `(offset, len)` keys: one multiply, enough for a per-transaction set of
+/// distinct offsets (not exposed to untrusted keys).
+#[derive(Default)]
+struct OffHasher(u64);
+
+impl Hasher for OffHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+#[derive(Default)]
+struct TxState {
+    /// Where the next record goes in the lane.
+    pos: usize,
+    /// Records written so far.
+    records: usize,
+    /// Ranges written in place (addresses), flushed at commit.
+    written: Vec<(usize, usize)>,
+    /// Blocks to free after commit.
+    frees: Vec<(u64, u8)>,
+    /// Ranges already logged in this transaction (log each at most once).
+    logged: HashSet<(u64, u64), BuildHasherDefault<OffHasher>>,
+}
+
+/// The journal of a running transaction on pool `P`.
+///
+/// A `&'j Journal<P>` is the proof that code runs inside a transaction of `P`: every
+/// method that changes persistent memory takes one and logs what it changes first. It
+/// cannot outlive the transaction, cannot be sent to another thread, and cannot be
+/// captured by another transaction.
+pub struct Journal<P: MemPool> {
+    pool: Arc<OpenPool>,
+    lane_idx: u32,
+    lane: RawLane,
+    epoch: u64,
+    st: RefCell<TxState>,
+    /// `*const ()` makes the journal neither `Send` nor `Sync`.
+    _marker: PhantomData<(fn() -> P, *const ())>,
+}
+
+impl<P: MemPool> std::fmt::Debug for Journal<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Journal")
+            .field("pool", &std::any::type_name::<P>())
+            .field("lane", &self.lane_idx)
+            .field("records", &self.st.borrow().records)
+            .finish()
+    }
+}
+
+impl<P: MemPool> Journal<P> {
+    /// Starts a transaction's journal: takes a free lane of the pool.
+    pub(crate) fn start(pool: Arc<OpenPool>) -> Journal<P> {
+        let (lane_idx, lane, epoch) = pool.acquire_lane();
+        Journal {
+            pool,
+            lane_idx,
+            lane,
+            epoch,
+            st: RefCell::new(TxState {
+                pos: crate::stm::lane::LANE_HEADER,
+                ..TxState::default()
+            }),
+            _marker: PhantomData,
+        }
+    }
+
+    fn persister(&self) -> &Persister {
+        self.pool.raw.persister()
+    }
+
+    /// The address of pool offset 0 (valid while the journal lives).
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.pool.raw.base()
+    }
+
+    /// The pool offset of `ptr` if `[ptr, ptr + len)` lies inside the pool.
+    pub(crate) fn offset_of(&self, ptr: *const u8, len: usize) -> Option<u64> {
+        let base = self.base() as usize;
+        let size = crate::util::to_usize(self.pool.raw.geometry().pool_size);
+        let addr = ptr as usize;
+        (addr >= base && addr.checked_add(len)? <= base + size).then(|| (addr - base) as u64)
+    }
+
+    /// Appends a record, keeping room for the COMMIT record.
+    ///
+    /// # Safety
+    /// 1. As [`RawLane::append`] (1).
+    unsafe fn append(
+        &self,
+        st: &mut TxState,
+        kind: Kind,
+        aux: u32,
+        off: u64,
+        payload: *const u8,
+    ) -> Result<()> {
+        let plen = if kind == Kind::Undo { aux as usize } else { 0 };
+        if st.pos + record_len(plen) + REC_HEADER > self.lane.capacity() {
+            return Err(Error::JournalFull {
+                capacity: self.lane.capacity() as u64,
+            });
+        }
+        // SAFETY: (1) is the caller's; the record fits (checked above).
+        let next = unsafe {
+            self.lane.append(
+                st.pos,
+                self.epoch,
+                kind,
+                aux,
+                off,
+                payload,
+                self.persister(),
+            )
+        };
+        st.pos = next.ok_or(Error::JournalFull {
+            capacity: self.lane.capacity() as u64,
+        })?;
+        st.records += 1;
+        Ok(())
+    }
+
+    /// Saves the old bytes of `[ptr, ptr + len)` before the caller changes them in place
+    /// (L3), once per transaction, and remembers to flush the range at commit. Ranges
+    /// outside the pool (volatile values) are not logged.
+    ///
+    /// # Panics
+    /// If the journal is full; the transaction then aborts and rolls back.
+    pub(crate) fn log_range(&self, ptr: *const u8, len: usize) {
+        let Some(off) = self.offset_of(ptr, len) else {
+            return;
+        };
+        if len == 0 {
+            return;
+        }
+        let mut st = self.st.borrow_mut();
+        if !st.logged.insert((off, len as u64)) {
+            return;
+        }
+        let mut done = 0;
+        while done < len {
+            let chunk = (len - done).min(u32::MAX as usize & !7);
+            // SAFETY: (1) `[ptr + done, ptr + done + chunk)` is inside the pool mapping
+            // (offset_of checked the whole range), kept alive by `self.pool`; it is heap
+            // or header bytes, never the journals region, so it does not overlap the lane.
+            let r = unsafe {
+                self.append(
+                    &mut st,
+                    Kind::Undo,
+                    chunk as u32,
+                    off + done as u64,
+                    ptr.add(done),
+                )
+            };
+            if let Err(e) = r {
+                drop(st);
+                panic!("crndm: {e}");
+            }
+            done += chunk;
+        }
+        // PERSIST: the undo record is durable before the caller's in-place store (L3).
+        self.persister().fence();
+        st.written.push((ptr as usize, len));
+    }
+
+    /// Remembers that `[ptr, ptr + len)` (fresh memory of this transaction) was written,
+    /// to flush it at commit.
+    pub(crate) fn note_written(&self, ptr: *const u8, len: usize) {
+        if self.offset_of(ptr, len).is_some() {
+            self.st.borrow_mut().written.push((ptr as usize, len));
+        }
+    }
+
+    /// Allocates a block for `size` bytes aligned to `align`, freed again if the
+    /// transaction does not commit. Returns its pool offset.
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
+    pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
+        let mut st = self.st.borrow_mut();
+        self.pool.raw.heap().alloc(size, align, |off, order| {
+            // SAFETY: (1) ALLOC records carry no payload.
+            unsafe {
+                self.append(
+                    &mut st,
+                    Kind::Alloc,
+                    u32::from(order),
+                    off,
+                    std::ptr::null(),
+                )
+            }
+        })
+    }
+
+    /// Frees the block of `order` at `off` after the transaction commits (never before:
+    /// the undo log may still restore a pointer to it).
+    ///
+    /// # Panics
+    /// If the journal is full; the transaction then aborts and rolls back.
+    pub(crate) fn defer_free(&self, off: u64, order: u8) {
+        let mut st = self.st.borrow_mut();
+        // SAFETY: (1) FREE records carry no payload.
+        if let Err(e) =
+            unsafe { self.append(&mut st, Kind::Free, u32::from(order), off, std::ptr::null()) }
+        {
+            drop(st);
+            panic!("crndm: {e}");
+        }
+        st.frees.push((off, order));
+    }
+
+    /// Makes the transaction durable and gives the lane back.
+    pub(crate) fn commit(self) {
+        let st = self.st.take();
+        if st.records == 0 {
+            self.pool.release_lane(self.lane_idx);
+            return;
+        }
+        let p = self.persister();
+        for &(addr, len) in &st.written {
+            // SAFETY: every range was checked to lie in the pool mapping, which
+            // `self.pool` keeps alive.
+            unsafe { p.flush(addr as *const u8, len) };
+        }
+        // PERSIST: every change is durable before the commit point (L4).
+        p.fence();
+        if st.frees.is_empty() {
+            self.lane.truncate(p);
+            // PERSIST: the commit point: the log is gone, the changes stay.
+            p.fence();
+        } else {
+            let mut st = st;
+            // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
+            let r = unsafe { self.append(&mut st, Kind::Commit, 0, 0, std::ptr::null()) };
+            debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
+            // PERSIST: the commit point: from here recovery finishes the frees.
+            p.fence();
+            let heap = self.pool.raw.heap();
+            let freed = heap.free_batch(&st.frees, false, || {
+                self.lane.truncate(p);
+                // PERSIST: the log is gone before the blocks can be reused (F2).
+                p.fence();
+            });
+            debug_assert!(freed.is_ok(), "lenient frees cannot fail");
+        }
+        self.pool.release_lane(self.lane_idx);
+    }
+
+    /// Undoes everything the transaction did and gives the lane back.
+    pub(crate) fn rollback(self) {
+        let records = self.st.borrow().records;
+        if records > 0 {
+            let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
+            debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
+        }
+        self.pool.release_lane(self.lane_idx);
+    }
+}

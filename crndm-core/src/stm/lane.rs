@@ -1,0 +1,362 @@
+//! The on-media journal ("lane"): a log of sealed records, one lane per running
+//! transaction.
+//!
+//! # Memory layout
+//! ```text
+//! lane (lane_size bytes, page-aligned, in the journals region)
+//! +0    LaneHeader (64 B): reserved_epoch u64 | reserved
+//! +64   record | record | record | ...             (8-byte aligned, never straddle the end)
+//!
+//! record: seal u64 | epoch u64 | kind u32 | aux u32 | off u64 | payload (aux bytes for UNDO), padded to 8
+//! ```
+//! `seal` is a 64-bit hash of everything after it (and the payload). A record counts only
+//! if its seal matches; a torn record (crash while writing) does not match.
+//!
+//! # Epochs
+//! Each transaction of a lane writes its records with a fresh epoch, starting at +64.
+//! The transaction's log is the run of valid records from +64 that share the first
+//! record's epoch, so records left over from older transactions (older epochs) end it.
+//! Epochs never repeat in a lane: at open each lane reserves a range of epochs above
+//! `reserved_epoch` and persists the new bound before any transaction runs (L1).
+//! Forgetting a log ("truncation") is invalidating its first record (L2).
+//!
+//! # Commit
+//! A transaction that frees nothing commits by truncating its log: the zeroed seal of
+//! its first record, once durable, *is* the commit point, so such a commit costs one
+//! fence. A transaction with deferred frees writes a COMMIT record first, runs the frees,
+//! then truncates, so that recovery can finish the frees (DESIGN §7).
+//!
+//! # Invariants
+//! - **L1** epochs are unique per lane over the pool's whole life.
+//! - **L2** a lane whose first record is invalid holds no transaction.
+//! - **L3** an UNDO record is durable before the bytes it saves are changed in place.
+//! - **L4** a COMMIT record is written only after every change of its transaction and
+//!   every record before it is durable.
+
+use crate::persist::Persister;
+use crate::util::to_usize;
+
+/// Size of a lane's header.
+pub(crate) const LANE_HEADER: usize = 64;
+/// Size of a record header.
+pub(crate) const REC_HEADER: usize = 32;
+/// Epochs reserved per open.
+const EPOCH_RESERVATION: u64 = 1 << 40;
+
+/// Record kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u32)]
+pub(crate) enum Kind {
+    /// Old bytes of `[off, off + aux)`.
+    Undo = 1,
+    /// A block of order `aux` at `off` allocated by this transaction.
+    Alloc = 2,
+    /// A block of order `aux` at `off` to free after commit.
+    Free = 3,
+    /// The transaction committed.
+    Commit = 4,
+}
+
+impl Kind {
+    fn from_u32(k: u32) -> Option<Kind> {
+        Some(match k {
+            1 => Kind::Undo,
+            2 => Kind::Alloc,
+            3 => Kind::Free,
+            4 => Kind::Commit,
+            _ => return None,
+        })
+    }
+}
+
+/// A decoded, validated record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub(crate) kind: Kind,
+    pub(crate) aux: u32,
+    pub(crate) off: u64,
+    /// Position of the payload inside the lane.
+    pub(crate) payload_at: usize,
+}
+
+/// Bytes a record with `payload` payload bytes occupies.
+pub(crate) fn record_len(payload: usize) -> usize {
+    REC_HEADER + payload.next_multiple_of(8)
+}
+
+/// The seal of a record: a 64-bit hash over its header words (after the seal) and its
+/// payload, processed 8 bytes at a time with four independent lanes so long payloads
+/// hash at memory speed. Never 0 for any input, so a zeroed lane holds no record.
+pub(crate) fn seal(header: [u64; 3], payload: &[u8]) -> u64 {
+    const K: [u64; 4] = [
+        0x9e37_79b9_7f4a_7c15,
+        0xc2b2_ae3d_27d4_eb4f,
+        0x1656_67b1_9e37_79f9,
+        0x85eb_ca77_c2b2_ae63,
+    ];
+    let mut acc = [K[0] ^ header[0], K[1] ^ header[1], K[2] ^ header[2], K[3]];
+    let mut chunks = payload.chunks_exact(32);
+    for c in &mut chunks {
+        for (i, a) in acc.iter_mut().enumerate() {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&c[i * 8..i * 8 + 8]);
+            *a = (*a ^ u64::from_le_bytes(w))
+                .wrapping_mul(K[i])
+                .rotate_left(31);
+        }
+    }
+    for (i, c) in chunks.remainder().chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        acc[i] = (acc[i] ^ u64::from_le_bytes(w) ^ (c.len() as u64) << 56)
+            .wrapping_mul(K[i])
+            .rotate_left(31);
+    }
+    let mut h = (payload.len() as u64).wrapping_mul(K[3]);
+    for (i, a) in acc.iter().enumerate() {
+        h = (h ^ a.rotate_left(17 * i as u32)).wrapping_mul(K[0]);
+        h ^= h >> 29;
+    }
+    h | 1
+}
+
+/// A lane in the mapping: raw access for the journal and for recovery.
+///
+/// All methods assume the lane is owned by the caller (one transaction, or recovery
+/// before any transaction runs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RawLane {
+    base: *mut u8,
+    len: usize,
+}
+
+impl RawLane {
+    /// # Safety
+    /// 1. `[base, base + len)` is a lane of a live mapping (64-aligned, `len` ≥ 4096),
+    ///    used by nobody else while this value is used, and outlives it.
+    pub(crate) unsafe fn new(base: *mut u8, len: usize) -> RawLane {
+        debug_assert!(base as usize % 64 == 0 && len >= 4096);
+        RawLane { base, len }
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.len
+    }
+
+    fn word(&self, at: usize) -> u64 {
+        debug_assert!(at + 8 <= self.len && at % 8 == 0);
+        // SAFETY: `at + 8 <= len`, inside the lane (RawLane::new (1)); 8-aligned since the
+        // lane is 64-aligned and `at` is a multiple of 8.
+        let p = unsafe { self.base.add(at) };
+        // SAFETY: aligned, in bounds, owned by this lane's user.
+        unsafe { p.cast::<u64>().read() }
+    }
+
+    fn set_word(&self, at: usize, v: u64) {
+        debug_assert!(at + 8 <= self.len && at % 8 == 0);
+        // SAFETY: as in `word`.
+        let p = unsafe { self.base.add(at) };
+        // SAFETY: as in `word`; the lane is writable.
+        unsafe { p.cast::<u64>().write(v) };
+    }
+
+    /// The bytes `[at, at + len)` of the lane.
+    fn bytes(&self, at: usize, len: usize) -> &[u8] {
+        debug_assert!(at + len <= self.len);
+        // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the
+        // lane exists while the slice lives (all writes go through raw pointers and
+        // happen between reads).
+        unsafe { std::slice::from_raw_parts(self.base.add(at), len) }
+    }
+
+    /// Reserves a new range of epochs at open (L1) and returns its first epoch.
+    pub(crate) fn reserve_epochs(&self, persister: &Persister) -> u64 {
+        let first = self.word(0).max(1);
+        self.set_word(0, first.saturating_add(EPOCH_RESERVATION));
+        // PERSIST: the new bound is durable before any epoch of the range is used (L1).
+        // SAFETY: the header word is inside the lane.
+        unsafe { persister.persist(self.base, 8) };
+        first
+    }
+
+    /// Whether `epoch` is still inside the reserved range.
+    pub(crate) fn epoch_reserved(&self, epoch: u64) -> bool {
+        epoch < self.word(0)
+    }
+
+    /// Reads the record at `at` if it is valid for `epoch` (any epoch when `None`).
+    pub(crate) fn read(&self, at: usize, epoch: Option<u64>) -> Option<(Record, u64, usize)> {
+        if at.checked_add(REC_HEADER)? > self.len {
+            return None;
+        }
+        let stored = self.word(at);
+        let e = self.word(at + 8);
+        let ka = self.word(at + 16);
+        let off = self.word(at + 24);
+        if epoch.is_some_and(|want| want != e) {
+            return None;
+        }
+        let kind = Kind::from_u32((ka & 0xffff_ffff) as u32)?;
+        let aux = (ka >> 32) as u32;
+        let payload = if kind == Kind::Undo { aux as usize } else { 0 };
+        let next = at.checked_add(record_len(payload))?;
+        if next > self.len {
+            return None;
+        }
+        if seal([e, ka, off], self.bytes(at + REC_HEADER, payload)) != stored {
+            return None;
+        }
+        Some((
+            Record {
+                kind,
+                aux,
+                off,
+                payload_at: at + REC_HEADER,
+            },
+            e,
+            next,
+        ))
+    }
+
+    /// The log held by the lane: its epoch and records in order (L2).
+    pub(crate) fn scan(&self) -> Option<(u64, Vec<Record>)> {
+        let (first, epoch, mut at) = self.read(LANE_HEADER, None)?;
+        let mut recs = vec![first];
+        while let Some((r, _, next)) = self.read(at, Some(epoch)) {
+            recs.push(r);
+            at = next;
+        }
+        Some((epoch, recs))
+    }
+
+    /// Writes a record at `at` (payload copied from `payload`, which may be PM) and
+    /// flushes it; returns the position after it, or `None` if it does not fit.
+    ///
+    /// # Safety
+    /// 1. `payload` is `aux` readable bytes when `kind` is UNDO (null otherwise), and does
+    ///    not overlap the lane.
+    pub(crate) unsafe fn append(
+        &self,
+        at: usize,
+        epoch: u64,
+        kind: Kind,
+        aux: u32,
+        off: u64,
+        payload: *const u8,
+        persister: &Persister,
+    ) -> Option<usize> {
+        let plen = if kind == Kind::Undo { aux as usize } else { 0 };
+        let next = at.checked_add(record_len(plen))?;
+        if next > self.len {
+            return None;
+        }
+        let ka = kind as u64 | u64::from(aux) << 32;
+        if plen > 0 {
+            // SAFETY: (1) `payload` has `plen` readable bytes not overlapping the lane;
+            // the destination `[at + 32, at + 32 + plen)` is inside the lane (`next` <= len).
+            unsafe { std::ptr::copy_nonoverlapping(payload, self.base.add(at + REC_HEADER), plen) };
+        }
+        self.set_word(at + 8, epoch);
+        self.set_word(at + 16, ka);
+        self.set_word(at + 24, off);
+        let s = seal([epoch, ka, off], self.bytes(at + REC_HEADER, plen));
+        self.set_word(at, s);
+        // PERSIST: callers fence before relying on the record (L3, L4).
+        // SAFETY: the record lies inside the lane.
+        unsafe { persister.flush(self.base.add(at), next - at) };
+        Some(next)
+    }
+
+    /// The payload bytes of an UNDO record.
+    pub(crate) fn payload(&self, r: &Record) -> &[u8] {
+        self.bytes(r.payload_at, r.aux as usize)
+    }
+
+    /// Forgets the lane's log by invalidating its first record (L2); flushed, not fenced.
+    pub(crate) fn truncate(&self, persister: &Persister) {
+        self.set_word(LANE_HEADER, 0);
+        // PERSIST: callers fence when a later step depends on the truncation (F2).
+        // SAFETY: the word is inside the lane.
+        unsafe { persister.flush(self.base.add(LANE_HEADER), 8) };
+    }
+}
+
+/// The lane `i` of a pool whose journals region starts at `journals` (a pointer).
+///
+/// # Safety
+/// 1. `journals` is the journals region of a live mapping with at least `i + 1` lanes of
+///    `lane_size` bytes; 2. nobody else uses lane `i` while the result is used.
+pub(crate) unsafe fn lane_at(journals: *mut u8, i: u32, lane_size: u64) -> RawLane {
+    // SAFETY: (1) lane `i` is inside the region.
+    let base = unsafe { journals.add(to_usize(u64::from(i) * lane_size)) };
+    // SAFETY: (1), (2) are the caller's; lanes are page-aligned and page-sized multiples.
+    unsafe { RawLane::new(base, to_usize(lane_size)) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::persist::Mode;
+
+    #[repr(C, align(64))]
+    struct Aligned([u8; 4096]);
+
+    #[test]
+    fn records_round_trip_and_torn_ones_end_the_log() {
+        let mut buf = Box::new(Aligned([0; 4096]));
+        // SAFETY: (1) 4096 bytes, 64-aligned, owned by `buf`, which outlives the lane.
+        let lane = unsafe { RawLane::new(buf.0.as_mut_ptr(), 4096) };
+        let ps = Persister::new(Mode::Emulated);
+        assert!(lane.scan().is_none(), "a zeroed lane holds no log");
+        let data = *b"old bytes!";
+        let e = lane.reserve_epochs(&ps);
+        assert!(lane.epoch_reserved(e + 1000));
+        // SAFETY: (1) `data` is 10 readable bytes outside the lane.
+        let at = unsafe { lane.append(64, e, Kind::Undo, 10, 4096, data.as_ptr(), &ps) }.unwrap();
+        // SAFETY: (1) no payload for ALLOC.
+        let at =
+            unsafe { lane.append(at, e, Kind::Alloc, 3, 8192, std::ptr::null(), &ps) }.unwrap();
+        let (epoch, recs) = lane.scan().unwrap();
+        assert_eq!(epoch, e);
+        assert_eq!(recs.len(), 2);
+        assert_eq!(lane.payload(&recs[0]), b"old bytes!");
+        assert_eq!(
+            (recs[1].kind, recs[1].aux, recs[1].off),
+            (Kind::Alloc, 3, 8192)
+        );
+        // A torn third record is not part of the log.
+        // SAFETY: as above.
+        unsafe { lane.append(at, e, Kind::Commit, 0, 0, std::ptr::null(), &ps) }.unwrap();
+        assert_eq!(lane.scan().unwrap().1.len(), 3);
+        lane.set_word(at + 24, 1);
+        assert_eq!(lane.scan().unwrap().1.len(), 2);
+        // A new epoch's shorter log is not extended by the old records.
+        // SAFETY: as above.
+        unsafe { lane.append(64, e + 1, Kind::Free, 0, 64, std::ptr::null(), &ps) }.unwrap();
+        let (epoch, recs) = lane.scan().unwrap();
+        assert_eq!((epoch, recs.len()), (e + 1, 1));
+        lane.truncate(&ps);
+        assert!(lane.scan().is_none());
+        // A record that does not fit is refused.
+        // SAFETY: as above.
+        let big = [0u8; 16];
+        // SAFETY: (1) `big` is 16 readable bytes outside the lane.
+        assert!(
+            unsafe { lane.append(4096 - 40, e, Kind::Undo, 16, 0, big.as_ptr(), &ps) }.is_none()
+        );
+    }
+
+    #[test]
+    fn seals_differ_for_any_changed_byte() {
+        let payload: Vec<u8> = (0..100).collect();
+        let s = seal([1, 2, 3], &payload);
+        for i in 0..payload.len() {
+            let mut p = payload.clone();
+            p[i] ^= 0x10;
+            assert_ne!(seal([1, 2, 3], &p), s, "byte {i}");
+        }
+        assert_ne!(seal([1, 2, 4], &payload), s);
+        assert_ne!(seal([2, 2, 3], &payload), s);
+        assert_ne!(seal([0, 0, 0], &[]), 0);
+    }
+}

@@ -1,0 +1,14 @@
+//! Layer 4: transactions (DESIGN §7).
+//!
+//! [`lane`] is the on-media journal format (records, epochs, invariants L1–L4);
+//! [`journal`] the journal of a running transaction and its persistence order;
+//! [`recovery`] brings every journal to a clean state at open; [`open`] is a pool opened,
+//! recovered and holding its table of free journals; [`tx`] runs a transaction body;
+//! [`pool_type`] the `MemPool` trait that ties a pool type to an open pool.
+
+pub(crate) mod journal;
+pub(crate) mod lane;
+pub(crate) mod open;
+pub(crate) mod pool_type;
+pub(crate) mod recovery;
+pub(crate) mod tx;

@@ -1,0 +1,94 @@
+//! An open pool as the transaction layer sees it: the raw pool, recovered, plus the
+//! table of free journals.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex};
+
+use crate::error::Result;
+use crate::pool::raw::RawPool;
+use crate::pool::{Flags, PoolOptions};
+use crate::stm::lane::{RawLane, lane_at};
+use crate::stm::recovery::{LaneOutcome, recover_lane};
+use crate::util::to_usize;
+
+/// A pool opened, recovered and ready for transactions.
+#[derive(Debug)]
+pub(crate) struct OpenPool {
+    pub(crate) raw: RawPool,
+    free_lanes: Mutex<Vec<u32>>,
+    lane_freed: Condvar,
+    /// The next epoch of each lane (L1: inside the range reserved at open).
+    next_epoch: Vec<AtomicU64>,
+    /// What recovery did at open, per lane.
+    pub(crate) recovered: Vec<LaneOutcome>,
+}
+
+impl OpenPool {
+    /// Opens the pool file, recovers every journal, reserves epochs.
+    ///
+    /// # Errors
+    /// Every error of [`RawPool::open`] and of recovery.
+    pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<OpenPool> {
+        let raw = RawPool::open(path, flags, opts)?;
+        let lanes = raw.geometry().lanes;
+        let mut next_epoch = Vec::with_capacity(to_usize(u64::from(lanes)));
+        let mut recovered = Vec::with_capacity(next_epoch.capacity());
+        for i in 0..lanes {
+            let lane = Self::lane_of(&raw, i);
+            recovered.push(recover_lane(&raw, i, &lane)?);
+            next_epoch.push(AtomicU64::new(lane.reserve_epochs(raw.persister())));
+        }
+        Ok(OpenPool {
+            raw,
+            free_lanes: Mutex::new((0..lanes).rev().collect()),
+            lane_freed: Condvar::new(),
+            next_epoch,
+            recovered,
+        })
+    }
+
+    fn lane_of(raw: &RawPool, i: u32) -> RawLane {
+        let geo = raw.geometry();
+        debug_assert!(i < geo.lanes);
+        // SAFETY: the journals region is inside the mapping (validated geometry).
+        let journals = unsafe { raw.base().add(to_usize(geo.journals_off)) };
+        // SAFETY: (1) lane `i` < `lanes` is inside the region; (2) lanes are used only by
+        // the transaction that acquired them from `free_lanes`, or by recovery before
+        // any transaction exists.
+        unsafe { lane_at(journals, i, geo.lane_size) }
+    }
+
+    /// Takes a free journal for one transaction, waiting if all are in use; returns it
+    /// with the epoch its records use.
+    pub(crate) fn acquire_lane(&self) -> (u32, RawLane, u64) {
+        let mut free = self.free_lanes.lock().unwrap_or_else(|p| p.into_inner());
+        let idx = loop {
+            if let Some(i) = free.pop() {
+                break i;
+            }
+            free = self
+                .lane_freed
+                .wait(free)
+                .unwrap_or_else(|p| p.into_inner());
+        };
+        drop(free);
+        let lane = Self::lane_of(&self.raw, idx);
+        let slot = &self.next_epoch[to_usize(u64::from(idx))];
+        let mut epoch = slot.fetch_add(1, Ordering::Relaxed);
+        if !lane.epoch_reserved(epoch) {
+            epoch = lane.reserve_epochs(self.raw.persister());
+            slot.store(epoch + 1, Ordering::Relaxed);
+        }
+        (idx, lane, epoch)
+    }
+
+    /// Gives a journal back; its log must be truncated durably (L2).
+    pub(crate) fn release_lane(&self, idx: u32) {
+        self.free_lanes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(idx);
+        self.lane_freed.notify_one();
+    }
+}

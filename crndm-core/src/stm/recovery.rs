@@ -1,0 +1,95 @@
+//! Recovery: bringing every journal of a pool to a clean state at open, before anything
+//! else runs. Needs no user types.
+//!
+//! For each lane holding a log (a valid first record, L2):
+//! - **committed** (a COMMIT record is in the log): finish its deferred frees, leniently
+//!   (a free already done is skipped), then truncate;
+//! - **not committed**: restore every UNDO record, newest first, persist the restored
+//!   bytes, then free the blocks the transaction allocated, leniently, then truncate.
+//!
+//! Every step can be repeated: restoring old bytes twice gives the same bytes, lenient
+//! frees skip what is already free, and truncation comes last, so a crash during
+//! recovery is followed by the same recovery (idempotence).
+
+use crate::error::{Error, Result};
+use crate::pool::raw::RawPool;
+use crate::stm::lane::{Kind, RawLane};
+use crate::util::to_usize;
+
+/// What recovery found and did in one lane.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct LaneOutcome {
+    /// The lane held a log.
+    pub(crate) had_log: bool,
+    /// The log had a COMMIT record.
+    pub(crate) committed: bool,
+    /// UNDO records restored.
+    pub(crate) restored: usize,
+    /// Blocks freed (allocations undone, or deferred frees finished).
+    pub(crate) freed: usize,
+}
+
+/// Recovers one lane.
+///
+/// # Errors
+/// [`Error::CorruptJournal`] if a record names bytes outside the pool.
+pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<LaneOutcome> {
+    let Some((_, recs)) = lane.scan() else {
+        return Ok(LaneOutcome::default());
+    };
+    let persister = raw.persister();
+    let committed = recs.iter().any(|r| r.kind == Kind::Commit);
+    let mut out = LaneOutcome {
+        had_log: true,
+        committed,
+        ..LaneOutcome::default()
+    };
+    let size = raw.geometry().pool_size;
+    let heap_off = raw.geometry().heap_off;
+    let frees: Vec<(u64, u8)> = recs
+        .iter()
+        .filter(|r| r.kind == if committed { Kind::Free } else { Kind::Alloc })
+        .filter_map(|r| u8::try_from(r.aux).ok().map(|k| (r.off, k)))
+        .collect();
+    if !committed {
+        for r in recs.iter().rev().filter(|r| r.kind == Kind::Undo) {
+            let len = u64::from(r.aux);
+            // Old bytes may only go back into the heap or the header's mutable line
+            // (the root slot); anything else is a corrupt record.
+            let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
+            let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
+            if !(in_heap || in_root_slot) {
+                return Err(Error::CorruptJournal {
+                    lane: idx,
+                    reason: format!(
+                        "undo record for {len} bytes at {:#x} is outside the heap",
+                        r.off
+                    ),
+                });
+            }
+            let payload = lane.payload(r);
+            // SAFETY: `[off, off + len)` is inside the mapping (checked above) and no
+            // other code runs on the pool during recovery; the payload is in the lane,
+            // which does not overlap the heap or the header.
+            let dst = unsafe { raw.base().add(to_usize(r.off)) };
+            // SAFETY: as above: valid, non-overlapping, `len` bytes each.
+            unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), dst, payload.len()) };
+            // SAFETY: the restored range is in the mapping.
+            unsafe { persister.flush(dst, payload.len()) };
+            out.restored += 1;
+        }
+        // PERSIST: the restored bytes are durable before the log that could restore them
+        // again is truncated.
+        persister.fence();
+    }
+    out.freed = frees
+        .iter()
+        .filter(|&&(o, k)| raw.heap().is_used(o, k))
+        .count();
+    raw.heap().free_batch(&frees, false, || {
+        lane.truncate(persister);
+        // PERSIST: the truncation is durable before the freed blocks can be reused (F2).
+        persister.fence();
+    })?;
+    Ok(out)
+}
