@@ -22,7 +22,7 @@ use crate::stm::pool_type::MemPool;
 /// # let path = dir.path().join("v.pool");
 /// use crndm::default::*;
 /// let root = BuddyAlloc::open::<VCell<u32>>(&path, O_CF)?;
-/// assert_eq!(*root, 0);
+/// assert_eq!(**root, 0); // a fresh value in every generation of the pool
 /// # Ok(())
 /// # }
 /// ```
