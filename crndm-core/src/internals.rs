@@ -34,3 +34,24 @@ pub unsafe fn free<P: MemPool>(off: u64, size: u64) -> Result<()> {
     raw.raw.persister().fence();
     Ok(())
 }
+
+/// The environment variable naming the crash point at which [`crash_point`] aborts
+/// the process.
+pub const CRASH_AT_ENV: &str = "CRNDM_CRASH_AT";
+
+/// Aborts the process (as a power cut would stop it: no unwinding, no destructors) if
+/// `CRNDM_CRASH_AT` names `point`. The library calls it at the steps of commit and
+/// recovery that tests need to interrupt:
+///
+/// | point | where |
+/// |---|---|
+/// | `commit-before-frees` | a transaction with frees, after its COMMIT record is durable |
+/// | `commit-before-truncate` | after the deferred frees, before the log is truncated |
+/// | `recovery-before-frees` | recovery, after restoring undo records |
+pub fn crash_point(point: &str) {
+    static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let wanted = WANTED.get_or_init(|| std::env::var(CRASH_AT_ENV).ok());
+    if wanted.as_deref() == Some(point) {
+        std::process::abort();
+    }
+}

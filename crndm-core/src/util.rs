@@ -27,6 +27,14 @@ pub(crate) fn small(x: usize) -> u8 {
     x as u8
 }
 
+/// A named step where crash tests may stop the process (feature `internals` only;
+/// otherwise nothing).
+#[inline]
+pub(crate) fn crash_point(_point: &str) {
+    #[cfg(feature = "internals")]
+    crate::internals::crash_point(_point);
+}
+
 /// FNV-1a, 64-bit: a stable hash for checksums and layout fingerprints (never
 /// `DefaultHasher`, whose output may change between Rust releases; DESIGN §4).
 pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {

@@ -26,6 +26,7 @@ use crate::stm::lane::{Kind, REC_HEADER, RawLane, record_len};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::MemPool;
 use crate::stm::recovery::recover_lane;
+use crate::util::crash_point;
 
 /// A hasher for `(offset, len)` keys: one multiply, enough for a per-transaction set of
 /// distinct offsets (not exposed to untrusted keys).
@@ -272,8 +273,10 @@ impl<P: MemPool> Journal<P> {
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
             // PERSIST: the commit point: from here recovery finishes the frees.
             p.fence();
+            crash_point("commit-before-frees");
             let heap = self.pool.raw.heap();
             let freed = heap.free_batch(&st.frees, false, || {
+                crash_point("commit-before-truncate");
                 self.lane.truncate(p);
                 // PERSIST: the log is gone before the blocks can be reused (F2).
                 p.fence();

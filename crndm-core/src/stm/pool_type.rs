@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::alloc::AllocStats;
 use crate::error::{Error, Result};
-use crate::marker::{PSafe, TxInSafe, TxOutSafe};
+use crate::marker::{PSafe, PSend, TxInSafe, TxOutSafe, VSafe};
 use crate::persist::Mode;
 use crate::pool::{Flags, PoolOptions};
 use crate::root::{RootCell, RootObj};
@@ -88,6 +88,9 @@ impl PoolSlot {
 /// pools can never mix. Declare pool types with [`pool!`](crate::pool!); the ready-made
 /// one is [`crate::default::BuddyAlloc`].
 ///
+/// A pool type is a zero-sized marker, so it has every marker trait: generic code over
+/// `P: MemPool` may rely on that.
+///
 /// # Safety
 /// Implemented only by [`pool!`](crate::pool!), which guarantees:
 /// 1. `__slot` returns the same `'static` slot on every call;
@@ -105,7 +108,19 @@ impl PoolSlot {
 /// # Ok(())
 /// # }
 /// ```
-pub unsafe trait MemPool: 'static + Sized + Send + Sync {
+pub unsafe trait MemPool:
+    'static
+    + Sized
+    + Send
+    + Sync
+    + PSafe
+    + TxInSafe
+    + TxOutSafe
+    + VSafe
+    + PSend
+    + UnwindSafe
+    + std::panic::RefUnwindSafe
+{
     /// The slot of this pool type; for the crate's internal use.
     #[doc(hidden)]
     fn __slot() -> &'static PoolSlot;

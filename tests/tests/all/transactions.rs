@@ -1,0 +1,244 @@
+//! Transactions: commit, abort, nesting, allocation and deferred frees, roots.
+
+use crndm::{Error, MemPool, O_CF, PCell, PRefCell, Pbox, Root};
+
+fn dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .tempdir_in("/dev/shm")
+        .or_else(|_| tempfile::tempdir())
+        .unwrap()
+}
+
+mod commit_abort {
+    use super::*;
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+
+    #[derive(Root)]
+    struct Pair {
+        a: PCell<i64, P>,
+        b: PCell<i64, P>,
+    }
+
+    #[test]
+    fn commits_persist_and_panics_roll_back() {
+        let d = dir();
+        let path = d.path().join("t.pool");
+        {
+            let root = P::open::<Pair>(&path, O_CF).unwrap();
+            P::transaction(|j| {
+                root.a.set(10, j);
+                root.b.set(-10, j);
+            })
+            .unwrap();
+            let r = P::transaction(|j| {
+                root.a.set(99, j);
+                root.b.set(99, j);
+                panic!("no, thanks");
+            });
+            match r {
+                Err(Error::Aborted(msg)) => assert_eq!(msg, "no, thanks"),
+                other => panic!("expected Aborted, got {other:?}"),
+            }
+            assert_eq!((root.a.get(), root.b.get()), (10, -10));
+            assert!(P::check().unwrap().is_empty());
+        }
+        let root = P::open::<Pair>(&path, 0).unwrap();
+        assert_eq!((root.a.get(), root.b.get()), (10, -10));
+    }
+}
+
+mod nesting {
+    use super::*;
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+
+    #[test]
+    fn nested_transactions_join_the_outer_one() {
+        let d = dir();
+        let root = P::open::<PCell<u32, P>>(d.path().join("n.pool"), O_CF).unwrap();
+        P::transaction(|j| {
+            root.set(1, j);
+            P::transaction(|j2| root.set(root.get() + 1, j2)).unwrap();
+            root.set(root.get() + 1, j);
+        })
+        .unwrap();
+        assert_eq!(root.get(), 3);
+    }
+
+    #[test]
+    fn a_panic_in_a_nested_transaction_aborts_the_outer_one() {
+        crndm::pool!(q);
+        type P = q::BuddyAlloc;
+        let d = dir();
+        let root = P::open::<PCell<u32, P>>(d.path().join("m.pool"), O_CF).unwrap();
+        P::transaction(|j| root.set(5, j)).unwrap();
+        let r = P::transaction(|j| {
+            root.set(6, j);
+            let _ = P::transaction(|j2| {
+                root.set(7, j2);
+                panic!("inner");
+            });
+            root.set(8, j);
+        });
+        assert!(matches!(r, Err(Error::Aborted(ref m)) if m == "inner"));
+        assert_eq!(root.get(), 5);
+    }
+}
+
+mod allocation {
+    use super::*;
+
+    #[derive(Root)]
+    struct Slots<P: MemPool> {
+        one: PRefCell<Option<Pbox<[u64; 8], P>>, P>,
+        many: PRefCell<Option<Pbox<[u8; 300], P>>, P>,
+    }
+
+    fn addr<T: crndm::PSafe, P: MemPool>(b: &Pbox<T, P>) -> usize {
+        std::ptr::from_ref::<T>(b) as usize
+    }
+
+    #[test]
+    fn allocations_of_an_aborted_transaction_are_freed() {
+        crndm::pool!(p);
+        type P = p::BuddyAlloc;
+        let d = dir();
+        let root = P::open::<Slots<P>>(d.path().join("a.pool"), O_CF).unwrap();
+        let before = P::stats().unwrap().used;
+        let r = P::transaction(|j| {
+            *root.one.borrow_mut(j) = Some(Pbox::new([7; 8], j));
+            for _ in 0..100 {
+                drop(Pbox::new([1u8; 300], j));
+            }
+            *root.many.borrow_mut(j) = Some(Pbox::new([2; 300], j));
+            panic!("abort after allocating");
+        });
+        assert!(r.is_err());
+        assert!(root.one.borrow().is_none());
+        assert_eq!(P::stats().unwrap().used, before, "no block leaked");
+        assert!(P::check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dropped_pbox_is_not_reused_before_commit_and_is_free_after() {
+        crndm::pool!(p);
+        type P = p::BuddyAlloc;
+        let d = dir();
+        let root = P::open::<Slots<P>>(d.path().join("f.pool"), O_CF).unwrap();
+        P::transaction(|j| *root.one.borrow_mut(j) = Some(Pbox::new([3; 8], j))).unwrap();
+        let used = P::stats().unwrap().used;
+        let old = addr(root.one.borrow().as_ref().unwrap());
+        let reused = P::transaction(|j| {
+            let gone = root.one.take(j);
+            drop(gone);
+            // The block is still reserved: a new allocation of the same size must not
+            // land on it (the undo log could still bring the old Pbox back).
+            let fresh = Pbox::new([4u64; 8], j);
+            let same = addr(&fresh) == old;
+            *root.one.borrow_mut(j) = Some(fresh);
+            same
+        })
+        .unwrap();
+        assert!(!reused, "freed block reused inside its own transaction");
+        assert_eq!(P::stats().unwrap().used, used, "old block freed at commit");
+        // After commit the freed block is available again.
+        let again = P::transaction(|j| {
+            let b = Pbox::new([5u64; 8], j);
+            let a = addr(&b);
+            *root.many.borrow_mut(j) = None;
+            drop(b);
+            a
+        })
+        .unwrap();
+        assert_eq!(again, old, "the lowest free block is handed out first");
+        assert!(P::check().unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_aborted_drop_frees_nothing() {
+        crndm::pool!(p);
+        type P = p::BuddyAlloc;
+        let d = dir();
+        let root = P::open::<Slots<P>>(d.path().join("g.pool"), O_CF).unwrap();
+        P::transaction(|j| *root.one.borrow_mut(j) = Some(Pbox::new([9; 8], j))).unwrap();
+        let used = P::stats().unwrap().used;
+        let r = P::transaction(|j| {
+            drop(root.one.take(j));
+            panic!("keep it");
+        });
+        assert!(r.is_err());
+        assert_eq!(root.one.borrow().as_ref().map(|b| b[0]), Some(9));
+        assert_eq!(P::stats().unwrap().used, used);
+    }
+}
+
+mod roots {
+    use super::*;
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+
+    #[derive(Root)]
+    struct A {
+        x: PCell<u64, P>,
+    }
+
+    #[derive(Root)]
+    #[allow(
+        dead_code,
+        reason = "only its layout matters: it is never opened successfully"
+    )]
+    struct B {
+        x: PCell<u64, P>,
+        y: PCell<u64, P>,
+    }
+
+    #[test]
+    fn reopening_with_another_root_type_is_refused() {
+        let d = dir();
+        let path = d.path().join("r.pool");
+        drop(P::open::<A>(&path, O_CF).unwrap());
+        assert!(matches!(
+            P::open::<B>(&path, 0),
+            Err(Error::RootTypeMismatch { .. })
+        ));
+        assert!(!P::is_open(), "a refused open leaves the pool closed");
+        let a = P::open::<A>(&path, 0).unwrap();
+        assert_eq!(a.x.get(), 0);
+    }
+
+    #[test]
+    fn pbox_roots_are_allocated_in_the_root_transaction() {
+        crndm::pool!(q);
+        type Q = q::BuddyAlloc;
+        let d = dir();
+        let path = d.path().join("pb.pool");
+        let root = Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, O_CF).unwrap();
+        Q::transaction(|j| root.set(77, j)).unwrap();
+        drop(root);
+        let root = Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, 0).unwrap();
+        assert_eq!(root.get(), 77);
+        assert!(Q::check().unwrap().is_empty());
+    }
+}
+
+mod counters {
+    use super::*;
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+
+    #[test]
+    fn an_empty_transaction_does_no_flush_and_no_fence_and_an_update_three_fences() {
+        let d = dir();
+        let root = P::open::<PCell<u64, P>>(d.path().join("c.pool"), O_CF).unwrap();
+        let before = crndm::PersistCounters::current();
+        P::transaction(|_| {}).unwrap();
+        let spent = crndm::PersistCounters::current().since(before);
+        assert_eq!(spent, crndm::PersistCounters::default());
+        let before = crndm::PersistCounters::current();
+        P::transaction(|j| root.set(1, j)).unwrap();
+        let spent = crndm::PersistCounters::current().since(before);
+        assert_eq!(spent.fences, 3, "undo record, data, commit point");
+        assert!(spent.flushes <= 4, "flushed {} lines", spent.flushes);
+    }
+}
