@@ -36,10 +36,11 @@ fn free_or_die(off: u64, size: u64) {
     unsafe { internals::free::<BuddyAlloc>(off, size) }.expect("a block this bench allocated");
 }
 
-/// Prints the flushes and fences per alloc, per free and per pair, for every size.
+/// Prints the flushes and fences of the alloc, the free and the pair, per pair, for every
+/// size, over the same alloc-then-free loop the timing runs.
 fn print_persist_costs(dir: &std::path::Path) {
     eprintln!(
-        "persistence cost per operation ({} ops each; pool {}, mode {}, {}):",
+        "persistence cost per operation ({} alloc+free pairs each; pool {}, mode {}, {}):",
         COUNT_OPS,
         dir.display(),
         BuddyAlloc::mode().expect("pool open"),
@@ -49,18 +50,20 @@ fn print_persist_costs(dir: &std::path::Path) {
         "  {:>6}  {:>16}  {:>16}  {:>16}",
         "size", "alloc fl/fe", "free fl/fe", "alloc+free fl/fe"
     );
-    let mut offs = Vec::with_capacity(usize::try_from(COUNT_OPS).expect("fits"));
     for size in SIZES {
-        let start = PersistCounters::current();
+        let (mut allocs, mut frees) = (PersistCounters::default(), PersistCounters::default());
         for _ in 0..COUNT_OPS {
-            offs.push(alloc_or_die(size));
-        }
-        let allocs = PersistCounters::current().since(start);
-        let start = PersistCounters::current();
-        for off in offs.drain(..) {
+            let start = PersistCounters::current();
+            let off = alloc_or_die(size);
+            let mid = PersistCounters::current();
             free_or_die(off, size);
+            let end = PersistCounters::current();
+            let (a, f) = (mid.since(start), end.since(mid));
+            allocs.flushes += a.flushes;
+            allocs.fences += a.fences;
+            frees.flushes += f.flushes;
+            frees.fences += f.fences;
         }
-        let frees = PersistCounters::current().since(start);
         let per = |n: u64| n as f64 / COUNT_OPS as f64;
         eprintln!(
             "  {:>4} B  {:>7.2} / {:<6.2}  {:>7.2} / {:<6.2}  {:>7.2} / {:<6.2}",

@@ -116,8 +116,10 @@ impl<T: PSafe, P: MemPool> Deref for Pbox<T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
     fn drop(&mut self) {
-        with_current::<P, _>(|j| match j {
-            Some(j) => {
+        // Outside a transaction a Pbox cannot be reached in safe code (it cannot leave
+        // one, `TxOutSafe`); if it is dropped anyway, the data is kept (leaked).
+        with_current::<P, _>(|j| {
+            if let Some(j) = j {
                 let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
                 // SAFETY: the object is live; it is dropped once (we are in its Drop).
                 // Its bytes stay untouched until the deferred free runs after commit.
@@ -126,9 +128,6 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
                     j.defer_free(self.off, order);
                 }
             }
-            // Outside a transaction a Pbox cannot be reached in safe code (it cannot
-            // leave one, `TxOutSafe`); if it is dropped anyway, keep the data (leak).
-            None => {}
         });
     }
 }

@@ -48,9 +48,11 @@ pub struct RootCell<T, P: MemPool> {
 impl<T, P: MemPool> Deref for RootCell<T, P> {
     type Target = T;
     fn deref(&self) -> &T {
-        // SAFETY: the guard keeps the pool open (S2), so the base is the live mapping;
-        // `off` holds a T (checked at open; changed only through logged cells).
-        unsafe { &*P::__slot().base().add(to_usize(self.off)).cast::<T>() }
+        // SAFETY: the guard keeps the pool open (S2), so the base is the live mapping and
+        // `off` is inside it.
+        let p = unsafe { P::__slot().base().add(to_usize(self.off)) }.cast::<T>();
+        // SAFETY: `off` holds a T (checked at open; changed only through logged cells).
+        unsafe { &*p }
     }
 }
 
@@ -75,10 +77,15 @@ fn fingerprint<R>() -> (u64, u64, u64) {
 /// [`Error::RootTypeMismatch`] if the stored root has another fingerprint;
 /// [`Error::CorruptHeader`] if the root slot names no live block; the transaction's
 /// errors when the root is created.
+///
+/// # Panics
+/// Never: a failure to allocate the root panics inside the root transaction, which turns
+/// it into [`Error::Aborted`].
 pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
     guard: PoolGuard<P>,
 ) -> Result<RootCell<R, P>> {
     let pool = P::__slot().raw()?;
+    #[expect(clippy::cast_ptr_alignment, reason = "the mapping is page-aligned")]
     let header = pool.raw.base().cast::<Header>();
     let (size, align, hash) = fingerprint::<R>();
     // SAFETY: the header is at the start of the live mapping (kept by `pool`); the

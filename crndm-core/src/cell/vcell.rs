@@ -49,15 +49,16 @@ impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
         let now = P::__slot().generation();
         let g = self.generation.get();
         let v = self.value.get().cast::<T>();
-        // SAFETY: `VCell` is `!Sync` and the only writes happen here or through
-        // `&mut self`; no reference to the value is alive across a generation change
-        // (a generation changes only when the pool reopens, which needs every handle,
-        // hence every borrow, to be gone).
-        unsafe {
-            if *g != now {
-                v.write(T::default());
-                *g = now;
-            }
+        // SAFETY (the three blocks): `VCell` is `!Sync` and the only writes happen here
+        // or through `&mut self`; no reference to the value is alive across a generation
+        // change (a generation changes only when the pool reopens, which needs every
+        // handle, hence every borrow, to be gone).
+        // SAFETY: see above.
+        if unsafe { *g } != now {
+            // SAFETY: see above; the old value is overwritten without being dropped.
+            unsafe { v.write(T::default()) };
+            // SAFETY: see above.
+            unsafe { *g = now };
         }
         v
     }

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
-use crate::stm::lane::{Kind, REC_HEADER, RawLane, record_len};
+use crate::stm::lane::{Kind, NewRecord, REC_HEADER, RawLane, record_len};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::MemPool;
 use crate::stm::recovery::recover_lane;
@@ -47,6 +47,9 @@ impl Hasher for OffHasher {
     }
 }
 
+/// `(offset, len)` of the ranges a transaction has logged.
+type LoggedSet = HashSet<(u64, u64), BuildHasherDefault<OffHasher>>;
+
 #[derive(Default)]
 struct TxState {
     /// Where the next record goes in the lane.
@@ -58,7 +61,7 @@ struct TxState {
     /// Blocks to free after commit.
     frees: Vec<(u64, u8)>,
     /// Ranges already logged in this transaction (log each at most once).
-    logged: HashSet<(u64, u64), BuildHasherDefault<OffHasher>>,
+    logged: LoggedSet,
 }
 
 /// The journal of a running transaction on pool `P`.
@@ -73,8 +76,9 @@ pub struct Journal<P: MemPool> {
     lane: RawLane,
     epoch: u64,
     st: RefCell<TxState>,
-    /// `*const ()` makes the journal neither `Send` nor `Sync`.
-    _marker: PhantomData<(fn() -> P, *const ())>,
+    _pool: PhantomData<fn() -> P>,
+    /// Makes the journal neither `Send` nor `Sync`.
+    _not_send: PhantomData<*const ()>,
 }
 
 impl<P: MemPool> std::fmt::Debug for Journal<P> {
@@ -100,7 +104,8 @@ impl<P: MemPool> Journal<P> {
                 pos: crate::stm::lane::LANE_HEADER,
                 ..TxState::default()
             }),
-            _marker: PhantomData,
+            _pool: PhantomData,
+            _not_send: PhantomData,
         }
     }
 
@@ -125,32 +130,22 @@ impl<P: MemPool> Journal<P> {
     ///
     /// # Safety
     /// 1. As [`RawLane::append`] (1).
-    unsafe fn append(
-        &self,
-        st: &mut TxState,
-        kind: Kind,
-        aux: u32,
-        off: u64,
-        payload: *const u8,
-    ) -> Result<()> {
-        let plen = if kind == Kind::Undo { aux as usize } else { 0 };
+    ///
+    /// # Errors
+    /// [`Error::JournalFull`] when the record (and a COMMIT after it) does not fit.
+    unsafe fn append(&self, st: &mut TxState, rec: NewRecord) -> Result<()> {
+        let plen = if rec.kind == Kind::Undo {
+            rec.aux as usize
+        } else {
+            0
+        };
         if st.pos + record_len(plen) + REC_HEADER > self.lane.capacity() {
             return Err(Error::JournalFull {
                 capacity: self.lane.capacity() as u64,
             });
         }
         // SAFETY: (1) is the caller's; the record fits (checked above).
-        let next = unsafe {
-            self.lane.append(
-                st.pos,
-                self.epoch,
-                kind,
-                aux,
-                off,
-                payload,
-                self.persister(),
-            )
-        };
+        let next = unsafe { self.lane.append(st.pos, self.epoch, rec, self.persister()) };
         st.pos = next.ok_or(Error::JournalFull {
             capacity: self.lane.capacity() as u64,
         })?;
@@ -177,24 +172,24 @@ impl<P: MemPool> Journal<P> {
         }
         let mut done = 0;
         while done < len {
-            let chunk = (len - done).min(u32::MAX as usize & !7);
-            // SAFETY: (1) `[ptr + done, ptr + done + chunk)` is inside the pool mapping
-            // (offset_of checked the whole range), kept alive by `self.pool`; it is heap
-            // or header bytes, never the journals region, so it does not overlap the lane.
-            let r = unsafe {
-                self.append(
-                    &mut st,
-                    Kind::Undo,
-                    chunk as u32,
-                    off + done as u64,
-                    ptr.add(done),
-                )
+            let chunk = u32::try_from(len - done).unwrap_or(!7);
+            // SAFETY: `done < len`, inside the range checked by offset_of.
+            let src = unsafe { ptr.add(done) };
+            let rec = NewRecord {
+                kind: Kind::Undo,
+                aux: chunk,
+                off: off + done as u64,
+                payload: src,
             };
+            // SAFETY: (1) `[src, src + chunk)` is inside the pool mapping (offset_of
+            // checked the whole range), kept alive by `self.pool`; it is heap or header
+            // bytes, never the journals region, so it does not overlap the lane.
+            let r = unsafe { self.append(&mut st, rec) };
             if let Err(e) = r {
                 drop(st);
                 panic!("crndm: {e}");
             }
-            done += chunk;
+            done += chunk as usize;
         }
         // PERSIST: the undo record is durable before the caller's in-place store (L3).
         self.persister().fence();
@@ -217,16 +212,9 @@ impl<P: MemPool> Journal<P> {
     pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
         let mut st = self.st.borrow_mut();
         self.pool.raw.heap().alloc(size, align, |off, order| {
+            let rec = NewRecord::plain(Kind::Alloc, u32::from(order), off);
             // SAFETY: (1) ALLOC records carry no payload.
-            unsafe {
-                self.append(
-                    &mut st,
-                    Kind::Alloc,
-                    u32::from(order),
-                    off,
-                    std::ptr::null(),
-                )
-            }
+            unsafe { self.append(&mut st, rec) }
         })
     }
 
@@ -237,10 +225,10 @@ impl<P: MemPool> Journal<P> {
     /// If the journal is full; the transaction then aborts and rolls back.
     pub(crate) fn defer_free(&self, off: u64, order: u8) {
         let mut st = self.st.borrow_mut();
+        let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
         // SAFETY: (1) FREE records carry no payload.
-        if let Err(e) =
-            unsafe { self.append(&mut st, Kind::Free, u32::from(order), off, std::ptr::null()) }
-        {
+        let r = unsafe { self.append(&mut st, rec) };
+        if let Err(e) = r {
             drop(st);
             panic!("crndm: {e}");
         }
@@ -269,7 +257,7 @@ impl<P: MemPool> Journal<P> {
         } else {
             let mut st = st;
             // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
-            let r = unsafe { self.append(&mut st, Kind::Commit, 0, 0, std::ptr::null()) };
+            let r = unsafe { self.append(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
             // PERSIST: the commit point: from here recovery finishes the frees.
             p.fence();

@@ -69,6 +69,29 @@ impl Kind {
     }
 }
 
+/// A record to write.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NewRecord {
+    pub(crate) kind: Kind,
+    /// Payload length (UNDO) or block order (ALLOC, FREE).
+    pub(crate) aux: u32,
+    pub(crate) off: u64,
+    /// The bytes to save (UNDO only).
+    pub(crate) payload: *const u8,
+}
+
+impl NewRecord {
+    /// A record without payload.
+    pub(crate) fn plain(kind: Kind, aux: u32, off: u64) -> NewRecord {
+        NewRecord {
+            kind,
+            aux,
+            off,
+            payload: std::ptr::null(),
+        }
+    }
+}
+
 /// A decoded, validated record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Record {
@@ -113,8 +136,8 @@ pub(crate) fn seal(header: [u64; 3], payload: &[u8]) -> u64 {
             .rotate_left(31);
     }
     let mut h = (payload.len() as u64).wrapping_mul(K[3]);
-    for (i, a) in acc.iter().enumerate() {
-        h = (h ^ a.rotate_left(17 * i as u32)).wrapping_mul(K[0]);
+    for (a, rot) in acc.iter().zip([0, 17, 34, 51]) {
+        h = (h ^ a.rotate_left(rot)).wrapping_mul(K[0]);
         h ^= h >> 29;
     }
     h | 1
@@ -135,7 +158,7 @@ impl RawLane {
     /// 1. `[base, base + len)` is a lane of a live mapping (64-aligned, `len` ≥ 4096),
     ///    used by nobody else while this value is used, and outlives it.
     pub(crate) unsafe fn new(base: *mut u8, len: usize) -> RawLane {
-        debug_assert!(base as usize % 64 == 0 && len >= 4096);
+        debug_assert!((base as usize).is_multiple_of(64) && len >= 4096);
         RawLane { base, len }
     }
 
@@ -143,21 +166,31 @@ impl RawLane {
         self.len
     }
 
+    /// The address of byte `at` of the lane.
+    fn at(&self, at: usize) -> *mut u8 {
+        debug_assert!(at <= self.len);
+        // SAFETY: `at <= len`: inside the lane or one past it (RawLane::new (1)).
+        unsafe { self.base.add(at) }
+    }
+
+    /// The 8-byte word at `at` (a multiple of 8, so aligned: the lane is 64-aligned).
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "`at` is a multiple of 8 of a 64-aligned lane"
+    )]
+    fn word_ptr(&self, at: usize) -> *mut u64 {
+        debug_assert!(at + 8 <= self.len && at.is_multiple_of(8));
+        self.at(at).cast::<u64>()
+    }
+
     fn word(&self, at: usize) -> u64 {
-        debug_assert!(at + 8 <= self.len && at % 8 == 0);
-        // SAFETY: `at + 8 <= len`, inside the lane (RawLane::new (1)); 8-aligned since the
-        // lane is 64-aligned and `at` is a multiple of 8.
-        let p = unsafe { self.base.add(at) };
-        // SAFETY: aligned, in bounds, owned by this lane's user.
-        unsafe { p.cast::<u64>().read() }
+        // SAFETY: aligned and in bounds (word_ptr), owned by this lane's user.
+        unsafe { self.word_ptr(at).read() }
     }
 
     fn set_word(&self, at: usize, v: u64) {
-        debug_assert!(at + 8 <= self.len && at % 8 == 0);
-        // SAFETY: as in `word`.
-        let p = unsafe { self.base.add(at) };
-        // SAFETY: as in `word`; the lane is writable.
-        unsafe { p.cast::<u64>().write(v) };
+        // SAFETY: aligned and in bounds (word_ptr), owned by this lane's user, writable.
+        unsafe { self.word_ptr(at).write(v) };
     }
 
     /// The bytes `[at, at + len)` of the lane.
@@ -166,7 +199,7 @@ impl RawLane {
         // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the
         // lane exists while the slice lives (all writes go through raw pointers and
         // happen between reads).
-        unsafe { std::slice::from_raw_parts(self.base.add(at), len) }
+        unsafe { std::slice::from_raw_parts(self.at(at), len) }
     }
 
     /// Reserves a new range of epochs at open (L1) and returns its first epoch.
@@ -196,8 +229,9 @@ impl RawLane {
         if epoch.is_some_and(|want| want != e) {
             return None;
         }
-        let kind = Kind::from_u32((ka & 0xffff_ffff) as u32)?;
-        let aux = (ka >> 32) as u32;
+        let [k0, k1, k2, k3, a0, a1, a2, a3] = ka.to_le_bytes();
+        let kind = Kind::from_u32(u32::from_le_bytes([k0, k1, k2, k3]))?;
+        let aux = u32::from_le_bytes([a0, a1, a2, a3]);
         let payload = if kind == Kind::Undo { aux as usize } else { 0 };
         let next = at.checked_add(record_len(payload))?;
         if next > self.len {
@@ -229,22 +263,25 @@ impl RawLane {
         Some((epoch, recs))
     }
 
-    /// Writes a record at `at` (payload copied from `payload`, which may be PM) and
+    /// Writes a record at `at` (payload copied from `rec.payload`, which may be PM) and
     /// flushes it; returns the position after it, or `None` if it does not fit.
     ///
     /// # Safety
-    /// 1. `payload` is `aux` readable bytes when `kind` is UNDO (null otherwise), and does
-    ///    not overlap the lane.
+    /// 1. `rec.payload` is `rec.aux` readable bytes when `rec.kind` is UNDO (anything
+    ///    otherwise), and does not overlap the lane.
     pub(crate) unsafe fn append(
         &self,
         at: usize,
         epoch: u64,
-        kind: Kind,
-        aux: u32,
-        off: u64,
-        payload: *const u8,
+        rec: NewRecord,
         persister: &Persister,
     ) -> Option<usize> {
+        let NewRecord {
+            kind,
+            aux,
+            off,
+            payload,
+        } = rec;
         let plen = if kind == Kind::Undo { aux as usize } else { 0 };
         let next = at.checked_add(record_len(plen))?;
         if next > self.len {
@@ -252,9 +289,10 @@ impl RawLane {
         }
         let ka = kind as u64 | u64::from(aux) << 32;
         if plen > 0 {
+            let dst = self.at(at + REC_HEADER);
             // SAFETY: (1) `payload` has `plen` readable bytes not overlapping the lane;
             // the destination `[at + 32, at + 32 + plen)` is inside the lane (`next` <= len).
-            unsafe { std::ptr::copy_nonoverlapping(payload, self.base.add(at + REC_HEADER), plen) };
+            unsafe { std::ptr::copy_nonoverlapping(payload, dst, plen) };
         }
         self.set_word(at + 8, epoch);
         self.set_word(at + 16, ka);
@@ -263,7 +301,7 @@ impl RawLane {
         self.set_word(at, s);
         // PERSIST: callers fence before relying on the record (L3, L4).
         // SAFETY: the record lies inside the lane.
-        unsafe { persister.flush(self.base.add(at), next - at) };
+        unsafe { persister.flush(self.at(at), next - at) };
         Some(next)
     }
 
@@ -277,7 +315,7 @@ impl RawLane {
         self.set_word(LANE_HEADER, 0);
         // PERSIST: callers fence when a later step depends on the truncation (F2).
         // SAFETY: the word is inside the lane.
-        unsafe { persister.flush(self.base.add(LANE_HEADER), 8) };
+        unsafe { persister.flush(self.at(LANE_HEADER), 8) };
     }
 }
 
@@ -301,6 +339,15 @@ mod tests {
     #[repr(C, align(64))]
     struct Aligned([u8; 4096]);
 
+    fn undo(aux: u32, off: u64, payload: *const u8) -> NewRecord {
+        NewRecord {
+            kind: Kind::Undo,
+            aux,
+            off,
+            payload,
+        }
+    }
+
     #[test]
     fn records_round_trip_and_torn_ones_end_the_log() {
         let mut buf = Box::new(Aligned([0; 4096]));
@@ -312,10 +359,10 @@ mod tests {
         let e = lane.reserve_epochs(&ps);
         assert!(lane.epoch_reserved(e + 1000));
         // SAFETY: (1) `data` is 10 readable bytes outside the lane.
-        let at = unsafe { lane.append(64, e, Kind::Undo, 10, 4096, data.as_ptr(), &ps) }.unwrap();
+        let at = unsafe { lane.append(64, e, undo(10, 4096, data.as_ptr()), &ps) }.unwrap();
         // SAFETY: (1) no payload for ALLOC.
         let at =
-            unsafe { lane.append(at, e, Kind::Alloc, 3, 8192, std::ptr::null(), &ps) }.unwrap();
+            unsafe { lane.append(at, e, NewRecord::plain(Kind::Alloc, 3, 8192), &ps) }.unwrap();
         let (epoch, recs) = lane.scan().unwrap();
         assert_eq!(epoch, e);
         assert_eq!(recs.len(), 2);
@@ -326,24 +373,22 @@ mod tests {
         );
         // A torn third record is not part of the log.
         // SAFETY: as above.
-        unsafe { lane.append(at, e, Kind::Commit, 0, 0, std::ptr::null(), &ps) }.unwrap();
+        unsafe { lane.append(at, e, NewRecord::plain(Kind::Commit, 0, 0), &ps) }.unwrap();
         assert_eq!(lane.scan().unwrap().1.len(), 3);
         lane.set_word(at + 24, 1);
         assert_eq!(lane.scan().unwrap().1.len(), 2);
         // A new epoch's shorter log is not extended by the old records.
         // SAFETY: as above.
-        unsafe { lane.append(64, e + 1, Kind::Free, 0, 64, std::ptr::null(), &ps) }.unwrap();
+        unsafe { lane.append(64, e + 1, NewRecord::plain(Kind::Free, 0, 64), &ps) }.unwrap();
         let (epoch, recs) = lane.scan().unwrap();
         assert_eq!((epoch, recs.len()), (e + 1, 1));
         lane.truncate(&ps);
         assert!(lane.scan().is_none());
         // A record that does not fit is refused.
-        // SAFETY: as above.
         let big = [0u8; 16];
         // SAFETY: (1) `big` is 16 readable bytes outside the lane.
-        assert!(
-            unsafe { lane.append(4096 - 40, e, Kind::Undo, 16, 0, big.as_ptr(), &ps) }.is_none()
-        );
+        let r = unsafe { lane.append(4096 - 40, e, undo(16, 0, big.as_ptr()), &ps) };
+        assert!(r.is_none());
     }
 
     #[test]

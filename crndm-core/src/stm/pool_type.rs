@@ -5,13 +5,16 @@
 //! - **S1** a slot maps at most one file at a time; `open` on an occupied slot fails with
 //!   [`Error::AlreadyOpen`] at once.
 //! - **S2** while a slot's handle count is non-zero its pool stays mapped; the pool is
-//!   closed when the last handle ([`PoolGuard`], later `RootCell`) is dropped. Internal
-//!   users (transactions) hold an `Arc` of the pool for as long as they touch it.
+//!   closed when the last handle ([`PoolGuard`], `RootCell`) is dropped. Transactions
+//!   hold an `Arc` of the pool for as long as they run, so a pool closed by another
+//!   thread stays mapped until they end.
+//! - **S3** the slot's `base` and `generation` name the pool opened last; a new open
+//!   waits (fails with `AlreadyOpen`) until that pool is fully gone.
 
 use std::panic::UnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use crate::alloc::AllocStats;
 use crate::error::{Error, Result};
@@ -25,6 +28,8 @@ use crate::stm::open::OpenPool;
 #[derive(Debug, Default)]
 struct SlotState {
     pool: Option<Arc<OpenPool>>,
+    /// The last pool opened: alive until its last transaction ends, even after close.
+    last: Weak<OpenPool>,
     handles: usize,
 }
 
@@ -35,10 +40,11 @@ struct SlotState {
 #[derive(Debug)]
 pub struct PoolSlot {
     state: Mutex<SlotState>,
-    /// Address of offset 0 of the open pool (null when closed); read on every
-    /// dereference of a persistent pointer, valid while a handle exists (S2).
+    /// Address of offset 0 of the pool opened last; read on every dereference of a
+    /// persistent pointer. Valid while a handle or a transaction of that pool exists
+    /// (S2, S3); replaced only by the next open, which waits for both to be gone.
     base: AtomicPtr<u8>,
-    /// Generation of the open pool (0 when closed); volatile cells compare against it.
+    /// Generation of the pool opened last; volatile cells compare against it.
     generation: AtomicU64,
 }
 
@@ -52,6 +58,7 @@ impl PoolSlot {
         PoolSlot {
             state: Mutex::new(SlotState {
                 pool: None,
+                last: Weak::new(),
                 handles: 0,
             }),
             base: AtomicPtr::new(std::ptr::null_mut()),
@@ -59,12 +66,12 @@ impl PoolSlot {
         }
     }
 
-    /// Address of offset 0 of the open pool; null when none is open.
+    /// Address of offset 0 of the pool opened last (null before the first open).
     pub(crate) fn base(&self) -> *mut u8 {
         self.base.load(Ordering::Acquire)
     }
 
-    /// Generation of the open pool; 0 when none is open.
+    /// Generation of the pool opened last (0 before the first open).
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
@@ -288,14 +295,18 @@ pub(crate) fn open<P: MemPool>(
 ) -> Result<PoolGuard<P>> {
     let slot = P::__slot();
     let mut st = slot.lock();
-    if st.pool.is_some() {
+    // S3: a closed pool whose last transaction still runs on another thread is still
+    // mapped and still named by `base`; it counts as open.
+    if st.pool.is_some() || st.last.strong_count() > 0 {
         return Err(Error::AlreadyOpen);
     }
     let pool = OpenPool::open(path, flags, opts)?;
     slot.base.store(pool.raw.base(), Ordering::Release);
     slot.generation
         .store(pool.raw.generation(), Ordering::Release);
-    st.pool = Some(Arc::new(pool));
+    let pool = Arc::new(pool);
+    st.last = Arc::downgrade(&pool);
+    st.pool = Some(pool);
     st.handles = 1;
     Ok(PoolGuard {
         _pool: std::marker::PhantomData,

@@ -47,6 +47,12 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// Runs `body` as a transaction of `P` (see [`MemPool::transaction`]).
+///
+/// # Errors
+/// [`Error::NotOpen`], or [`Error::Aborted`] if the body panicked.
+///
+/// # Panics
+/// Only on a broken internal invariant (the thread's journal registry).
 pub(crate) fn run<P, F, R>(body: F) -> Result<R>
 where
     P: MemPool,
