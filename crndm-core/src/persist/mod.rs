@@ -143,3 +143,54 @@ impl Persister {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_mode_counts_lines_and_fences() {
+        let buf = vec![1u8; 4096 * 3];
+        for mode in [Mode::Emulated, Mode::Msync] {
+            let p = Persister::new(mode);
+            let before = PersistCounters::current();
+            // SAFETY: (1) the range is inside `buf`, alive for the whole test.
+            unsafe { p.flush(buf.as_ptr().wrapping_add(100), 200) };
+            p.fence();
+            // SAFETY: as above.
+            unsafe { p.persist(buf.as_ptr(), 1) };
+            let spent = PersistCounters::current().since(before);
+            let lines = flush::lines_of(buf.as_ptr() as usize + 100, 200).1 as u64;
+            assert_eq!(spent.flushes, lines + 1, "{mode}");
+            assert_eq!(spent.fences, 2, "{mode}");
+        }
+    }
+
+    #[test]
+    fn msync_fences_drain_the_noted_pages() {
+        let len = 3 * 4096;
+        // SAFETY: a fresh shared anonymous mapping; msync on it is valid (and cheap).
+        let m = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(m, libc::MAP_FAILED);
+        let p = Persister::new(Mode::Msync);
+        let base = m.cast::<u8>();
+        // SAFETY: (1) inside the mapping.
+        unsafe { p.flush(base.wrapping_add(10), 5000) };
+        msync::note(base as usize + 8192, 1);
+        p.fence();
+        // Nothing is left to sync: a second fence syncs no range.
+        assert!(msync::pending_is_empty());
+        p.forget_range(base as usize, len);
+        // SAFETY: unmapping our own mapping, no references into it remain.
+        unsafe { libc::munmap(m, len) };
+    }
+}

@@ -71,3 +71,9 @@ pub(crate) unsafe fn fence() -> std::io::Result<()> {
 pub(crate) fn forget(start: usize, end: usize) {
     PENDING.with(|p| p.borrow_mut().retain(|&(s, e)| e <= start || s >= end));
 }
+
+/// Whether this thread has no range waiting for a fence.
+#[cfg(test)]
+pub(crate) fn pending_is_empty() -> bool {
+    PENDING.with(|p| p.borrow().is_empty())
+}
