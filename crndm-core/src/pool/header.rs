@@ -107,11 +107,18 @@ impl Geometry {
         if !size.is_multiple_of(PAGE) {
             return Err(bad("must be a multiple of 4096 bytes"));
         }
-        let journals_len = u64::from(opts.lanes)
-            .checked_mul(opts.lane_size)
-            .ok_or(bad("journal region overflows"))?;
+        // The same rules `validate` applies, checked before any file is touched.
+        if opts.lanes == 0 || opts.lanes > MAX_LANES {
+            return Err(bad("needs between 1 and 1024 journals"));
+        }
+        if opts.lane_size == 0 || !opts.lane_size.is_multiple_of(PAGE) {
+            return Err(bad("journal size must be a positive multiple of 4096 bytes"));
+        }
         let journals_off = HEADER_REGION;
-        let fixed = (journals_off + journals_len).next_multiple_of(PAGE);
+        let fixed = u64::from(opts.lanes)
+            .checked_mul(opts.lane_size)
+            .and_then(|len| len.checked_add(journals_off))
+            .ok_or(bad("journal region overflows"))?;
         let avail = size
             .checked_sub(fixed)
             .ok_or(bad("too small for the header and journals"))?;

@@ -92,7 +92,12 @@ impl RawPool {
     /// validation error of the header and the allocator map.
     pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
         let plan = plan(flags)?;
+        // Refuse impossible options before anything is created or truncated.
+        if plan != Plan::Open {
+            Geometry::plan(opts)?;
+        }
         let create = flags & (O_C | O_CNE) != 0;
+        let existed = path.exists();
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -113,8 +118,14 @@ impl RawPool {
             Plan::Open if len == 0 => return Err(Error::EmptyFile(path.to_path_buf())),
             Plan::Open => false,
         };
-        if format {
-            Self::format(&file, path, opts)?;
+        if format && let Err(e) = Self::format(&file, path, opts) {
+            // Leave no half-made pool behind: a file this open created goes away, an
+            // existing one is left empty (which O_CNE formats on the next try).
+            let _ = file.set_len(0);
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
         }
         Self::open_locked(file, path, opts.mode)
     }
@@ -265,7 +276,7 @@ pub(crate) fn read_geometry(file: &File, path: &Path) -> Result<Geometry> {
     let n = read_prefix(file, &mut buf).map_err(|e| Error::io("read", path, e))?;
     let mut magic = [0u8; 8];
     magic[..n.min(8)].copy_from_slice(&buf[..n.min(8)]);
-    if magic != crate::pool::header::MAGIC {
+    if n < 8 || magic != crate::pool::header::MAGIC {
         return Err(Error::NotAPool { found: magic });
     }
     if len < HEADER_REGION {

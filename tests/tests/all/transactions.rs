@@ -3,10 +3,7 @@
 use crndm::{Error, MemPool, O_CF, PCell, PRefCell, Pbox, Root};
 
 fn dir() -> tempfile::TempDir {
-    tempfile::Builder::new()
-        .tempdir_in("/dev/shm")
-        .or_else(|_| tempfile::tempdir())
-        .unwrap()
+    crndm_tests::shm_dir()
 }
 
 mod commit_abort {
@@ -43,7 +40,7 @@ mod commit_abort {
             assert_eq!((root.a.get(), root.b.get()), (10, -10));
             assert!(P::check().unwrap().is_empty());
         }
-        let root = P::open::<Pair>(&path, 0).unwrap();
+        let root = crndm_tests::retry_locked(|| P::open::<Pair>(&path, 0)).unwrap();
         assert_eq!((root.a.get(), root.b.get()), (10, -10));
     }
 }
@@ -199,11 +196,11 @@ mod roots {
         let path = d.path().join("r.pool");
         drop(P::open::<A>(&path, O_CF).unwrap());
         assert!(matches!(
-            P::open::<B>(&path, 0),
+            crndm_tests::retry_locked(|| P::open::<B>(&path, 0)),
             Err(Error::RootTypeMismatch { .. })
         ));
         assert!(!P::is_open(), "a refused open leaves the pool closed");
-        let a = P::open::<A>(&path, 0).unwrap();
+        let a = crndm_tests::retry_locked(|| P::open::<A>(&path, 0)).unwrap();
         assert_eq!(a.x.get(), 0);
     }
 
@@ -216,7 +213,7 @@ mod roots {
         let root = Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, O_CF).unwrap();
         Q::transaction(|j| root.set(77, j)).unwrap();
         drop(root);
-        let root = Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, 0).unwrap();
+        let root = crndm_tests::retry_locked(|| Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, 0)).unwrap();
         assert_eq!(root.get(), 77);
         assert!(Q::check().unwrap().is_empty());
     }

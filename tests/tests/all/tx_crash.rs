@@ -6,6 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crndm::{MemPool, O_CF, PCell, PRefCell, Pbox, Root};
+use crndm_tests::retry_locked;
 
 // Every test uses its own pool type so that tests run in parallel; its children use
 // the same type (the root's fingerprint names it), chosen by `ENV_POOL_TYPE`.
@@ -42,25 +43,6 @@ struct Node<P: MemPool> {
     /// Kept so nodes have content; never read.
     _value: u64,
     next: PRefCell<Option<Pbox<Node<P>, P>>, P>,
-}
-
-/// Retries `f` while it fails with `Error::Locked`, for up to ten seconds.
-///
-/// The test binary runs tests in parallel and spawns child processes; a child forked by
-/// another test holds a copy of every open descriptor, and with it the pool's `flock`,
-/// until it `exec`s, which on a saturated two-core machine can take longer than the
-/// library's own short patience. That is an artefact of forking a multi-threaded test
-/// process, not of the pool, so the tests wait it out.
-fn unlocked<T>(mut f: impl FnMut() -> crndm::Result<T>) -> crndm::Result<T> {
-    let start = std::time::Instant::now();
-    loop {
-        match f() {
-            Err(crndm::Error::Locked(_)) if start.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            other => return other,
-        }
-    }
 }
 
 fn dir() -> tempfile::TempDir {
@@ -100,7 +82,7 @@ fn list_len<P: MemPool>(link: &Option<Pbox<Node<P>, P>>) -> u64 {
 
 /// Opens the pool and checks every invariant; returns the number of operations done.
 fn verify<P: MemPool>(path: &Path) -> u64 {
-    let bank = unlocked(|| P::open::<Bank<P>>(path, 0)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(path, 0)).unwrap();
     assert_eq!(
         bank.a.get() + bank.b.get(),
         TOTAL,
@@ -126,7 +108,7 @@ fn step<P: MemPool>(bank: &Bank<P>, x: u64) {
         bank.a.set(bank.a.get() - amount, j);
         bank.b.set(bank.b.get() + amount, j);
         let len = bank.len.get();
-        if x % 3 != 0 || len == 0 {
+        if !x.is_multiple_of(3) || len == 0 {
             let next = bank.list.take(j);
             let node = Pbox::new(
                 Node {
@@ -143,11 +125,11 @@ fn step<P: MemPool>(bank: &Bank<P>, x: u64) {
             bank.len.set(len - 1, j);
         }
         bank.ops.set(bank.ops.get() + 1, j);
-        if x % 7 == 0 {
+        if x.is_multiple_of(7) {
             panic!("abort on purpose");
         }
     });
-    assert_eq!(r.is_err(), x % 7 == 0);
+    assert_eq!(r.is_err(), x.is_multiple_of(7));
 }
 
 #[test]
@@ -158,7 +140,7 @@ fn bank_child() {
 
 fn bank_child_body<P: MemPool>() {
     let path = std::env::var(ENV_POOL).unwrap();
-    let bank = unlocked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     let mut x = u64::from(std::process::id()) | 1;
     loop {
         x ^= x << 13;
@@ -176,7 +158,7 @@ fn sigkill_during_transactions_keeps_every_invariant() {
     let d = dir();
     let path = d.path().join("bank.pool");
     {
-        let bank = unlocked(|| P::open::<Bank<P>>(&path, O_CF)).unwrap();
+        let bank = retry_locked(|| P::open::<Bank<P>>(&path, O_CF)).unwrap();
         P::transaction(|j| bank.a.set(TOTAL, j)).unwrap();
     }
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
@@ -211,7 +193,7 @@ fn pop_child() {
 
 fn pop_child_body<P: MemPool>() {
     let path = std::env::var(ENV_POOL).unwrap();
-    let bank = unlocked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     // A transaction that frees a node: it has a COMMIT record and deferred frees.
     P::transaction(|j| {
         let top = bank.list.take(j).expect("prepared list");
@@ -229,7 +211,7 @@ fn abort_child() {
 
 fn abort_child_body<P: MemPool>() {
     let path = std::env::var(ENV_POOL).unwrap();
-    let bank = unlocked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     let _ = P::transaction(|j| {
         bank.a.set(-5, j);
         for v in 0..3 {
@@ -251,11 +233,11 @@ fn abort_child_body<P: MemPool>() {
 #[ignore = "child process of the CRNDM_CRASH_AT tests"]
 fn recover_child() {
     let path = std::env::var(ENV_POOL).unwrap();
-    unlocked(|| crndm::admin::recover(&path)).unwrap();
+    retry_locked(|| crndm::admin::recover(&path)).unwrap();
 }
 
 fn prepared_bank<P: MemPool>(path: &Path, nodes: u64) {
-    let bank = unlocked(|| P::open::<Bank<P>>(path, O_CF)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(path, O_CF)).unwrap();
     P::transaction(|j| {
         bank.a.set(TOTAL, j);
         for v in 0..nodes {
@@ -292,9 +274,9 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
             !status.success(),
             "{point}: the child must die at the crash point"
         );
-        let info = unlocked(|| crndm::admin::info(&path)).unwrap();
+        let info = retry_locked(|| crndm::admin::info(&path)).unwrap();
         let used_before = info.stats.used;
-        let report = unlocked(|| crndm::admin::recover(&path)).unwrap();
+        let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
         assert_eq!(
             (report.journals_with_logs, report.committed),
             (1, 1),
@@ -304,15 +286,15 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
         let expect_freed = usize::from(point == "commit-before-frees");
         assert_eq!(report.freed_blocks, expect_freed, "{point}");
         assert_eq!(
-            unlocked(|| crndm::admin::info(&path)).unwrap().stats.used,
+            retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used,
             used_before - 64 * expect_freed as u64
         );
         // Recovery is idempotent: a second run finds nothing to do.
         assert_eq!(
-            unlocked(|| crndm::admin::recover(&path)).unwrap(),
+            retry_locked(|| crndm::admin::recover(&path)).unwrap(),
             crndm::admin::RecoveryReport::default()
         );
-        let bank = unlocked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+        let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
         assert_eq!(bank.len.get(), 2, "{point}: the committed pop is kept");
         drop(bank);
         verify::<P>(&path);
@@ -325,7 +307,7 @@ fn a_crash_during_recovery_is_recovered_again() {
     let d = dir();
     let path = d.path().join("r.pool");
     prepared_bank::<P>(&path, 2);
-    let used = unlocked(|| crndm::admin::info(&path)).unwrap().stats.used;
+    let used = retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used;
     let status = child("abort_child", "recovery", &path, &[])
         .status()
         .unwrap();
@@ -339,21 +321,21 @@ fn a_crash_during_recovery_is_recovered_again() {
     .status()
     .unwrap();
     assert!(!status.success(), "recovery must stop at the crash point");
-    let report = unlocked(|| crndm::admin::recover(&path)).unwrap();
+    let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
     assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
     assert_eq!(
         report.freed_blocks, 3,
         "the three nodes of the dead transaction"
     );
     assert_eq!(
-        unlocked(|| crndm::admin::recover(&path)).unwrap(),
+        retry_locked(|| crndm::admin::recover(&path)).unwrap(),
         crndm::admin::RecoveryReport::default()
     );
     assert_eq!(
-        unlocked(|| crndm::admin::info(&path)).unwrap().stats.used,
+        retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used,
         used
     );
-    let bank = unlocked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+    let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     assert_eq!(bank.a.get(), TOTAL);
     assert_eq!(bank.len.get(), 2);
     drop(bank);
