@@ -98,7 +98,7 @@ pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
 pub use clone::PClone;
 pub use crndm_derive::{Root, pool};
 pub use error::{Error, Region, Result};
-pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, VSafe};
+pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 pub use root::{RootCell, RootObj};

@@ -4,7 +4,8 @@
 //! | trait       | holds for                                   | keeps out                                     |
 //! |-------------|---------------------------------------------|-----------------------------------------------|
 //! | [`PSafe`]   | types that may live in PM                   | raw pointers, references, `UnsafeCell`, fn pointers, `File`, std heap types |
-//! | [`TxInSafe`]| values a transaction body may capture       | `&mut`, `UnsafeCell` (`Cell`, `RefCell`, atomics), journals |
+//! | [`TxInSafe`]| values a transaction body may capture       | `&mut`, `UnsafeCell` (`Cell`, `RefCell`, atomics), journals, owned persistent pointers |
+//! | [`TxRefSafe`]| values a body may capture by `&`           | `UnsafeCell`, journals                        |
 //! | [`TxOutSafe`]| values a transaction may return            | persistent pointers, cells, guards, journals, references |
 //! | [`VSafe`]   | values a `VCell` may hold                   | persistent pointers and cells                 |
 //! | [`PSend`]   | values reachable from another thread        | single-thread persistent pointers and cells   |
@@ -33,7 +34,12 @@ use crate::stm::pool_type::MemPool;
 )]
 pub unsafe auto trait PSafe {}
 
-/// May be captured by a transaction body: changing it cannot escape the undo log.
+/// May be captured by a transaction body: changing it cannot escape the undo log, and
+/// it carries nothing of another transaction.
+///
+/// A shared reference `&T` is `TxInSafe` when `T` is [`TxRefSafe`]. Owned persistent
+/// pointers (`Pbox`) are not `TxInSafe`: moving one into the body of a transaction of
+/// another pool is how an inter-pool pointer would be made.
 ///
 /// # Safety
 /// Implement only for types whose interior mutation through `&self` is logged in the
@@ -44,6 +50,20 @@ pub unsafe auto trait PSafe {}
     note = "a transaction must not capture `&mut` references, volatile interior mutability (`Cell`, `RefCell`, atomics) or another transaction's journal: their changes would not be rolled back; wrap a value you have checked in `AssertTxInSafe`"
 )]
 pub unsafe auto trait TxInSafe {}
+
+/// May be captured by a transaction body *by shared reference*: no volatile interior
+/// mutability (`Cell`, `RefCell`, atomics) and no journal. Unlike [`TxInSafe`], it holds
+/// for persistent pointers, which a shared reference only reads.
+///
+/// # Safety
+/// Implement only for types whose interior mutation through `&self` is logged in the
+/// journal of the transaction it happens in.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be used by reference in a transaction body",
+    label = "`{Self}` is not `TxRefSafe`",
+    note = "volatile interior mutability (`Cell`, `RefCell`, atomics, `Mutex`) and journals cannot be used inside a transaction: their changes would not be rolled back"
+)]
+pub unsafe auto trait TxRefSafe {}
 
 /// May be returned from a transaction.
 ///
@@ -78,15 +98,17 @@ pub unsafe auto trait VSafe {}
 )]
 pub unsafe auto trait PSend {}
 
-/// Used only to keep journals out of [`AssertTxInSafe`].
+/// What [`AssertTxInSafe`] may wrap: anything but journals and owned persistent
+/// pointers, which no assertion can make safe to move into another transaction.
 #[doc(hidden)]
-pub unsafe auto trait NotJournal {}
+pub unsafe auto trait TxAssertable {}
 
 /// Asserts that a captured value is safe to use in a transaction although it is not
 /// [`TxInSafe`] (for example a `Cell` counter used only for statistics).
 ///
-/// It cannot wrap a journal (or anything holding one): a journal of another
-/// transaction stays a compile error.
+/// It cannot wrap a journal or an owned persistent pointer (or anything holding one):
+/// a journal of another transaction, or a pointer of another pool, stays a compile
+/// error.
 ///
 /// ```
 /// # fn main() -> crndm::Result<()> {
@@ -119,8 +141,11 @@ impl<T> std::ops::DerefMut for AssertTxInSafe<T> {
     }
 }
 
-// SAFETY: the user asserts it; journals are excluded by the `NotJournal` bound.
-unsafe impl<T: NotJournal> TxInSafe for AssertTxInSafe<T> {}
+// SAFETY: the user asserts it; journals and owned persistent pointers are excluded by
+// the `TxAssertable` bound.
+unsafe impl<T: TxAssertable> TxInSafe for AssertTxInSafe<T> {}
+// SAFETY: as above.
+unsafe impl<T: TxAssertable> TxRefSafe for AssertTxInSafe<T> {}
 impl<T> std::panic::UnwindSafe for AssertTxInSafe<T> {}
 impl<T> std::panic::RefUnwindSafe for AssertTxInSafe<T> {}
 
@@ -158,20 +183,37 @@ unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PRefCell<T, P> {}
 // reset to `Default` on the first access of each generation.
 unsafe impl<T, P: MemPool> PSafe for VCell<T, P> {}
 
-// ---- TxInSafe ----
+// ---- TxInSafe: what a body may own ----
 impl<T: ?Sized> !TxInSafe for &mut T {}
 impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
 impl<P: MemPool> !TxInSafe for Journal<P> {}
-// SAFETY: mutation through `&PCell` is logged (see the PSafe impl).
-unsafe impl<T: ?Sized, P: MemPool> TxInSafe for PCell<T, P> {}
-// SAFETY: mutation through `&PRefCell` is logged (see the PSafe impl).
-unsafe impl<T: ?Sized, P: MemPool> TxInSafe for PRefCell<T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
+// SAFETY: a shared reference only reads, or mutates through cells that log; what it may
+// point to is exactly what `TxRefSafe` admits (as std makes `&T: Send` from `T: Sync`).
+unsafe impl<T: ?Sized + TxRefSafe> TxInSafe for &T {}
+// SAFETY: mutation through `&PCell` is logged (see the PSafe impl); an owned cell is as
+// safe to move in as its contents.
+unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PCell<T, P> {}
+// SAFETY: as PCell.
+unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PRefCell<T, P> {}
 // SAFETY: a VCell is volatile by design; through `&VCell` it is only read (or reset to
 // its default, which is not a change the program can observe across the transaction).
-unsafe impl<T, P: MemPool> TxInSafe for VCell<T, P> {}
+unsafe impl<T: TxInSafe, P: MemPool> TxInSafe for VCell<T, P> {}
 
-// ---- NotJournal ----
-impl<P: MemPool> !NotJournal for Journal<P> {}
+// ---- TxRefSafe: what a body may use through `&` ----
+impl<T: ?Sized> !TxRefSafe for UnsafeCell<T> {}
+impl<P: MemPool> !TxRefSafe for Journal<P> {}
+// SAFETY: mutation through `&PCell` is logged (see the PSafe impl); taking a value out
+// needs the journal of the cell's own pool.
+unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PCell<T, P> {}
+// SAFETY: as PCell.
+unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PRefCell<T, P> {}
+// SAFETY: as the TxInSafe impl of VCell.
+unsafe impl<T: TxRefSafe, P: MemPool> TxRefSafe for VCell<T, P> {}
+
+// ---- TxAssertable ----
+impl<P: MemPool> !TxAssertable for Journal<P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for Pbox<T, P> {}
 
 // ---- TxOutSafe: what must stay inside its transaction ----
 impl<T: ?Sized> !TxOutSafe for *const T {}
@@ -192,6 +234,13 @@ impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
 impl<T: ?Sized, P: MemPool> !VSafe for PCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !VSafe for PRefCell<T, P> {}
 impl<P: MemPool> !VSafe for Journal<P> {}
+
+// ---- Send: an owned persistent pointer stays on its thread ----
+// A `static` (which must be `Sync`, so its contents `Send`) could otherwise carry an
+// owned `Pbox` out of its transaction and into another pool's. Sharing across threads
+// goes through `Parc` and `sync::VWeak`. (A `thread_local!` needs no `Send`; that escape
+// is still open, see the UI-test issue.)
+impl<T: PSafe, P: MemPool> !Send for Pbox<T, P> {}
 
 // ---- PSend: single-thread persistent types ----
 impl<T: ?Sized, P: MemPool> !PSend for PCell<T, P> {}

@@ -11,7 +11,11 @@ fn run_stack(pool: &Path, args: &[&str]) -> String {
         .env("CRNDM_STACK_POOL", pool)
         .output()
         .expect("the stack example is built by `cargo test`");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -23,7 +27,10 @@ fn two_runs_show_two_values_and_pop_removes_the_top() {
     assert!(run_stack(&pool, &[]).contains("stack (top first): [2, 1]"));
     assert!(run_stack(&pool, &["push", "40"]).contains("[40, 2, 1]"));
     let popped = run_stack(&pool, &["pop"]);
-    assert!(popped.contains("popped 40") && popped.contains("[2, 1]"), "{popped}");
+    assert!(
+        popped.contains("popped 40") && popped.contains("[2, 1]"),
+        "{popped}"
+    );
     let info = crndm::admin::info(&pool).unwrap();
     assert!(info.problems.is_empty());
     // The root and two nodes; the popped node was freed.

@@ -112,7 +112,9 @@ impl Geometry {
             return Err(bad("needs between 1 and 1024 journals"));
         }
         if opts.lane_size == 0 || !opts.lane_size.is_multiple_of(PAGE) {
-            return Err(bad("journal size must be a positive multiple of 4096 bytes"));
+            return Err(bad(
+                "journal size must be a positive multiple of 4096 bytes",
+            ));
         }
         let journals_off = HEADER_REGION;
         let fixed = u64::from(opts.lanes)

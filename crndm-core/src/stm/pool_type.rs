@@ -122,6 +122,7 @@ pub unsafe trait MemPool:
     + Sync
     + PSafe
     + TxInSafe
+    + crate::marker::TxRefSafe
     + TxOutSafe
     + VSafe
     + PSend

@@ -213,7 +213,8 @@ mod roots {
         let root = Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, O_CF).unwrap();
         Q::transaction(|j| root.set(77, j)).unwrap();
         drop(root);
-        let root = crndm_tests::retry_locked(|| Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, 0)).unwrap();
+        let root =
+            crndm_tests::retry_locked(|| Q::open::<Pbox<PCell<u64, Q>, Q>>(&path, 0)).unwrap();
         assert_eq!(root.get(), 77);
         assert!(Q::check().unwrap().is_empty());
     }

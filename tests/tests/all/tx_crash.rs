@@ -286,7 +286,10 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
         let expect_freed = usize::from(point == "commit-before-frees");
         assert_eq!(report.freed_blocks, expect_freed, "{point}");
         assert_eq!(
-            retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used,
+            retry_locked(|| crndm::admin::info(&path))
+                .unwrap()
+                .stats
+                .used,
             used_before - 64 * expect_freed as u64
         );
         // Recovery is idempotent: a second run finds nothing to do.
@@ -307,7 +310,10 @@ fn a_crash_during_recovery_is_recovered_again() {
     let d = dir();
     let path = d.path().join("r.pool");
     prepared_bank::<P>(&path, 2);
-    let used = retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used;
+    let used = retry_locked(|| crndm::admin::info(&path))
+        .unwrap()
+        .stats
+        .used;
     let status = child("abort_child", "recovery", &path, &[])
         .status()
         .unwrap();
@@ -332,7 +338,10 @@ fn a_crash_during_recovery_is_recovered_again() {
         crndm::admin::RecoveryReport::default()
     );
     assert_eq!(
-        retry_locked(|| crndm::admin::info(&path)).unwrap().stats.used,
+        retry_locked(|| crndm::admin::info(&path))
+            .unwrap()
+            .stats
+            .used,
         used
     );
     let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
