@@ -3,10 +3,14 @@
 use std::path::Path;
 use std::process::Command;
 
-fn run_stack(pool: &Path, args: &[&str]) -> String {
+fn example(name: &str) -> Command {
     let exe = std::env::current_exe().unwrap();
     let examples = exe.parent().unwrap().parent().unwrap().join("examples");
-    let out = Command::new(examples.join("stack"))
+    Command::new(examples.join(name))
+}
+
+fn run_stack(pool: &Path, args: &[&str]) -> String {
+    let out = example("stack")
         .args(args)
         .env("CRNDM_STACK_POOL", pool)
         .output()
@@ -35,4 +39,26 @@ fn two_runs_show_two_values_and_pop_removes_the_top() {
     assert!(info.problems.is_empty());
     // The root and two nodes; the popped node was freed.
     assert_eq!(info.stats.used, 64 * 3);
+}
+
+#[test]
+fn the_readme_program_counts_visits_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = dir.path().join("visits.pool");
+    for n in 1..=3 {
+        let out = example("counter").arg(&pool).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(&format!("visit {n} ")), "{text}");
+        if n > 1 {
+            assert!(
+                text.contains(&format!("the one before was visit {}", n - 1)),
+                "{text}"
+            );
+        }
+    }
 }
