@@ -88,8 +88,11 @@ mod persist;
     )
 )]
 mod pool;
+pub mod prc;
+mod rc;
 mod root;
 mod stm;
+pub mod sync;
 mod util;
 
 pub use alloc::{AllocStats, ClassStats};
@@ -101,9 +104,11 @@ pub use error::{Error, Region, Result};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
+pub use rc::Prc;
 pub use root::{RootCell, RootObj};
 pub use stm::journal::Journal;
 pub use stm::pool_type::{MemPool, PoolGuard};
+pub use sync::{PMutex, Parc};
 
 /// Runs `body` as a transaction of the pool type `P` its journal belongs to; the same as
 /// [`MemPool::transaction`], for when `P` is clear from the body.

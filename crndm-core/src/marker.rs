@@ -17,9 +17,11 @@ use std::cell::UnsafeCell;
 
 use crate::boxed::Pbox;
 use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
+use crate::rc::{PWeak, Prc, VWeak};
 use crate::root::RootCell;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
+use crate::sync::{PMutex, PMutexGuard, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
 
 /// May be stored in persistent memory: its bytes stay meaningful after the process
 /// that wrote them is gone.
@@ -179,6 +181,13 @@ unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PCell<T, P> {}
 // SAFETY: as PCell: mutation only through `borrow_mut(j)`, which logs; the borrow flag
 // is a VCell, which is reset on every open.
 unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PRefCell<T, P> {}
+// SAFETY: a PMutex's interior mutability goes through `lock(j)`, which takes the object
+// lock and logs before any change; its lock state is in DRAM, not in the pool.
+unsafe impl<T: PSafe, P: MemPool> PSafe for PMutex<T, P> {}
+// Volatile weak pointers mean nothing after the process that made them is gone.
+impl<T: PSafe, P: MemPool> !PSafe for VWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !PSafe for SyncVWeak<T, P> {}
+
 // SAFETY: a VCell's bytes are never trusted across opens: its generation stamp makes it
 // reset to `Default` on the first access of each generation.
 unsafe impl<T, P: MemPool> PSafe for VCell<T, P> {}
@@ -188,6 +197,13 @@ impl<T: ?Sized> !TxInSafe for &mut T {}
 impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
 impl<P: MemPool> !TxInSafe for Journal<P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for SyncPWeak<T, P> {}
+// SAFETY: a PMutex changes its value only through a guard, which logs; an owned one is
+// as safe to move in as its contents.
+unsafe impl<T: PSafe + TxInSafe, P: MemPool> TxInSafe for PMutex<T, P> {}
 // SAFETY: a shared reference only reads, or mutates through cells that log; what it may
 // point to is exactly what `TxRefSafe` admits (as std makes `&T: Send` from `T: Sync`).
 unsafe impl<T: ?Sized + TxRefSafe> TxInSafe for &T {}
@@ -210,10 +226,16 @@ unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PCell<T, P> {}
 unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PRefCell<T, P> {}
 // SAFETY: as the TxInSafe impl of VCell.
 unsafe impl<T: TxRefSafe, P: MemPool> TxRefSafe for VCell<T, P> {}
+// SAFETY: mutation through `&PMutex` is locked and logged.
+unsafe impl<T: PSafe + TxRefSafe, P: MemPool> TxRefSafe for PMutex<T, P> {}
 
 // ---- TxAssertable ----
 impl<P: MemPool> !TxAssertable for Journal<P> {}
 impl<T: PSafe, P: MemPool> !TxAssertable for Pbox<T, P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for SyncPWeak<T, P> {}
 
 // ---- TxOutSafe: what must stay inside its transaction ----
 impl<T: ?Sized> !TxOutSafe for *const T {}
@@ -228,12 +250,23 @@ impl<T, P: MemPool> !TxOutSafe for VCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !TxOutSafe for Ref<'_, T, P> {}
 impl<T: ?Sized, P: MemPool> !TxOutSafe for RefMut<'_, T, P> {}
 impl<T, P: MemPool> !TxOutSafe for RootCell<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for SyncPWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for PMutex<T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for PMutexGuard<'_, T, P> {}
 
 // ---- VSafe: no persistent pointers in volatile cells ----
 impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
 impl<T: ?Sized, P: MemPool> !VSafe for PCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !VSafe for PRefCell<T, P> {}
 impl<P: MemPool> !VSafe for Journal<P> {}
+impl<T: PSafe, P: MemPool> !VSafe for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !VSafe for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !VSafe for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !VSafe for SyncPWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !VSafe for PMutex<T, P> {}
 
 // ---- Send: an owned persistent pointer stays on its thread ----
 // A `static` (which must be `Sync`, so its contents `Send`) could otherwise carry an
@@ -241,8 +274,23 @@ impl<P: MemPool> !VSafe for Journal<P> {}
 // goes through `Parc` and `sync::VWeak`. (A `thread_local!` needs no `Send`; that escape
 // is still open, see the UI-test issue.)
 impl<T: PSafe, P: MemPool> !Send for Pbox<T, P> {}
+impl<T: PSafe, P: MemPool> !Send for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !Send for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !Send for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !Sync for Parc<T, P> {}
+impl<T: PSafe, P: MemPool> !Send for SyncPWeak<T, P> {}
+// SAFETY: the value is reached only under the object lock, one transaction at a time;
+// `T: PSend` says it may be reached from another thread at all.
+unsafe impl<T: PSafe + PSend, P: MemPool> Send for PMutex<T, P> {}
+// SAFETY: as Send.
+unsafe impl<T: PSafe + PSend, P: MemPool> Sync for PMutex<T, P> {}
 
 // ---- PSend: single-thread persistent types ----
 impl<T: ?Sized, P: MemPool> !PSend for PCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !PSend for PRefCell<T, P> {}
 impl<P: MemPool> !PSend for Journal<P> {}
+impl<T: PSafe, P: MemPool> !PSend for Prc<T, P> {}
+impl<T: PSafe, P: MemPool> !PSend for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !PSend for VWeak<T, P> {}
+// SAFETY: the value is reached by one transaction at a time (the object lock).
+unsafe impl<T: PSafe, P: MemPool> PSend for PMutex<T, P> {}

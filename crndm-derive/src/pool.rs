@@ -51,6 +51,12 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             pub type RefMut<'a, T> = ::crndm::RefMut<'a, T, #ty>;
             /// A volatile value inside a persistent object of this pool.
             pub type VCell<T> = ::crndm::VCell<T, #ty>;
+            /// A single-thread reference-counted pointer into this pool.
+            pub type Prc<T> = ::crndm::Prc<T, #ty>;
+            /// A thread-safe reference-counted pointer into this pool.
+            pub type Parc<T> = ::crndm::Parc<T, #ty>;
+            /// A persistent mutex in this pool.
+            pub type PMutex<T> = ::crndm::PMutex<T, #ty>;
             /// The handle to this pool's root object.
             pub type RootCell<T> = ::crndm::RootCell<T, #ty>;
             /// The journal of a transaction of this pool.

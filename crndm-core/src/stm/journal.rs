@@ -23,6 +23,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::persist::Persister;
 use crate::stm::lane::{Kind, NewRecord, REC_HEADER, RawLane, record_len};
+use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::MemPool;
 use crate::stm::recovery::recover_lane;
@@ -62,6 +63,12 @@ struct TxState {
     frees: Vec<(u64, u8)>,
     /// Ranges already logged in this transaction (log each at most once).
     logged: LoggedSet,
+    /// Object locks taken (released when the transaction ends, K2).
+    locks: Vec<u64>,
+    /// Locked objects that have a live guard now (one at a time per object).
+    guards: Vec<u64>,
+    /// Volatile records: run when the transaction ends, told whether it committed.
+    on_end: Vec<Box<dyn FnOnce(bool)>>,
 }
 
 /// The journal of a running transaction on pool `P`.
@@ -235,10 +242,88 @@ impl<P: MemPool> Journal<P> {
         st.frees.push((off, order));
     }
 
+    /// This transaction's identity among the running ones.
+    pub(crate) fn owner(&self) -> Owner {
+        Owner {
+            lane: self.lane_idx,
+            epoch: self.epoch,
+        }
+    }
+
+    /// Locks the object at pool offset `off` until this transaction ends (two-phase
+    /// locking), waiting while another transaction holds it. Re-locking is free.
+    pub(crate) fn lock_object(&self, off: u64) {
+        if self.pool.locks.lock(off, self.owner()) == Taken::New {
+            self.st.borrow_mut().locks.push(off);
+        }
+    }
+
+    /// Like [`lock_object`](Self::lock_object), but fails at once if another
+    /// transaction holds the lock.
+    pub(crate) fn try_lock_object(&self, off: u64) -> bool {
+        match self.pool.locks.try_lock(off, self.owner()) {
+            Some(Taken::New) => {
+                self.st.borrow_mut().locks.push(off);
+                true
+            }
+            Some(Taken::Again) => true,
+            None => false,
+        }
+    }
+
+    /// Registers a guard on the locked object `off`; false if one is alive already.
+    pub(crate) fn enter_guard(&self, off: u64) -> bool {
+        let mut st = self.st.borrow_mut();
+        if st.guards.contains(&off) {
+            return false;
+        }
+        st.guards.push(off);
+        true
+    }
+
+    /// Unregisters the guard on `off`.
+    pub(crate) fn exit_guard(&self, off: u64) {
+        self.st.borrow_mut().guards.retain(|&g| g != off);
+    }
+
+    /// Runs `f(committed)` when the transaction ends, after its commit point or its
+    /// rollback (a volatile record: nothing of it is in the pool).
+    pub(crate) fn on_end(&self, f: impl FnOnce(bool) + 'static) {
+        self.st.borrow_mut().on_end.push(Box::new(f));
+    }
+
+    /// The open pool this journal writes to.
+    pub(crate) fn open_pool(&self) -> &Arc<OpenPool> {
+        &self.pool
+    }
+
+    /// Makes volatile weak pointers to the object at `off` dead once this transaction
+    /// commits (its block is freed then); nothing changes if it aborts.
+    pub(crate) fn forget_vweaks_on_commit(&self, off: u64) {
+        let pool = Arc::clone(&self.pool);
+        self.on_end(move |committed| {
+            if committed {
+                pool.forget_vweaks(off);
+            }
+        });
+    }
+
+    /// Releases the locks and runs the volatile records of a finished transaction.
+    ///
+    /// The volatile records run first, while the locks are still held: forgetting a
+    /// freed object must be visible before another transaction can lock it (K2).
+    fn finish(&self, st: &mut TxState, committed: bool) {
+        for f in st.on_end.drain(..) {
+            f(committed);
+        }
+        self.pool.locks.unlock_all(&st.locks, self.owner());
+    }
+
     /// Makes the transaction durable and gives the lane back.
     pub(crate) fn commit(self) {
-        let st = self.st.take();
+        let mut st = self.st.take();
         if st.records == 0 {
+            self.finish(&mut st, true);
             self.pool.release_lane(self.lane_idx);
             return;
         }
@@ -255,7 +340,6 @@ impl<P: MemPool> Journal<P> {
             // PERSIST: the commit point: the log is gone, the changes stay.
             p.fence();
         } else {
-            let mut st = st;
             // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
             let r = unsafe { self.append(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
@@ -271,16 +355,18 @@ impl<P: MemPool> Journal<P> {
             });
             debug_assert!(freed.is_ok(), "lenient frees cannot fail");
         }
+        self.finish(&mut st, true);
         self.pool.release_lane(self.lane_idx);
     }
 
     /// Undoes everything the transaction did and gives the lane back.
     pub(crate) fn rollback(self) {
-        let records = self.st.borrow().records;
-        if records > 0 {
+        let mut st = self.st.take();
+        if st.records > 0 {
             let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
             debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
         }
+        self.finish(&mut st, false);
         self.pool.release_lane(self.lane_idx);
     }
 }

@@ -1,6 +1,7 @@
 //! An open pool as the transaction layer sees it: the raw pool, recovered, plus the
 //! table of free journals.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex};
@@ -9,6 +10,7 @@ use crate::error::Result;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
 use crate::stm::lane::{RawLane, lane_at};
+use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
 use crate::util::to_usize;
 
@@ -22,6 +24,11 @@ pub(crate) struct OpenPool {
     next_epoch: Vec<AtomicU64>,
     /// What recovery did at open, per lane.
     pub(crate) recovered: Vec<LaneOutcome>,
+    /// Object locks held by running transactions.
+    pub(crate) locks: LockTable,
+    /// Objects with volatile weak pointers: offset → identity (see [`OpenPool::vweak_id`]).
+    vweaks: Mutex<HashMap<u64, u64>>,
+    next_vweak: AtomicU64,
 }
 
 impl OpenPool {
@@ -45,6 +52,9 @@ impl OpenPool {
             lane_freed: Condvar::new(),
             next_epoch,
             recovered,
+            locks: LockTable::new(),
+            vweaks: Mutex::new(HashMap::new()),
+            next_vweak: AtomicU64::new(1),
         })
     }
 
@@ -81,6 +91,29 @@ impl OpenPool {
             slot.store(epoch + 1, Ordering::Relaxed);
         }
         (idx, lane, epoch)
+    }
+
+    /// The identity of the live object at `off` for volatile weak pointers: the same
+    /// for every `VWeak` made while it lives, never reused for another object of this
+    /// open pool (entries leave when the object's block is freed, at commit).
+    pub(crate) fn vweak_id(&self, off: u64) -> u64 {
+        let mut m = self.vweaks.lock().unwrap_or_else(|p| p.into_inner());
+        *m.entry(off)
+            .or_insert_with(|| self.next_vweak.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Whether `id` still names the live object at `off`.
+    pub(crate) fn vweak_alive(&self, off: u64, id: u64) -> bool {
+        let m = self.vweaks.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&off) == Some(&id)
+    }
+
+    /// Forgets the object at `off` (its block was freed).
+    pub(crate) fn forget_vweaks(&self, off: u64) {
+        self.vweaks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&off);
     }
 
     /// Gives a journal back; its log must be truncated durably (L2).

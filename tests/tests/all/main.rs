@@ -16,5 +16,6 @@ mod multiprocess;
 mod options;
 mod pool_types;
 mod reopen;
+mod shared;
 mod transactions;
 mod tx_crash;

@@ -1,0 +1,158 @@
+//! Object locks held until the end of a transaction (two-phase locking), kept in DRAM.
+//!
+//! A lock is named by the pool offset of the object it protects (a `PMutex`, or the
+//! counts of a `Parc`). Its state lives in this table, never in the pool: a crash (or a
+//! close) loses the table, so no lock survives it, and no undo record can ever restore
+//! a stale lock word (which a lock word stored in the object could suffer when an
+//! enclosing object is logged and rolled back).
+//!
+//! # Invariants
+//! - **K1** an entry exists exactly while a transaction holds the lock; it names that
+//!   transaction.
+//! - **K2** a transaction releases all its locks when it ends (after its commit point or
+//!   its rollback), never earlier, so no other transaction sees its uncommitted state.
+
+use std::collections::HashMap;
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+/// Identifies a running transaction: its journal lane and the lane's epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Owner {
+    pub(crate) lane: u32,
+    pub(crate) epoch: u64,
+}
+
+const SHARDS: usize = 64;
+
+#[derive(Debug, Default)]
+struct Shard {
+    held: Mutex<HashMap<u64, Owner>>,
+    released: Condvar,
+}
+
+/// The lock table of one open pool.
+#[derive(Debug)]
+pub(crate) struct LockTable {
+    shards: Box<[Shard]>,
+}
+
+/// The outcome of taking a lock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Taken {
+    /// The caller now holds it (and must release it at the end of its transaction).
+    New,
+    /// The caller's transaction already held it.
+    Again,
+}
+
+impl LockTable {
+    pub(crate) fn new() -> LockTable {
+        LockTable {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+        }
+    }
+
+    fn shard(&self, off: u64) -> &Shard {
+        // Objects are at least 64-byte aligned; mix the higher bits.
+        let h = (off >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+        &self.shards[crate::util::to_usize(h) % SHARDS]
+    }
+
+    fn map(shard: &Shard) -> MutexGuard<'_, HashMap<u64, Owner>> {
+        shard.held.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the lock on `off` for `owner`, waiting while another transaction holds it.
+    pub(crate) fn lock(&self, off: u64, owner: Owner) -> Taken {
+        let shard = self.shard(off);
+        let mut held = Self::map(shard);
+        loop {
+            match held.get(&off) {
+                None => {
+                    held.insert(off, owner);
+                    return Taken::New;
+                }
+                Some(o) if *o == owner => return Taken::Again,
+                Some(_) => {
+                    held = shard.released.wait(held).unwrap_or_else(|p| p.into_inner());
+                }
+            }
+        }
+    }
+
+    /// Takes the lock on `off` for `owner` if no other transaction holds it.
+    pub(crate) fn try_lock(&self, off: u64, owner: Owner) -> Option<Taken> {
+        let mut held = Self::map(self.shard(off));
+        match held.get(&off) {
+            None => {
+                held.insert(off, owner);
+                Some(Taken::New)
+            }
+            Some(o) if *o == owner => Some(Taken::Again),
+            Some(_) => None,
+        }
+    }
+
+    /// Releases the locks `offs` held by `owner` (K2).
+    pub(crate) fn unlock_all(&self, offs: &[u64], owner: Owner) {
+        for &off in offs {
+            let shard = self.shard(off);
+            let removed = Self::map(shard).remove(&off);
+            debug_assert_eq!(removed, Some(owner), "K1: the lock was ours");
+            shard.released.notify_all();
+        }
+    }
+
+    /// Whether any transaction holds the lock on `off`.
+    #[cfg(test)]
+    pub(crate) fn is_locked(&self, off: u64) -> bool {
+        Self::map(self.shard(off)).contains_key(&off)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    const A: Owner = Owner { lane: 0, epoch: 1 };
+    const B: Owner = Owner { lane: 1, epoch: 1 };
+
+    #[test]
+    fn locks_are_reentrant_for_their_owner_and_exclusive_otherwise() {
+        let t = LockTable::new();
+        assert_eq!(t.lock(64, A), Taken::New);
+        assert_eq!(t.lock(64, A), Taken::Again);
+        assert_eq!(t.try_lock(64, B), None);
+        assert_eq!(t.try_lock(128, B), Some(Taken::New));
+        t.unlock_all(&[64], A);
+        assert_eq!(t.try_lock(64, B), Some(Taken::New));
+        t.unlock_all(&[64, 128], B);
+        assert!(!t.is_locked(64) && !t.is_locked(128));
+    }
+
+    #[test]
+    fn a_waiter_gets_the_lock_after_the_holder_releases_it() {
+        let t = Arc::new(LockTable::new());
+        let inside = Arc::new(AtomicU64::new(0));
+        let threads: Vec<_> = (0..4u32)
+            .map(|i| {
+                let (t, inside) = (t.clone(), inside.clone());
+                std::thread::spawn(move || {
+                    for e in 0..200 {
+                        let me = Owner { lane: i, epoch: e };
+                        t.lock(4096, me);
+                        assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "mutual exclusion");
+                        inside.fetch_sub(1, Ordering::SeqCst);
+                        t.unlock_all(&[4096], me);
+                    }
+                })
+            })
+            .collect();
+        for th in threads {
+            th.join().unwrap();
+        }
+        assert!(!t.is_locked(4096));
+    }
+}

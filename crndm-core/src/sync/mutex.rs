@@ -1,0 +1,131 @@
+//! `PMutex`: a persistent mutex whose lock is held until the transaction ends.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+
+use crate::marker::PSafe;
+use crate::stm::journal::Journal;
+use crate::stm::pool_type::MemPool;
+
+/// A mutual-exclusion lock around a `T` in pool `P`.
+///
+/// [`lock`](Self::lock) takes the lock for the rest of the transaction (two-phase
+/// locking): dropping the guard does not release it, the end of the transaction does,
+/// after its commit point or rollback, so no other transaction can see uncommitted data.
+/// Locking it again in the same transaction is fine (once the earlier guard is gone).
+/// The lock state is volatile: a crash never leaves a `PMutex` locked.
+///
+/// Changes through the guard are logged (on the first mutable access of a transaction).
+pub struct PMutex<T: PSafe, P: MemPool> {
+    _pool: PhantomData<P>,
+    value: UnsafeCell<T>,
+}
+
+/// Access to the value of a locked [`PMutex`]; the lock itself lasts until the end of
+/// the transaction.
+pub struct PMutexGuard<'a, T: PSafe, P: MemPool> {
+    mutex: &'a PMutex<T, P>,
+    journal: &'a Journal<P>,
+    off: u64,
+}
+
+impl<T: PSafe, P: MemPool> PMutex<T, P> {
+    /// A mutex holding `value`.
+    pub const fn new(value: T) -> Self {
+        PMutex {
+            _pool: PhantomData,
+            value: UnsafeCell::new(value),
+        }
+    }
+
+    fn offset(&self, j: &Journal<P>) -> u64 {
+        match j.offset_of(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
+            Some(off) => off,
+            // A PMutex outside its pool protects nothing persistent; refusing it also
+            // keeps persistent pointers from being parked in a volatile one.
+            None => panic!("PMutex::lock: this PMutex is not in its pool"),
+        }
+    }
+
+    /// Locks the mutex for the rest of transaction `j`, waiting while another
+    /// transaction holds it.
+    ///
+    /// # Panics
+    /// If a guard of this transaction on this mutex is still alive, or the mutex is not
+    /// in the pool of `j`.
+    #[track_caller]
+    pub fn lock<'a>(&'a self, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
+        let off = self.offset(j);
+        j.lock_object(off);
+        self.guard(off, j)
+    }
+
+    /// Locks the mutex if no other transaction holds it.
+    ///
+    /// # Panics
+    /// As [`lock`](Self::lock).
+    #[track_caller]
+    pub fn try_lock<'a>(&'a self, j: &'a Journal<P>) -> Option<PMutexGuard<'a, T, P>> {
+        let off = self.offset(j);
+        j.try_lock_object(off).then(|| self.guard(off, j))
+    }
+
+    #[track_caller]
+    fn guard<'a>(&'a self, off: u64, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
+        assert!(
+            j.enter_guard(off),
+            "PMutex locked twice at once in one transaction (drop the first guard)"
+        );
+        PMutexGuard {
+            mutex: self,
+            journal: j,
+            off,
+        }
+    }
+}
+
+impl<T: PSafe, P: MemPool> Deref for PMutexGuard<'_, T, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // SAFETY: this transaction holds the lock and this is its only guard
+        // (enter_guard), so no other access to the value exists.
+        unsafe { &*self.mutex.value.get() }
+    }
+}
+
+impl<T: PSafe, P: MemPool> DerefMut for PMutexGuard<'_, T, P> {
+    fn deref_mut(&mut self) -> &mut T {
+        let p = self.mutex.value.get();
+        self.journal.log_range(p.cast::<u8>(), size_of::<T>());
+        // SAFETY: as `deref`, and `&mut self` is exclusive; the old value is logged.
+        unsafe { &mut *p }
+    }
+}
+
+impl<T: PSafe, P: MemPool> Drop for PMutexGuard<'_, T, P> {
+    fn drop(&mut self) {
+        self.journal.exit_guard(self.off);
+    }
+}
+
+impl<T: PSafe + Default, P: MemPool> Default for PMutex<T, P> {
+    fn default() -> Self {
+        PMutex::new(T::default())
+    }
+}
+
+impl<T: PSafe, P: MemPool> fmt::Debug for PMutex<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PMutex { .. }")
+    }
+}
+
+impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PMutexGuard<'_, T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: PSafe, P: MemPool> std::panic::RefUnwindSafe for PMutex<T, P> {}

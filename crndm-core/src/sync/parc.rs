@@ -1,0 +1,265 @@
+//! `Parc`: the thread-safe reference-counted persistent pointer, and its weak pointers.
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::Deref;
+
+use crate::clone::PClone;
+use crate::error::Result;
+use crate::marker::{PSafe, PSend};
+use crate::rc::raw::{Counts, RcBox, Which, drop_strong, drop_weak, new_box, rc_box};
+use crate::rc::{vweak_identity, vweak_valid};
+use crate::root::RootObj;
+use crate::stm::journal::Journal;
+use crate::stm::pool_type::MemPool;
+use crate::stm::tx::with_current;
+
+/// A reference-counted pointer to a `T` in pool `P` whose counts may be changed by
+/// transactions on several threads at once, like `Arc<T>`.
+///
+/// A `Parc` itself stays on its thread and in its transaction; threads share the value
+/// through a [`VWeak`] ([`Parc::demote`]), which each promotes in its own transaction.
+/// Reading or changing the counts takes the allocation's object lock until the
+/// transaction ends (see the [module docs](crate::sync)).
+pub struct Parc<T: PSafe, P: MemPool> {
+    /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
+    off: u64,
+    _marker: PhantomData<(T, P)>,
+}
+
+/// A persistent weak pointer to a [`Parc`] allocation.
+pub struct PWeak<T: PSafe, P: MemPool> {
+    /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
+    off: u64,
+    _marker: PhantomData<(T, P)>,
+}
+
+/// A volatile weak pointer to a [`Parc`] allocation: the handle that may cross threads
+/// (when `T: PSend`) and leave transactions. [`promote`](VWeak::promote) gives `None`
+/// once the pool was closed, or the value dropped, or its memory freed.
+pub struct VWeak<T: PSafe, P: MemPool> {
+    off: u64,
+    id: u64,
+    generation: u64,
+    _marker: PhantomData<(fn() -> T, P)>,
+}
+
+// SAFETY: a VWeak is only an offset and two numbers; what it gives access to (through a
+// `Parc` promoted in a transaction of the receiving thread) is `T`, which `PSend` says
+// may be reached from several threads; counts are changed under the object lock.
+unsafe impl<T: PSafe + PSend, P: MemPool> Send for VWeak<T, P> {}
+// SAFETY: as for Send; `&VWeak` only allows `promote` and `clone`.
+unsafe impl<T: PSafe + PSend, P: MemPool> Sync for VWeak<T, P> {}
+
+/// Takes the object lock of the allocation at `off` and returns its counts.
+fn locked_counts<'a, T: 'a, P: MemPool>(off: u64, j: &'a Journal<P>) -> &'a Counts {
+    j.lock_object(off);
+    // SAFETY: the caller holds a strong or weak count (or a checked VWeak), so the block
+    // is allocated (R2), and the pool is open while the transaction runs.
+    unsafe { &rc_box::<T, P>(off).counts }
+}
+
+impl<T: PSafe, P: MemPool> Parc<T, P> {
+    /// Moves `value` into a new allocation, in transaction `j`.
+    ///
+    /// # Panics
+    /// If the pool is out of space (the transaction then aborts); see
+    /// [`try_new`](Self::try_new).
+    #[track_caller]
+    pub fn new(value: T, j: &Journal<P>) -> Self {
+        match Self::try_new(value, j) {
+            Ok(p) => p,
+            Err(e) => panic!("Parc::new: {e}"),
+        }
+    }
+
+    /// Moves `value` into a new allocation, in transaction `j`.
+    ///
+    /// # Errors
+    /// The allocation errors.
+    pub fn try_new(value: T, j: &Journal<P>) -> Result<Self> {
+        let off = new_box(value, j)?;
+        // Nobody else can know the new block yet; locking it keeps R3 uniform.
+        j.lock_object(off);
+        Ok(Parc {
+            off,
+            _marker: PhantomData,
+        })
+    }
+
+    fn inner(&self) -> &RcBox<T> {
+        // SAFETY: we hold a strong count, so the block is allocated and initialised
+        // (R1, R2); a Parc is reachable only while its pool is open.
+        unsafe { rc_box::<T, P>(self.off) }
+    }
+
+    /// Another pointer to the same value.
+    pub fn pclone(&self, j: &Journal<P>) -> Self {
+        locked_counts::<T, P>(self.off, j).add(Which::Strong, 1, j);
+        Parc {
+            off: self.off,
+            _marker: PhantomData,
+        }
+    }
+
+    /// A persistent weak pointer to the same allocation.
+    pub fn downgrade(this: &Self, j: &Journal<P>) -> PWeak<T, P> {
+        locked_counts::<T, P>(this.off, j).add(Which::Weak, 1, j);
+        PWeak {
+            off: this.off,
+            _marker: PhantomData,
+        }
+    }
+
+    /// A volatile weak pointer to the same value: send it to other threads, keep it
+    /// across transactions.
+    pub fn demote(this: &Self) -> VWeak<T, P> {
+        let (id, generation) = vweak_identity::<P>(this.off);
+        VWeak {
+            off: this.off,
+            id,
+            generation,
+            _marker: PhantomData,
+        }
+    }
+
+    /// The number of strong pointers (a snapshot: other threads may change it).
+    pub fn strong_count(this: &Self) -> u64 {
+        this.inner().counts.get(Which::Strong)
+    }
+
+    /// The number of persistent weak pointers (a snapshot).
+    pub fn weak_count(this: &Self) -> u64 {
+        this.inner().counts.get(Which::Weak) - 1
+    }
+
+    /// Whether two pointers point at the same allocation.
+    pub fn ptr_eq(a: &Self, b: &Self) -> bool {
+        a.off == b.off
+    }
+}
+
+impl<T: PSafe, P: MemPool> Deref for Parc<T, P> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.inner().value
+    }
+}
+
+impl<T: PSafe, P: MemPool> Drop for Parc<T, P> {
+    fn drop(&mut self) {
+        with_current::<P, _>(|j| {
+            if let Some(j) = j {
+                j.lock_object(self.off);
+                // SAFETY: we hold one strong count, given up here, under the lock (R3).
+                unsafe { drop_strong::<T, P>(self.off, j) };
+            }
+        });
+    }
+}
+
+impl<T: PSafe, P: MemPool> PClone<P> for Parc<T, P> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        Parc::pclone(self, j)
+    }
+}
+
+impl<T: PSafe + RootObj<P>, P: MemPool> RootObj<P> for Parc<T, P> {
+    fn init(j: &Journal<P>) -> Self {
+        Parc::new(T::init(j), j)
+    }
+}
+
+impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Parc<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: PSafe, P: MemPool> PWeak<T, P> {
+    /// A strong pointer to the value, or `None` if it was dropped.
+    pub fn upgrade(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
+        let c = locked_counts::<T, P>(self.off, j);
+        if c.get(Which::Strong) == 0 {
+            return None;
+        }
+        c.add(Which::Strong, 1, j);
+        Some(Parc {
+            off: self.off,
+            _marker: PhantomData,
+        })
+    }
+
+    /// Another weak pointer to the same allocation.
+    pub fn pclone(&self, j: &Journal<P>) -> Self {
+        locked_counts::<T, P>(self.off, j).add(Which::Weak, 1, j);
+        PWeak {
+            off: self.off,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T: PSafe, P: MemPool> Drop for PWeak<T, P> {
+    fn drop(&mut self) {
+        with_current::<P, _>(|j| {
+            if let Some(j) = j {
+                j.lock_object(self.off);
+                // SAFETY: we hold one weak count, given up here, under the lock (R3).
+                unsafe { drop_weak::<T, P>(self.off, j) };
+            }
+        });
+    }
+}
+
+impl<T: PSafe, P: MemPool> PClone<P> for PWeak<T, P> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        PWeak::pclone(self, j)
+    }
+}
+
+impl<T: PSafe, P: MemPool> fmt::Debug for PWeak<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(sync::PWeak)")
+    }
+}
+
+impl<T: PSafe, P: MemPool> VWeak<T, P> {
+    /// A strong pointer to the value for transaction `j`, or `None` if the pool was
+    /// closed since, or the value dropped, or its memory freed (even if reused).
+    pub fn promote(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
+        // The lock first: a transaction freeing the object holds it until its commit,
+        // after which the identity check below fails.
+        j.lock_object(self.off);
+        if !vweak_valid::<P>(self.off, self.id, self.generation, j) {
+            return None;
+        }
+        // SAFETY: the identity check proves the block is still this object's.
+        let c = unsafe { &rc_box::<T, P>(self.off).counts };
+        if c.get(Which::Strong) == 0 {
+            return None;
+        }
+        c.add(Which::Strong, 1, j);
+        Some(Parc {
+            off: self.off,
+            _marker: PhantomData,
+        })
+    }
+}
+
+impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
+    fn clone(&self) -> Self {
+        VWeak {
+            off: self.off,
+            id: self.id,
+            generation: self.generation,
+            _marker: PhantomData,
+        }
+    }
+}
+
+impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(sync::VWeak)")
+    }
+}
