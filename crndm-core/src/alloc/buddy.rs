@@ -168,18 +168,31 @@ impl Heap {
         unsafe { p.read() }
     }
 
-    /// Stores a map byte and flushes its line unless `last_line` says it was just flushed.
-    fn write(&self, u: u64, b: u8, last_line: &mut usize) {
+    /// Stores a map byte. Consecutive stores to one line are flushed together, *after*
+    /// the last of them: `clwb`/`clflushopt` write back only the stores made before
+    /// them (Intel SDM vol. 2A, "CLWB": ordered with older stores to the same line), so
+    /// a flush before a later store to its line would leave that store in the cache.
+    /// `line` names the line stored to since its last flush; [`Heap::end_writes`]
+    /// flushes it.
+    fn write(&self, u: u64, b: u8, line: &mut usize) {
         debug_assert!(u < self.units);
         // SAFETY: `u < units`, inside the map; callers hold the state lock.
         let p = unsafe { self.map.add(to_usize(u)) };
         // SAFETY: `p` is in the writable map and the lock excludes other accesses.
         unsafe { p.write(b) };
-        let line = p as usize / CACHE_LINE;
-        if line != *last_line {
-            *last_line = line;
-            // SAFETY: one byte of the live mapping (Heap::open (1), (2)).
-            unsafe { self.persister.flush(p, 1) };
+        let this = p as usize & !(CACHE_LINE - 1);
+        if this != *line {
+            self.end_writes(line);
+            *line = this;
+        }
+    }
+
+    /// Flushes the line the last [`Heap::write`]s stored to, if any.
+    fn end_writes(&self, line: &mut usize) {
+        if *line != usize::MAX {
+            // SAFETY: a line of the live map that `write` stored to (Heap::open (1), (2)).
+            unsafe { self.persister.flush(*line as *const u8, 1) };
+            *line = usize::MAX;
         }
     }
 
@@ -228,11 +241,13 @@ impl Heap {
             st.free[i].insert(buddy);
             self.write(buddy, FREE | small(i), &mut line);
         }
+        self.end_writes(&mut line);
         // PERSIST: the journal record and the split-off heads are durable before the
         // head byte below can reach the media (A1).
         self.persister.fence();
         let mut line = usize::MAX;
         self.write(u, USED | k, &mut line);
+        self.end_writes(&mut line);
         st.used[usize::from(k)] += 1;
         Ok(off)
     }
@@ -302,6 +317,7 @@ impl Heap {
             self.write(cur, FREE | k, &mut line);
             publish.push((cur, k));
         }
+        self.end_writes(&mut line);
         // PERSIST: the frees are durable (F1) before the hook lets the journal forget
         // them and before the stale heads are cleared.
         self.persister.fence();
@@ -311,6 +327,7 @@ impl Heap {
                 self.write(u, 0, &mut line);
             }
         }
+        self.end_writes(&mut line);
         before_publish();
         for (u, k) in publish {
             st.free[usize::from(k)].insert(u);
