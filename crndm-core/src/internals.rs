@@ -1,6 +1,9 @@
 //! Raw allocator access for benchmarks and tests (cargo feature `internals`, off by
 //! default). Not part of the stable API: an allocation made here is tied to no
 //! transaction, so a crash leaks it.
+//!
+//! With the feature `crash-sim`, [`sim`] holds the power-failure simulator the crash
+//! tests run pools under.
 
 use crate::MemPool;
 use crate::error::Result;
@@ -54,4 +57,15 @@ pub fn crash_point(point: &str) {
     if wanted.as_deref() == Some(point) {
         std::process::abort();
     }
+}
+
+/// The power-failure simulator (cargo feature `crash-sim`): a persistence backend that
+/// keeps a pool's persisted image, records every fence as a crash point, and can plant
+/// bugs ([`Mutation`](sim::Mutation)) to show that the crash suite finds them.
+///
+/// A pool is put under a simulator with
+/// [`PoolOptions::simulate`](crate::PoolOptions::simulate); see [`Sim`](sim::Sim).
+#[cfg(feature = "crash-sim")]
+pub mod sim {
+    pub use crate::persist::sim::{CallSite, FenceEvent, LINE, Line, Mutation, Recording, Sim};
 }

@@ -17,10 +17,17 @@
 //!
 //! All flushing and fencing in the crate goes through [`Persister`]; it also counts the
 //! work in [`PersistCounters`].
+//!
+//! With the cargo feature `crash-sim`, a pool opened with
+//! [`PoolOptions::simulate`](crate::PoolOptions::simulate) gets a persister whose flushes
+//! and fences go to a power-failure simulator instead ([`sim`]), whatever its [`Mode`];
+//! every other pool is unaffected. Without the feature, none of it is compiled.
 
 mod counters;
 mod flush;
 mod msync;
+#[cfg(feature = "crash-sim")]
+pub(crate) mod sim;
 
 pub use counters::PersistCounters;
 pub(crate) use flush::CACHE_LINE;
@@ -68,10 +75,16 @@ impl std::fmt::Display for Mode {
 }
 
 /// Flushes and fences for one mapping, in the way its [`Mode`] requires.
+///
+/// With the feature `crash-sim`, `flush`, `fence` and `persist` are `#[track_caller]`, so
+/// the simulator knows (and a mutation can name) the call site of each.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Persister {
     mode: Mode,
     instr: FlushInstr,
+    /// The power-failure simulator this mapping's persistence goes to, if any.
+    #[cfg(feature = "crash-sim")]
+    sim: Option<sim::SimRef>,
 }
 
 impl Persister {
@@ -79,7 +92,16 @@ impl Persister {
         Persister {
             mode,
             instr: FlushInstr::detect(),
+            #[cfg(feature = "crash-sim")]
+            sim: None,
         }
+    }
+
+    /// Whether this persister's pool was opened with the planted bug `m` (always `false`
+    /// for a pool that is not simulated). For the mutation hooks of other layers.
+    #[cfg(feature = "crash-sim")]
+    pub(crate) fn mutated(&self, m: sim::Mutation) -> bool {
+        self.sim.is_some_and(|s| s.mutated(m))
     }
 
     pub(crate) fn mode(&self) -> Mode {
@@ -91,7 +113,15 @@ impl Persister {
     ///
     /// # Safety
     /// 1. `[ptr, ptr + len)` lies inside this persister's live mapping.
+    #[cfg_attr(feature = "crash-sim", track_caller)]
     pub(crate) unsafe fn flush(&self, ptr: *const u8, len: usize) {
+        #[cfg(feature = "crash-sim")]
+        if let Some(s) = &self.sim {
+            // SAFETY: (1) is the caller's; the simulator watches exactly this mapping.
+            let lines = unsafe { sim::flush(s, ptr, len, std::panic::Location::caller()) };
+            counters::add_flushes(lines);
+            return;
+        }
         let lines = match self.mode {
             // SAFETY: (1) is the caller's.
             Mode::Dax | Mode::Emulated => unsafe { flush::flush_lines(ptr, len, self.instr) },
@@ -110,7 +140,20 @@ impl Persister {
     /// data the caller is about to rely on is not durable. Continuing would break the
     /// persistence rule, so crndm stops the operation, as databases do on a failed
     /// `fsync`.
+    #[cfg_attr(feature = "crash-sim", track_caller)]
     pub(crate) fn fence(&self) {
+        #[cfg(feature = "crash-sim")]
+        if self.sim.is_some() || sim::pending() {
+            // A simulated fence; a hardware fence also completes this thread's simulated
+            // flushes, as `sfence` would.
+            let done = sim::fence(self.sim.as_ref(), std::panic::Location::caller());
+            if self.sim.is_some() {
+                if done {
+                    counters::add_fence();
+                }
+                return;
+            }
+        }
         match self.mode {
             Mode::Dax | Mode::Emulated => flush::sfence(),
             Mode::Msync => {
@@ -130,6 +173,7 @@ impl Persister {
     ///
     /// # Safety
     /// 1. `[ptr, ptr + len)` lies inside this persister's live mapping.
+    #[cfg_attr(feature = "crash-sim", track_caller)]
     pub(crate) unsafe fn persist(&self, ptr: *const u8, len: usize) {
         // SAFETY: (1) is the caller's.
         unsafe { self.flush(ptr, len) };

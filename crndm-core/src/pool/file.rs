@@ -77,6 +77,9 @@ fn on_ram_fs(file: &File) -> bool {
 pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
+    /// CRASH-SIM hook: the simulator watching this mapping, detached before unmapping.
+    #[cfg(feature = "crash-sim")]
+    sim: Option<crate::persist::sim::Attachment>,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; which thread unmaps it
@@ -147,7 +150,15 @@ impl Mapping {
         });
         let ptr = NonNull::new(ptr)
             .ok_or_else(|| Error::io("mmap", path, std::io::Error::other("mapped at address 0")))?;
-        Ok((Mapping { ptr, len }, mode))
+        Ok((
+            Mapping {
+                ptr,
+                len,
+                #[cfg(feature = "crash-sim")]
+                sim: None,
+            },
+            mode,
+        ))
     }
 
     pub(crate) fn ptr(&self) -> *mut u8 {
@@ -163,10 +174,31 @@ impl Mapping {
     pub(crate) fn len(&self) -> usize {
         self.len
     }
+
+    /// CRASH-SIM hook: puts the mapping under `sim` (if any) and returns the persister
+    /// to use for it: `persister` itself without a simulator.
+    #[cfg(feature = "crash-sim")]
+    pub(crate) fn simulate(
+        mut self,
+        sim: Option<&crate::persist::sim::Sim>,
+        persister: crate::persist::Persister,
+    ) -> (Mapping, crate::persist::Persister) {
+        let Some(sim) = sim else {
+            return (self, persister);
+        };
+        // SAFETY: (1) the whole mapping is live and readable (we map PROT_READ always),
+        // and stays mapped until `self.sim` is dropped, which `Drop` does first.
+        let (attachment, persister) = unsafe { sim.attach(self.ptr(), self.len, persister) };
+        self.sim = Some(attachment);
+        (self, persister)
+    }
 }
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // CRASH-SIM hook: the simulator stops reading the mapping before it goes.
+        #[cfg(feature = "crash-sim")]
+        drop(self.sim.take());
         // SAFETY: `ptr`/`len` are exactly what `mmap` returned; nothing uses the mapping
         // any more (its owner is being dropped, after everything that borrowed from it).
         unsafe { libc::munmap(self.ptr.as_ptr().cast(), self.len) };

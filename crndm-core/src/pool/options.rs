@@ -55,6 +55,9 @@ pub struct PoolOptions {
     pub(crate) lanes: u32,
     pub(crate) lane_size: u64,
     pub(crate) mode: Option<Mode>,
+    /// CRASH-SIM hook: the power-failure simulator the pool is opened under, if any.
+    #[cfg(feature = "crash-sim")]
+    pub(crate) sim: Option<crate::persist::sim::Sim>,
 }
 
 impl Default for PoolOptions {
@@ -74,6 +77,8 @@ impl PoolOptions {
             lanes: 16,
             lane_size: 16 << 10,
             mode: None,
+            #[cfg(feature = "crash-sim")]
+            sim: None,
         }
     }
 
@@ -97,6 +102,30 @@ impl PoolOptions {
     /// [`Mode::Msync`] syncs pages on any file.
     pub fn mode(mut self, mode: Mode) -> PoolOptions {
         self.mode = Some(mode);
+        self
+    }
+
+    /// CRASH-SIM hook (feature `crash-sim`, for tests only): opens the pool under the
+    /// power-failure simulator `sim`, which keeps the pool's persisted image and records
+    /// every fence as a crash point (see [`crndm::internals::sim`](crate::internals::sim)).
+    /// The mode is still detected or requested as usual and reported by
+    /// [`MemPool::mode`], but flushes and fences go to the simulator only.
+    ///
+    /// ```
+    /// # fn main() -> crndm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use crndm::default::*;
+    /// let sim = crndm::internals::sim::Sim::new();
+    /// let opts = PoolOptions::new().size(1 << 20).simulate(&sim);
+    /// let pool = opts.open_no_root::<BuddyAlloc>(dir.path().join("p.pool"), O_CF)?;
+    /// drop(pool);
+    /// assert!(!sim.take_recording().events.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "crash-sim")]
+    pub fn simulate(mut self, sim: &crate::persist::sim::Sim) -> PoolOptions {
+        self.sim = Some(sim.clone());
         self
     }
 

@@ -127,7 +127,7 @@ impl RawPool {
             }
             return Err(e);
         }
-        Self::open_locked(file, path, opts.mode)
+        Self::open_locked(file, path, opts)
     }
 
     /// Writes an empty pool of `opts` into the (locked) file.
@@ -141,6 +141,9 @@ impl RawPool {
         file.set_len(geo.pool_size).map_err(io("resize"))?;
         let (map, mode) = Mapping::map(file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
+        // CRASH-SIM hook: under the simulator, persistence goes to its image.
+        #[cfg(feature = "crash-sim")]
+        let (map, persister) = map.simulate(opts.sim.as_ref(), persister);
         // SAFETY: the map region lies inside the file (Geometry::plan).
         let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
         // SAFETY: `heap_units` bytes from `map_ptr` are inside the mapping, which is ours
@@ -166,10 +169,13 @@ impl RawPool {
     ///
     /// # Errors
     /// Every validation error of the header and the allocator map, and I/O errors.
-    fn open_locked(file: File, path: &Path, want: Option<Mode>) -> Result<RawPool> {
+    fn open_locked(file: File, path: &Path, opts: &PoolOptions) -> Result<RawPool> {
         let geo = read_geometry(&file, path)?;
-        let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, want)?;
+        let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
+        // CRASH-SIM hook: under the simulator, persistence goes to its image.
+        #[cfg(feature = "crash-sim")]
+        let (map, persister) = map.simulate(opts.sim.as_ref(), persister);
         // SAFETY: the header was validated and lies at the start of the mapping.
         let header = unsafe { map.header_ptr().read() };
         // Re-validate what is now mapped: the file could have changed between pread

@@ -340,6 +340,10 @@ impl<P: MemPool> Journal<P> {
             // PERSIST: the commit point: the log is gone, the changes stay.
             p.fence();
         } else {
+            #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
+            if p.mutated(crate::persist::sim::Mutation::FreeBeforeCommit) {
+                let _ = self.pool.raw.heap().free_batch(&st.frees, false, || {});
+            }
             // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
             let r = unsafe { self.append(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");

@@ -12,8 +12,8 @@
 //! - **K2** a transaction releases all its locks when it ends (after its commit point or
 //!   its rollback), never earlier, so no other transaction sees its uncommitted state.
 
+use crate::sync::primitive::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
-use std::sync::{Condvar, Mutex, MutexGuard};
 
 /// Identifies a running transaction: its journal lane and the lane's epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,7 +24,7 @@ pub(crate) struct Owner {
 
 const SHARDS: usize = 64;
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Shard {
     held: Mutex<HashMap<u64, Owner>>,
     released: Condvar,
@@ -48,7 +48,12 @@ pub(crate) enum Taken {
 impl LockTable {
     pub(crate) fn new() -> LockTable {
         LockTable {
-            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            shards: (0..SHARDS)
+                .map(|_| Shard {
+                    held: Mutex::new(HashMap::new()),
+                    released: Condvar::new(),
+                })
+                .collect(),
         }
     }
 
@@ -104,13 +109,79 @@ impl LockTable {
     }
 
     /// Whether any transaction holds the lock on `off`.
-    #[cfg(test)]
+    #[cfg(all(test, not(crndm_loom)))]
     pub(crate) fn is_locked(&self, off: u64) -> bool {
         Self::map(self.shard(off)).contains_key(&off)
     }
 }
 
-#[cfg(test)]
+/// Loom models of the two-phase protocol that `PMutex` and the `Parc` counts follow:
+/// take the object lock, save the old value (the undo record), change it, and at the end
+/// either keep it (commit) or put the old value back (abort), then unlock. Every
+/// interleaving must end with exactly the committed changes: an abort never erases
+/// another transaction's committed change.
+///
+/// `RUSTFLAGS="--cfg crndm_loom" cargo test -p crndm --lib loom --release`
+#[cfg(all(test, crndm_loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::sync::atomic::{AtomicU64, Ordering};
+
+    /// One transaction adding `delta` to the counter at offset 64, aborting if `abort`.
+    fn transaction(t: &LockTable, counter: &AtomicU64, lane: u32, delta: u64, abort: bool) {
+        let me = Owner { lane, epoch: 1 };
+        t.lock(64, me);
+        let old = counter.load(Ordering::Relaxed); // the undo record
+        counter.store(old + delta, Ordering::Relaxed); // the change
+        if abort {
+            counter.store(old, Ordering::Relaxed); // rollback: restore the saved bytes
+        }
+        t.unlock_all(&[64], me);
+    }
+
+    #[test]
+    fn loom_an_abort_never_erases_a_committed_change() {
+        loom::model(|| {
+            let t = Arc::new(LockTable::new());
+            let counter = Arc::new(AtomicU64::new(0));
+            let a = {
+                let (t, c) = (t.clone(), counter.clone());
+                loom::thread::spawn(move || transaction(&t, &c, 0, 1, false))
+            };
+            let b = {
+                let (t, c) = (t.clone(), counter.clone());
+                loom::thread::spawn(move || transaction(&t, &c, 1, 10, true))
+            };
+            transaction(&t, &counter, 2, 100, false);
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(counter.load(Ordering::Relaxed), 101);
+        });
+    }
+
+    #[test]
+    fn loom_relocking_in_one_transaction_does_not_deadlock() {
+        loom::model(|| {
+            let t = Arc::new(LockTable::new());
+            let other = {
+                let t = t.clone();
+                loom::thread::spawn(move || {
+                    let me = Owner { lane: 1, epoch: 1 };
+                    t.lock(64, me);
+                    t.unlock_all(&[64], me);
+                })
+            };
+            let me = Owner { lane: 0, epoch: 7 };
+            assert_eq!(t.lock(64, me), Taken::New);
+            assert_eq!(t.lock(64, me), Taken::Again);
+            t.unlock_all(&[64], me);
+            other.join().unwrap();
+        });
+    }
+}
+
+#[cfg(all(test, not(crndm_loom)))]
 mod tests {
     use super::*;
     use std::sync::Arc;

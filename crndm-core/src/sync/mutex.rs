@@ -40,6 +40,10 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
         }
     }
 
+    /// The mutex's pool offset, which names its lock.
+    ///
+    /// # Panics
+    /// If the mutex is not in the pool of `j`.
     fn offset(&self, j: &Journal<P>) -> u64 {
         match j.offset_of(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
             Some(off) => off,
@@ -72,6 +76,10 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
         j.try_lock_object(off).then(|| self.guard(off, j))
     }
 
+    /// Registers the one guard of this transaction on the mutex.
+    ///
+    /// # Panics
+    /// If a guard of this transaction on this mutex is still alive.
     #[track_caller]
     fn guard<'a>(&'a self, off: u64, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
         assert!(

@@ -1,0 +1,131 @@
+//! Nested transactions: each operation is an outer transaction that calls inner ones
+//! (which join it, flat nesting) two and three levels deep; every level changes something
+//! (two cells whose sum is 0, the stack, its length), and all of it commits as one.
+
+use std::marker::PhantomData;
+
+use crndm::{MemPool, PCell, Root};
+
+use crate::harness::{Observed, Workload, root_block};
+use crate::stack::{Link, node_block, pop, values};
+
+#[derive(Root)]
+pub(crate) struct MixedRoot<P: MemPool> {
+    pub(crate) a: PCell<i64, P>,
+    _pad_a: [u64; 7],
+    pub(crate) b: PCell<i64, P>,
+    _pad_b: [u64; 7],
+    pub(crate) head: Link<P>,
+    pub(crate) len: PCell<u64, P>,
+    pub(crate) step: PCell<u64, P>,
+}
+
+/// Reads a [`MixedRoot`]: `[a, b, stack values bottom to top...]`, checking `a + b == 0`
+/// and the length field.
+pub(crate) fn observe_mixed<P: MemPool>(root: &MixedRoot<P>) -> Result<Observed, String> {
+    let (a, b) = (root.a.get(), root.b.get());
+    if a + b != 0 {
+        return Err(format!("a + b = {} (a {a}, b {b})", a + b));
+    }
+    let mut vals = values(&root.head, 10_000)?;
+    if vals.len() as u64 != root.len.get() {
+        return Err(format!(
+            "{} nodes, the length field says {}",
+            vals.len(),
+            root.len.get()
+        ));
+    }
+    vals.reverse();
+    let used = root_block::<MixedRoot<P>>() + vals.len() as u64 * node_block::<P>();
+    let mut state = vec![a as u64, b as u64];
+    state.extend(vals);
+    Ok(Observed {
+        step: usize::try_from(root.step.get()).map_err(|e| e.to_string())?,
+        state,
+        used,
+    })
+}
+
+/// The workload; `P` is its pool type.
+pub(crate) struct Nested<P> {
+    pub(crate) ops: usize,
+    _pool: PhantomData<P>,
+}
+
+impl<P> Nested<P> {
+    pub(crate) fn new(ops: usize) -> Self {
+        Nested {
+            ops,
+            _pool: PhantomData,
+        }
+    }
+}
+
+impl<P: MemPool> Workload for Nested<P> {
+    type P = P;
+    type R = MixedRoot<P>;
+
+    fn name(&self) -> &'static str {
+        "nested transactions"
+    }
+
+    fn ops(&self) -> usize {
+        self.ops
+    }
+
+    fn run(&self, root: &MixedRoot<P>, op: usize) {
+        let x = op as i64 + 1;
+        P::transaction(|j| {
+            root.a.set(root.a.get() - x, j);
+            P::transaction(|j2| {
+                P::transaction(|j3| {
+                    // A borrow held across other logged writes and an allocation (each
+                    // fences while the cell's volatile borrow count says "borrowed").
+                    let mut head = root.head.borrow_mut(j3);
+                    root.len.set(root.len.get() + 1, j3);
+                    let next = head.take();
+                    *head = Some(crndm::Pbox::new(
+                        crate::stack::Node {
+                            value: op as u64,
+                            next: crndm::PRefCell::new(next),
+                        },
+                        j3,
+                    ));
+                })
+                .expect("joins");
+                root.b.set(root.b.get() + x, j2);
+            })
+            .expect("joins");
+            if op % 3 == 2 {
+                P::transaction(|j2| {
+                    for _ in 0..2 {
+                        pop(&root.head, j2).expect("the stack has 3 nodes");
+                    }
+                    root.len.set(root.len.get() - 2, j2);
+                })
+                .expect("joins");
+            }
+            root.step.set(op as u64 + 1, j);
+        })
+        .expect("commits");
+    }
+
+    fn observe(&self, root: &MixedRoot<P>) -> Result<Observed, String> {
+        observe_mixed(root)
+    }
+
+    fn expected(&self, step: usize) -> Vec<u64> {
+        let mut a = 0i64;
+        let mut stack = Vec::new();
+        for op in 0..step {
+            a -= op as i64 + 1;
+            stack.push(op as u64);
+            if op % 3 == 2 {
+                stack.truncate(stack.len() - 2);
+            }
+        }
+        let mut v = vec![a as u64, (-a) as u64];
+        v.extend(stack);
+        v
+    }
+}
