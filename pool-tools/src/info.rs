@@ -1,10 +1,10 @@
-//! `crndm-pool info FILE [--json]`: everything the header and the allocator map say,
-//! read without changing the file.
+//! `crndm-pool info FILE [--json]`: everything the header, the allocator map and the
+//! journals say, read without changing the file.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
 
-use crndm::admin::{PoolInfo, format_uuid};
+use crndm::admin::{JournalInfo, JournalSummary, PoolInfo, format_uuid};
 use serde_json::{Value, json};
 
 use crate::error::CliError;
@@ -132,6 +132,9 @@ pub(crate) fn write_text(info: &PoolInfo, out: &mut dyn Write) -> io::Result<()>
         "root layout   size {size}, align {align}, hash {hash:#018x}"
     )?;
 
+    writeln!(out)?;
+    write_journals(&info.journal_summary(), &info.journal_logs, out)?;
+
     if info.problems.is_empty() {
         writeln!(out, "problems      none")?;
     } else {
@@ -143,13 +146,74 @@ pub(crate) fn write_text(info: &PoolInfo, out: &mut dyn Write) -> io::Result<()>
     Ok(())
 }
 
+/// Writes the journal summary line (`journals: 16 (15 empty, 1 active)`) and a table of
+/// the journals that hold a log.
+///
+/// # Errors
+/// Only those of `out`.
+pub(crate) fn write_journals(
+    summary: &JournalSummary,
+    logs: &[JournalInfo],
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    writeln!(out, "journals: {summary}")?;
+    if logs.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "journal", "state", "undo", "alloc", "free", "commit", "bytes"
+    )?;
+    for l in logs {
+        writeln!(
+            out,
+            "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>8}",
+            l.index,
+            l.state.name(),
+            l.undo,
+            l.alloc,
+            l.free,
+            l.commit,
+            l.bytes
+        )?;
+    }
+    Ok(())
+}
+
+/// The journals as JSON: `count`, `empty`, `active`, `committed`, and `logs`, one object
+/// per journal holding a log (`index`, `state`, `epoch`, `records` by kind, `bytes`).
+pub(crate) fn journals_json(summary: &JournalSummary, logs: &[JournalInfo]) -> Value {
+    json!({
+        "count": summary.total,
+        "empty": summary.empty,
+        "active": summary.active,
+        "committed": summary.committed,
+        "logs": logs.iter().map(|l| json!({
+            "index": l.index,
+            "state": l.state.name(),
+            "epoch": l.epoch,
+            "records": {
+                "undo": l.undo,
+                "alloc": l.alloc,
+                "free": l.free,
+                "commit": l.commit,
+            },
+            "bytes": l.bytes,
+        })).collect::<Vec<_>>(),
+    })
+}
+
 /// The same description as one JSON object.
 ///
 /// `root.off` is 0 when the pool has no root object yet; `root.hash` is a hex string, since
-/// a 64-bit hash does not survive JSON readers that use doubles.
+/// a 64-bit hash does not survive JSON readers that use doubles. `journals` holds `size`
+/// (bytes per journal) and everything of [`journals_json`].
 pub(crate) fn to_json(info: &PoolInfo) -> Value {
     let s = &info.stats;
     let (size, align, hash) = info.root_layout;
+    let mut journals = journals_json(&info.journal_summary(), &info.journal_logs);
+    journals["size"] = json!(info.journal_size);
     json!({
         "path": info.path.display().to_string(),
         "version": info.version,
@@ -158,7 +222,7 @@ pub(crate) fn to_json(info: &PoolInfo) -> Value {
         "flush_instr": info.flush_instr.name(),
         "size": info.size,
         "generation": info.generation,
-        "journals": { "count": info.journals, "size": info.journal_size },
+        "journals": journals,
         "regions": info.regions.iter().map(|r| json!({
             "name": r.region.name(),
             "off": r.off,

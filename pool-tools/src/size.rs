@@ -1,7 +1,8 @@
 //! Byte sizes on the command line (`64M`, `1G`, `4096`) and in tool output.
 //!
 //! Units are binary: `K` = 2^10, `M` = 2^20, `G` = 2^30, `T` = 2^40. The unit letter may be
-//! lower case and may be followed by `iB` (`64MiB`); a plain number is bytes.
+//! lower case and may be followed by `iB` (`64MiB`); a plain number is bytes. Offsets and
+//! lengths ([`parse_offset`]) may also be hexadecimal (`0x1f000`).
 
 /// Parses a size such as `4096`, `512K`, `64M`, `64MiB` or `1G` into bytes.
 ///
@@ -37,6 +38,24 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
     value
         .checked_mul(1u64 << shift)
         .ok_or_else(|| format!("`{text}` is too large: at most {} bytes", u64::MAX))
+}
+
+/// Parses a file offset or length: a hexadecimal number with a `0x` prefix (`0x13d000`),
+/// or anything [`parse_size`] accepts (`4096`, `64K`, `1M`).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub(crate) fn parse_offset(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).map_err(|e| match e.kind() {
+            std::num::IntErrorKind::PosOverflow => {
+                format!("`{t}` is too large: at most {:#x}", u64::MAX)
+            }
+            _ => format!("`{t}` is not a hexadecimal number (expected e.g. 0x1f000)"),
+        }),
+        None => parse_size(t),
+    }
 }
 
 /// Formats a byte count for people: the largest binary unit that divides it exactly
@@ -93,6 +112,25 @@ mod tests {
         );
         assert!(parse_size("16777216T").unwrap_err().contains("too large"));
         assert_eq!(parse_size("16777215T"), Ok(16_777_215 << 40));
+    }
+
+    #[test]
+    fn offsets_take_hex_or_sizes() {
+        assert_eq!(parse_offset("0x0"), Ok(0));
+        assert_eq!(parse_offset("0x13d000"), Ok(0x13d000));
+        assert_eq!(parse_offset("0X1F"), Ok(31));
+        assert_eq!(parse_offset("0xffffffffffffffff"), Ok(u64::MAX));
+        assert_eq!(parse_offset("4096"), Ok(4096));
+        assert_eq!(parse_offset("4K"), Ok(4096));
+        assert_eq!(parse_offset("1M"), Ok(1 << 20));
+        assert!(
+            parse_offset("0x10000000000000000")
+                .unwrap_err()
+                .contains("too large")
+        );
+        for bad in ["0x", "0xg", "0x10K", "-0x1", "x10", ""] {
+            assert!(parse_offset(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -123,7 +123,7 @@ fn a_doubly_linked_list_with_weak_back_links_matches_a_model() {
         x ^= x >> 7;
         x ^= x << 17;
         let op = x % 5;
-        let abort = x % 11 == 0;
+        let abort = x.is_multiple_of(11);
         let r = P::transaction(|j| {
             let popped = match op {
                 0 | 1 => {
@@ -249,10 +249,7 @@ fn a_vweak_kept_across_close_and_reopen_promotes_to_none() {
         5,
         "the object is still there"
     );
-    assert_eq!(
-        P::transaction(|j| weak.promote(j).is_some()).unwrap(),
-        false
-    );
+    assert!(!P::transaction(|j| weak.promote(j).is_some()).unwrap());
 }
 
 #[test]
@@ -280,10 +277,7 @@ fn a_vweak_to_a_freed_and_reused_object_promotes_to_none() {
     P::transaction(|j| drop(h.slot.take(j))).unwrap();
     P::transaction(|j| *h.slot.borrow_mut(j) = Some(Prc::new(2, j))).unwrap();
     assert_eq!(addr(&h), old, "the block was reused");
-    assert_eq!(
-        P::transaction(|j| weak.promote(j).is_some()).unwrap(),
-        false
-    );
+    assert!(!P::transaction(|j| weak.promote(j).is_some()).unwrap());
     // A new weak pointer to the new object works.
     let fresh = Prc::demote(h.slot.borrow().as_ref().unwrap());
     assert_eq!(
