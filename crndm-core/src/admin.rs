@@ -47,7 +47,8 @@ use crate::pool::header::Geometry;
 use crate::pool::inspect::{Inspection, RawFileReader, inspect, inspect_with_progress};
 use crate::pool::raw::{RawPool, regions};
 use crate::pool::{O_CF, PoolOptions};
-use crate::stm::lane::{Kind, LANE_HEADER, REC_HEADER, RawLane, Record, lane_at};
+use crate::stm::lane::{Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at, record_len};
+use crate::stm::recovery::extension_resolver;
 use crate::util::to_usize;
 
 /// One region of the pool file.
@@ -187,6 +188,9 @@ pub struct JournalInfo {
     pub free: usize,
     /// COMMIT records (0 or 1).
     pub commit: usize,
+    /// EXTEND records: extension blocks the log continues in (a log larger than its
+    /// journal).
+    pub extensions: usize,
     /// Bytes the records occupy (after the journal's 64-byte header).
     pub bytes: u64,
 }
@@ -194,7 +198,7 @@ pub struct JournalInfo {
 impl JournalInfo {
     /// All records of the log.
     pub fn records(&self) -> usize {
-        self.undo + self.alloc + self.free + self.commit
+        self.undo + self.alloc + self.free + self.commit + self.extensions
     }
 }
 
@@ -984,7 +988,8 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
         // methods of `RawLane` (`scan`, `payload`, `epoch_reserved`) are called on it.
         let lane = unsafe { lane_at(base, index, geo.lane_size) };
         progress(geo.map_len + (u64::from(index) + 1) * geo.lane_size, total);
-        let Some((epoch, records)) = lane.scan() else {
+        let pool_base = i.bytes().as_ptr().cast_mut();
+        let Some((epoch, records)) = lane.scan_with(extension_resolver(pool_base, geo)) else {
             continue;
         };
         let mut info = JournalInfo {
@@ -995,6 +1000,7 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
             alloc: 0,
             free: 0,
             commit: 0,
+            extensions: 0,
             bytes: 0,
         };
         let mut end = LANE_HEADER;
@@ -1004,15 +1010,15 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
                 Kind::Alloc => info.alloc += 1,
                 Kind::Free => info.free += 1,
                 Kind::Commit => info.commit += 1,
+                Kind::Extend => info.extensions += 1,
             }
             let payload = if r.kind == Kind::Undo {
-                to_usize(u64::from(r.aux)).next_multiple_of(8)
+                to_usize(u64::from(r.aux))
             } else {
                 0
             };
-            end = r.payload_at + payload;
+            end += record_len(payload);
         }
-        debug_assert!(end >= LANE_HEADER + REC_HEADER && end <= lane.capacity());
         info.bytes = (end - LANE_HEADER) as u64;
         if info.commit > 0 {
             info.state = JournalState::Committed;
@@ -1163,7 +1169,7 @@ fn check_journal(
 
     // L1: the epoch is inside the lane's reserved range, or a later transaction could
     // reuse it and find these records appended to its own log.
-    if !log.lane.epoch_reserved(info.epoch) {
+    if !log.lane.epoch_reserved(epoch_counter(info.epoch)) {
         bad(format!(
             "epoch {} is not below the journal's reserved bound",
             info.epoch
@@ -1207,6 +1213,27 @@ fn check_journal(
                             "; recovery will refuse this journal"
                         }
                     ));
+                }
+            }
+            Kind::Extend => {
+                // An extension block: allocated by this transaction before its records
+                // went there; used, or free if the crash came before its head byte
+                // (recovery frees it either way).
+                let Some(map) = map else { continue };
+                match map.block_unit(r.off, r.aux) {
+                    Ok((u, k)) => {
+                        let at = map.block_at(u);
+                        if at != Some(BlockAt::UsedHead(k))
+                            && !matches!(at, Some(BlockAt::Free(..)))
+                        {
+                            bad(format!(
+                                "record {n}: EXTEND names the block at {:#x}, but the map has {} there",
+                                r.off,
+                                map.describe(at)
+                            ));
+                        }
+                    }
+                    Err(why) => bad(format!("record {n}: EXTEND: {why}")),
                 }
             }
             Kind::Alloc | Kind::Free => {

@@ -22,7 +22,10 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
-use crate::stm::lane::{Kind, NewRecord, REC_HEADER, RawLane, record_len};
+use crate::stm::lane::{Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len};
+
+/// Room kept at the end of every log area for an EXTEND and a COMMIT record.
+const RESERVE: usize = 2 * REC_HEADER;
 use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::MemPool;
@@ -53,8 +56,12 @@ type LoggedSet = HashSet<(u64, u64), BuildHasherDefault<OffHasher>>;
 
 #[derive(Default)]
 struct TxState {
-    /// Where the next record goes in the lane.
+    /// The extension block the log continues in, if the lane filled up.
+    area: Option<RawLane>,
+    /// Where the next record goes in the current area (the lane or `area`).
     pos: usize,
+    /// Extension blocks of this log: freed when the transaction ends.
+    extensions: Vec<(u64, u8)>,
     /// Records written so far.
     records: usize,
     /// Ranges written in place (addresses), flushed at commit.
@@ -108,7 +115,7 @@ impl<P: MemPool> Journal<P> {
             lane,
             epoch,
             st: RefCell::new(TxState {
-                pos: crate::stm::lane::LANE_HEADER,
+                pos: LANE_HEADER,
                 ..TxState::default()
             }),
             _pool: PhantomData,
@@ -133,28 +140,72 @@ impl<P: MemPool> Journal<P> {
         (addr >= base && addr.checked_add(len)? <= base + size).then(|| (addr - base) as u64)
     }
 
-    /// Appends a record, keeping room for the COMMIT record.
+    /// Makes room for a record of `len` bytes (plus the reserve), continuing the log
+    /// in an extension block if the current area is full.
+    ///
+    /// # Errors
+    /// The allocation errors of the extension block.
+    fn make_room(&self, st: &mut TxState, len: usize) -> Result<()> {
+        let area = st.area.unwrap_or(self.lane);
+        if st.pos + len + RESERVE <= area.capacity() {
+            return Ok(());
+        }
+        let size = (LANE_HEADER + len + RESERVE)
+            .next_power_of_two()
+            .max(self.lane.capacity()) as u64;
+        let mut order_seen = 0;
+        let off = self.pool.raw.heap().alloc(size, 64, |off, order| {
+            order_seen = order;
+            let rec = NewRecord::plain(Kind::Extend, u32::from(order), off);
+            // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve. The
+            // record is flushed here and made durable by the allocator's fence before
+            // the block's head byte (A1), so recovery always knows to free it.
+            unsafe { self.append_here(st, rec) }
+        })?;
+        let len = 64usize << order_seen;
+        // SAFETY: the block was just allocated for this transaction alone, inside the
+        // mapping `self.pool` keeps alive.
+        let base = unsafe { self.base().add(crate::util::to_usize(off)) };
+        // SAFETY: (1) a fresh block of `len` ≥ 4 KiB bytes, 64-aligned (A2), used only by
+        // this transaction's log until it ends, when it is freed.
+        st.area = Some(unsafe { RawLane::new(base, len) });
+        st.pos = LANE_HEADER;
+        st.extensions.push((off, order_seen));
+        Ok(())
+    }
+
+    /// Appends a record, continuing in an extension block when the area is full.
     ///
     /// # Safety
     /// 1. As [`RawLane::append`] (1).
     ///
     /// # Errors
-    /// [`Error::JournalFull`] when the record (and a COMMIT after it) does not fit.
+    /// The allocation errors of an extension block.
     unsafe fn append(&self, st: &mut TxState, rec: NewRecord) -> Result<()> {
         let plen = if rec.kind == Kind::Undo {
             rec.aux as usize
         } else {
             0
         };
-        if st.pos + record_len(plen) + REC_HEADER > self.lane.capacity() {
-            return Err(Error::JournalFull {
-                capacity: self.lane.capacity() as u64,
-            });
-        }
-        // SAFETY: (1) is the caller's; the record fits (checked above).
-        let next = unsafe { self.lane.append(st.pos, self.epoch, rec, self.persister()) };
+        self.make_room(st, record_len(plen))?;
+        // SAFETY: (1) is the caller's; there is room.
+        unsafe { self.append_here(st, rec) }
+    }
+
+    /// Appends a record to the current area, possibly into its reserve (for EXTEND and
+    /// COMMIT records, and ALLOC records whose room was made beforehand).
+    ///
+    /// # Safety
+    /// 1. As [`RawLane::append`] (1).
+    ///
+    /// # Errors
+    /// [`Error::JournalFull`] if even the reserve is too small (an internal error).
+    unsafe fn append_here(&self, st: &mut TxState, rec: NewRecord) -> Result<()> {
+        let area = st.area.unwrap_or(self.lane);
+        // SAFETY: (1) is the caller's.
+        let next = unsafe { area.append(st.pos, self.epoch, rec, self.persister()) };
         st.pos = next.ok_or(Error::JournalFull {
-            capacity: self.lane.capacity() as u64,
+            capacity: area.capacity() as u64,
         })?;
         st.records += 1;
         Ok(())
@@ -218,10 +269,12 @@ impl<P: MemPool> Journal<P> {
     /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
     pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
         let mut st = self.st.borrow_mut();
+        // Room first: an extension block cannot be allocated inside the allocator's hook.
+        self.make_room(&mut st, record_len(0))?;
         self.pool.raw.heap().alloc(size, align, |off, order| {
             let rec = NewRecord::plain(Kind::Alloc, u32::from(order), off);
-            // SAFETY: (1) ALLOC records carry no payload.
-            unsafe { self.append(&mut st, rec) }
+            // SAFETY: (1) ALLOC records carry no payload; room was made above.
+            unsafe { self.append_here(&mut st, rec) }
         })
     }
 
@@ -335,23 +388,26 @@ impl<P: MemPool> Journal<P> {
         }
         // PERSIST: every change is durable before the commit point (L4).
         p.fence();
-        if st.frees.is_empty() {
+        // Extension blocks are freed with the deferred frees.
+        let mut frees = std::mem::take(&mut st.frees);
+        frees.extend_from_slice(&st.extensions);
+        if frees.is_empty() {
             self.lane.truncate(p);
             // PERSIST: the commit point: the log is gone, the changes stay.
             p.fence();
         } else {
             #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
             if p.mutated(crate::persist::sim::Mutation::FreeBeforeCommit) {
-                let _ = self.pool.raw.heap().free_batch(&st.frees, false, || {});
+                let _ = self.pool.raw.heap().free_batch(&frees, false, || {});
             }
             // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
-            let r = unsafe { self.append(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
+            let r = unsafe { self.append_here(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
             // PERSIST: the commit point: from here recovery finishes the frees.
             p.fence();
             crash_point("commit-before-frees");
             let heap = self.pool.raw.heap();
-            let freed = heap.free_batch(&st.frees, false, || {
+            let freed = heap.free_batch(&frees, false, || {
                 crash_point("commit-before-truncate");
                 self.lane.truncate(p);
                 // PERSIST: the log is gone before the blocks can be reused (F2).

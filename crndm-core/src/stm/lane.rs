@@ -27,7 +27,8 @@
 //! then truncates, so that recovery can finish the frees (DESIGN §7).
 //!
 //! # Invariants
-//! - **L1** epochs are unique per lane over the pool's whole life.
+//! - **L1** epochs are unique per lane over the pool's whole life, and carry the lane
+//!   index (so unique across lanes too).
 //! - **L2** a lane whose first record is invalid holds no transaction.
 //! - **L3** an UNDO record is durable before the bytes it saves are changed in place.
 //! - **L4** a COMMIT record is written only after every change of its transaction and
@@ -42,6 +43,20 @@ pub(crate) const LANE_HEADER: usize = 64;
 pub(crate) const REC_HEADER: usize = 32;
 /// Epochs reserved per open.
 const EPOCH_RESERVATION: u64 = 1 << 40;
+/// An epoch is `lane << LANE_SHIFT | counter`: the counter is unique per lane (L1) and
+/// the lane bits make epochs unique across lanes, so records left in an extension block
+/// by another lane's log never pass for this log's.
+const LANE_SHIFT: u32 = 54;
+
+/// The epoch of a transaction of lane `lane` whose per-lane counter is `counter`.
+pub(crate) fn epoch_of(lane: u32, counter: u64) -> u64 {
+    (u64::from(lane) << LANE_SHIFT) | (counter & ((1 << LANE_SHIFT) - 1))
+}
+
+/// The per-lane counter part of an epoch.
+pub(crate) fn epoch_counter(epoch: u64) -> u64 {
+    epoch & ((1 << LANE_SHIFT) - 1)
+}
 
 /// Record kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -55,6 +70,9 @@ pub(crate) enum Kind {
     Free = 3,
     /// The transaction committed.
     Commit = 4,
+    /// The log continues in the extension block of order `aux` at `off` (records from
+    /// its byte 64 on, same epoch); the block is freed when the transaction ends.
+    Extend = 5,
 }
 
 impl Kind {
@@ -64,6 +82,7 @@ impl Kind {
             2 => Kind::Alloc,
             3 => Kind::Free,
             4 => Kind::Commit,
+            5 => Kind::Extend,
             _ => return None,
         })
     }
@@ -98,8 +117,10 @@ pub(crate) struct Record {
     pub(crate) kind: Kind,
     pub(crate) aux: u32,
     pub(crate) off: u64,
-    /// Position of the payload inside the lane.
+    /// Position of the payload inside its area (the lane or an extension block).
     pub(crate) payload_at: usize,
+    /// The area (the lane, or an extension block) the record is in.
+    pub(crate) area: RawLane,
 }
 
 /// Bytes a record with `payload` payload bytes occupies.
@@ -147,7 +168,7 @@ pub(crate) fn seal(header: [u64; 3], payload: &[u8]) -> u64 {
 ///
 /// All methods assume the lane is owned by the caller (one transaction, or recovery
 /// before any transaction runs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct RawLane {
     base: *mut u8,
     len: usize,
@@ -246,19 +267,50 @@ impl RawLane {
                 aux,
                 off,
                 payload_at: at + REC_HEADER,
+                area: *self,
             },
             e,
             next,
         ))
     }
 
-    /// The log held by the lane: its epoch and records in order (L2).
+    /// The log held by the lane: its epoch and records in order (L2). An EXTEND record
+    /// ends the scan here; [`scan_with`](Self::scan_with) follows it.
+    #[cfg(test)]
     pub(crate) fn scan(&self) -> Option<(u64, Vec<Record>)> {
+        self.scan_with(|_, _| None)
+    }
+
+    /// The log held by the lane, following EXTEND records into the extension blocks
+    /// `resolve(off, order)` returns (it validates them; `None` ends the log there).
+    pub(crate) fn scan_with(
+        &self,
+        resolve: impl Fn(u64, u32) -> Option<RawLane>,
+    ) -> Option<(u64, Vec<Record>)> {
         let (first, epoch, mut at) = self.read(LANE_HEADER, None)?;
-        let mut recs = vec![first];
-        while let Some((r, _, next)) = self.read(at, Some(epoch)) {
+        let mut area = *self;
+        let mut recs = Vec::new();
+        let mut r = first;
+        loop {
             recs.push(r);
-            at = next;
+            if r.kind == Kind::Extend {
+                // A corrupt chain cannot loop forever: a log has at most as many
+                // extension blocks as records.
+                match resolve(r.off, r.aux).filter(|_| recs.len() < 1 << 20) {
+                    Some(next) => {
+                        area = next;
+                        at = LANE_HEADER;
+                    }
+                    None => break,
+                }
+            }
+            match area.read(at, Some(epoch)) {
+                Some((next_rec, _, next)) => {
+                    r = next_rec;
+                    at = next;
+                }
+                None => break,
+            }
         }
         Some((epoch, recs))
     }
@@ -305,9 +357,9 @@ impl RawLane {
         Some(next)
     }
 
-    /// The payload bytes of an UNDO record.
-    pub(crate) fn payload(&self, r: &Record) -> &[u8] {
-        self.bytes(r.payload_at, r.aux as usize)
+    /// The payload bytes of an UNDO record (in whichever area it is).
+    pub(crate) fn payload<'a>(&'a self, r: &'a Record) -> &'a [u8] {
+        r.area.bytes(r.payload_at, r.aux as usize)
     }
 
     /// Forgets the lane's log by invalidating its first record (L2); flushed, not fenced.

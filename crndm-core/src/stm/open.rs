@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use crate::error::Result;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
-use crate::stm::lane::{RawLane, lane_at};
+use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
 use crate::util::to_usize;
@@ -85,12 +85,12 @@ impl OpenPool {
         drop(free);
         let lane = Self::lane_of(&self.raw, idx);
         let slot = &self.next_epoch[to_usize(u64::from(idx))];
-        let mut epoch = slot.fetch_add(1, Ordering::Relaxed);
-        if !lane.epoch_reserved(epoch) {
-            epoch = lane.reserve_epochs(self.raw.persister());
-            slot.store(epoch + 1, Ordering::Relaxed);
+        let mut counter = slot.fetch_add(1, Ordering::Relaxed);
+        if !lane.epoch_reserved(counter) {
+            counter = lane.reserve_epochs(self.raw.persister());
+            slot.store(counter + 1, Ordering::Relaxed);
         }
-        (idx, lane, epoch)
+        (idx, lane, epoch_of(idx, counter))
     }
 
     /// The identity of the live object at `off` for volatile weak pointers: the same

@@ -12,9 +12,41 @@
 //! recovery is followed by the same recovery (idempotence).
 
 use crate::error::{Error, Result};
+use crate::pool::header::Geometry;
 use crate::pool::raw::RawPool;
 use crate::stm::lane::{Kind, RawLane};
 use crate::util::to_usize;
+
+/// Extension blocks are at least this order (4 KiB), so they hold a lane header and
+/// records.
+pub(crate) const MIN_EXTENSION_ORDER: u32 = 6;
+
+/// Turns an EXTEND record's `(off, order)` into the extension area it names, if that is
+/// a plausible heap block of the pool mapped at `base` (the bytes are untrusted).
+pub(crate) fn extension_resolver(
+    base: *mut u8,
+    geo: &Geometry,
+) -> impl Fn(u64, u32) -> Option<RawLane> {
+    let (heap_off, heap_end) = (geo.heap_off, geo.heap_off + geo.heap_units * 64);
+    move |off, order| {
+        if !(MIN_EXTENSION_ORDER..40).contains(&order) {
+            return None;
+        }
+        let len = 64u64 << order;
+        let ok = off >= heap_off
+            && (off - heap_off).is_multiple_of(64)
+            && off.checked_add(len).is_some_and(|e| e <= heap_end);
+        if !ok {
+            return None;
+        }
+        // SAFETY: `[off, off + len)` is inside the heap region of the mapping at `base`
+        // (checked just above).
+        let area = unsafe { base.add(to_usize(off)) };
+        // SAFETY: (1) as above, 64-aligned, at least 4 KiB; extension blocks are read by
+        // one log user at a time (its transaction, or recovery).
+        Some(unsafe { RawLane::new(area, to_usize(len)) })
+    }
+}
 
 /// What recovery found and did in one lane.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,7 +66,7 @@ pub(crate) struct LaneOutcome {
 /// # Errors
 /// [`Error::CorruptJournal`] if a record names bytes outside the pool.
 pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<LaneOutcome> {
-    let Some((_, recs)) = lane.scan() else {
+    let Some((_, recs)) = lane.scan_with(extension_resolver(raw.base(), raw.geometry())) else {
         return Ok(LaneOutcome::default());
     };
     let persister = raw.persister();
@@ -46,9 +78,12 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
     };
     let size = raw.geometry().pool_size;
     let heap_off = raw.geometry().heap_off;
+    // Extension blocks go in either case, with the frees or the undone allocations.
     let frees: Vec<(u64, u8)> = recs
         .iter()
-        .filter(|r| r.kind == if committed { Kind::Free } else { Kind::Alloc })
+        .filter(|r| {
+            r.kind == Kind::Extend || r.kind == if committed { Kind::Free } else { Kind::Alloc }
+        })
         .filter_map(|r| u8::try_from(r.aux).ok().map(|k| (r.off, k)))
         .collect();
     if !committed {

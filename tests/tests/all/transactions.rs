@@ -240,3 +240,124 @@ mod counters {
         assert!(spent.flushes <= 4, "flushed {} lines", spent.flushes);
     }
 }
+
+mod large {
+    use super::*;
+    use crndm::PRefCell;
+
+    const CHUNKS: usize = 30;
+    type Slot<P> = Option<Pbox<[u8; 4000], P>>;
+    type Chunk<P> = PRefCell<Slot<P>, P>;
+
+    #[derive(Root)]
+    struct Big<P: MemPool> {
+        chunks: PRefCell<[Slot<P>; CHUNKS], P>,
+        spare: Chunk<P>,
+    }
+
+    fn fill<P: MemPool>(b: &Big<P>, v: u8) -> crndm::Result<()> {
+        P::transaction(|j| {
+            let mut chunks = b.chunks.borrow_mut(j);
+            for c in chunks.iter_mut() {
+                match c {
+                    Some(c) => *c.get_mut(j) = [v; 4000],
+                    None => *c = Some(Pbox::new([v; 4000], j)),
+                }
+            }
+        })
+    }
+
+    fn all_are<P: MemPool>(b: &Big<P>, v: u8) -> bool {
+        b.chunks
+            .borrow()
+            .iter()
+            .all(|c| c.as_ref().is_some_and(|c| c.iter().all(|&x| x == v)))
+    }
+
+    #[test]
+    fn a_transaction_larger_than_its_journal_commits_and_aborts_whole() {
+        crndm::pool!(p);
+        type P = p::BuddyAlloc;
+        let d = dir();
+        let b = P::open::<Big<P>>(d.path().join("big.pool"), O_CF).unwrap();
+        fill(&b, 1).unwrap();
+        let used = P::stats().unwrap().used;
+        // ~120 KiB of undo records in 16 KiB journals: the log continues in extension
+        // blocks, which are freed when the transaction ends.
+        fill(&b, 2).unwrap();
+        assert!(all_are(&b, 2));
+        assert_eq!(
+            P::stats().unwrap().used,
+            used,
+            "extension blocks freed at commit"
+        );
+        let r = P::transaction(|j| {
+            let mut chunks = b.chunks.borrow_mut(j);
+            for c in chunks.iter_mut().flatten() {
+                *c.get_mut(j) = [3; 4000];
+            }
+            *b.spare.borrow_mut(j) = Some(Pbox::new([9; 4000], j));
+            panic!("roll all of it back");
+        });
+        assert!(matches!(r, Err(Error::Aborted(_))));
+        assert!(all_are(&b, 2), "every chunk restored");
+        assert!(b.spare.borrow().is_none());
+        assert_eq!(
+            P::stats().unwrap().used,
+            used,
+            "extensions and the new block freed"
+        );
+        assert!(P::check().unwrap().is_empty());
+    }
+
+    crndm::pool!(crashing);
+
+    #[test]
+    #[ignore = "child process of a_crash_in_a_transaction_larger_than_its_journal_rolls_back"]
+    fn child_dies_in_a_large_transaction() {
+        type P = crashing::BuddyAlloc;
+        let Some(path) = crndm_tests::child_env(crndm_tests::CHILD_POOL_ENV) else {
+            return;
+        };
+        let b = P::open::<Big<P>>(&path, 0).unwrap();
+        let _ = P::transaction(|j| {
+            let mut chunks = b.chunks.borrow_mut(j);
+            for c in chunks.iter_mut().flatten() {
+                *c.get_mut(j) = [7; 4000];
+            }
+            std::process::abort();
+        });
+    }
+
+    #[test]
+    fn a_crash_in_a_transaction_larger_than_its_journal_rolls_back() {
+        type P = crashing::BuddyAlloc;
+        let d = dir();
+        let path = d.path().join("crash.pool");
+        {
+            let b = P::open::<Big<P>>(&path, O_CF).unwrap();
+            fill(&b, 5).unwrap();
+        }
+        let used = crndm_tests::retry_locked(|| crndm::admin::info(&path))
+            .unwrap()
+            .stats
+            .used;
+        let out = crndm_tests::run_child(
+            "transactions::large::child_dies_in_a_large_transaction",
+            &[(crndm_tests::CHILD_POOL_ENV, path.to_str().unwrap())],
+        );
+        assert!(!out.status.success(), "the child must die mid-transaction");
+        let info = crndm_tests::retry_locked(|| crndm::admin::info(&path)).unwrap();
+        assert!(info.stats.used > used, "the extension blocks are allocated");
+        let report = crndm_tests::retry_locked(|| crndm::admin::recover(&path)).unwrap();
+        assert_eq!(report.rolled_back, 1);
+        assert!(
+            report.freed_blocks >= 1,
+            "extension blocks freed: {report:?}"
+        );
+        let b = crndm_tests::retry_locked(|| P::open::<Big<P>>(&path, 0)).unwrap();
+        assert!(all_are(&b, 5), "every chunk restored");
+        assert_eq!(P::stats().unwrap().used, used);
+        assert!(P::check().unwrap().is_empty());
+    }
+}
