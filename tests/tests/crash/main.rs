@@ -19,6 +19,7 @@
 mod aborts;
 mod alloc_free;
 mod harness;
+mod large;
 mod mutations;
 mod nested;
 mod prc_list;
@@ -46,6 +47,7 @@ crndm::pool!(aborts_pool);
 crndm::pool!(recovery_pool);
 crndm::pool!(first_open_pool);
 crndm::pool!(prc_pool);
+crndm::pool!(large_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -140,6 +142,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &prc_list::PrcList::<prc_pool::BuddyAlloc>::new(30),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &large::Large::<large_pool::BuddyAlloc>::new(12),
                 &Budget::FULL,
                 None,
             )
