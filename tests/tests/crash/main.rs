@@ -23,6 +23,7 @@ mod large;
 mod mutations;
 mod nested;
 mod prc_list;
+mod prc_tree;
 mod recovery;
 mod regressions;
 mod root_creation;
@@ -48,6 +49,7 @@ crndm::pool!(recovery_pool);
 crndm::pool!(first_open_pool);
 crndm::pool!(prc_pool);
 crndm::pool!(large_pool);
+crndm::pool!(tree_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -142,6 +144,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &prc_list::PrcList::<prc_pool::BuddyAlloc>::new(30),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &prc_tree::PrcTree::<tree_pool::BuddyAlloc>::new(24),
                 &Budget::FULL,
                 None,
             )
