@@ -14,11 +14,18 @@ use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
 use crate::util::to_usize;
 
+/// The journals no transaction uses, and how many transactions wait for one.
+#[derive(Debug)]
+struct FreeLanes {
+    free: Vec<u32>,
+    waiters: usize,
+}
+
 /// A pool opened, recovered and ready for transactions.
 #[derive(Debug)]
 pub(crate) struct OpenPool {
     pub(crate) raw: RawPool,
-    free_lanes: Mutex<Vec<u32>>,
+    free_lanes: Mutex<FreeLanes>,
     lane_freed: Condvar,
     /// The next epoch of each lane (L1: inside the range reserved at open).
     next_epoch: Vec<AtomicU64>,
@@ -48,7 +55,10 @@ impl OpenPool {
         }
         Ok(OpenPool {
             raw,
-            free_lanes: Mutex::new((0..lanes).rev().collect()),
+            free_lanes: Mutex::new(FreeLanes {
+                free: (0..lanes).rev().collect(),
+                waiters: 0,
+            }),
             lane_freed: Condvar::new(),
             next_epoch,
             recovered,
@@ -74,13 +84,15 @@ impl OpenPool {
     pub(crate) fn acquire_lane(&self) -> (u32, RawLane, u64) {
         let mut free = self.free_lanes.lock().unwrap_or_else(|p| p.into_inner());
         let idx = loop {
-            if let Some(i) = free.pop() {
+            if let Some(i) = free.free.pop() {
                 break i;
             }
+            free.waiters += 1;
             free = self
                 .lane_freed
                 .wait(free)
                 .unwrap_or_else(|p| p.into_inner());
+            free.waiters -= 1;
         };
         drop(free);
         let lane = Self::lane_of(&self.raw, idx);
@@ -118,10 +130,11 @@ impl OpenPool {
 
     /// Gives a journal back; its log must be truncated durably (L2).
     pub(crate) fn release_lane(&self, idx: u32) {
-        self.free_lanes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(idx);
-        self.lane_freed.notify_one();
+        let mut free = self.free_lanes.lock().unwrap_or_else(|p| p.into_inner());
+        free.free.push(idx);
+        // `notify_one` is a system call even with nobody waiting: only wake a waiter.
+        if free.waiters > 0 {
+            self.lane_freed.notify_one();
+        }
     }
 }

@@ -1,0 +1,126 @@
+//! The crndm half of the micro operations `bench/compare-pmdk` times against libpmemobj
+//! (not a criterion bench: one operation, a fixed count, one line out).
+//!
+//! ```text
+//! cargo bench -p crndm --bench pmdk_ops -- OP [N] [DIR]
+//! ```
+//!
+//! `OP` is one of `empty` (empty transaction), `update8` / `update4k` (a transaction
+//! logging and storing 8 B / 4 KiB), `allocfree64` (one transaction allocating a 64 B
+//! `Pbox` and dropping it), `alloc64+free64` (one transaction allocating a 64 B `Pbox`
+//! and linking it into the root, a second one unlinking and freeing it). It runs `N`
+//! operations (default 200 000) after a warm-up on a fresh pool in `DIR` (default
+//! /dev/shm) and prints
+//!
+//! ```text
+//! RESULT <op> <ns per op> <flushes per op> <fences per op>
+//! ```
+//!
+//! The C twin is `bench/compare-pmdk/pmdk_bench.c`; both sides do the same stores.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use crndm::PersistCounters;
+use crndm::default::*;
+
+/// `N` bytes of plain data (arrays longer than 32 have no `Default`).
+#[derive(Clone, Copy)]
+struct Bytes<const N: usize>([u8; N]);
+
+impl<const N: usize> Default for Bytes<N> {
+    fn default() -> Self {
+        Bytes([0; N])
+    }
+}
+
+/// The pool's root, like the C side's `struct root`.
+#[derive(Root)]
+struct OpsRoot {
+    word: PCell<u64>,
+    page: PRefCell<Bytes<4096>>,
+    slot: PRefCell<Option<Pbox<Bytes<64>>>>,
+}
+
+/// A named operation; the `u64` is the iteration number.
+type Op = (&'static str, fn(&OpsRoot, u64));
+
+/// The operations, by name.
+const OPS: [Op; 5] = [
+    ("empty", |_, _| {
+        BuddyAlloc::transaction(|_| ()).expect("tx");
+    }),
+    ("update8", |r, i| {
+        BuddyAlloc::transaction(|j| r.word.set(i, j)).expect("tx");
+    }),
+    ("update4k", |r, i| {
+        // Truncation intended: any byte value will do.
+        let b = i.to_le_bytes()[0];
+        BuddyAlloc::transaction(|j| r.page.borrow_mut(j).0.fill(b)).expect("tx");
+    }),
+    ("allocfree64", |_, _| {
+        BuddyAlloc::transaction(|j| drop(black_box(Pbox::new(Bytes::<64>::default(), j))))
+            .expect("tx");
+    }),
+    ("alloc64+free64", |r, _| {
+        BuddyAlloc::transaction(|j| {
+            *r.slot.borrow_mut(j) = Some(Pbox::new(Bytes::<64>::default(), j));
+        })
+        .expect("tx");
+        BuddyAlloc::transaction(|j| drop(r.slot.borrow_mut(j).take())).expect("tx");
+    }),
+];
+
+fn main() -> ExitCode {
+    // `cargo bench` passes `--bench`; skip flags.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let Some(op) = args
+        .first()
+        .and_then(|name| OPS.iter().find(|(n, _)| n == name))
+    else {
+        let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
+        eprintln!(
+            "usage: pmdk_ops OP [N] [DIR]; OP one of {}",
+            names.join(", ")
+        );
+        return ExitCode::from(2);
+    };
+    let n: u64 = args
+        .get(1)
+        .map_or(200_000, |s| s.parse().expect("N: a count"));
+    let dir = args
+        .get(2)
+        .map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from);
+    let dir = tempfile::Builder::new()
+        .prefix("crndm-ops-")
+        .tempdir_in(dir)
+        .expect("create a pool directory");
+    let root = PoolOptions::new()
+        .size(64 << 20)
+        .open::<BuddyAlloc, OpsRoot>(dir.path().join("ops.pool"), O_CF)
+        .expect("open the pool");
+
+    let (name, f) = op;
+    for i in 0..n / 10 + 1 {
+        f(&root, i); // warm up
+    }
+    let counters = PersistCounters::current();
+    let start = Instant::now();
+    for i in 0..n {
+        f(&root, i);
+    }
+    let ns = start.elapsed().as_nanos() as f64 / n as f64;
+    let c = PersistCounters::current().since(counters);
+    println!(
+        "RESULT {name} {ns:.1} {:.2} {:.2} (mode {})",
+        c.flushes as f64 / n as f64,
+        c.fences as f64 / n as f64,
+        BuddyAlloc::mode().expect("pool open")
+    );
+    ExitCode::SUCCESS
+}

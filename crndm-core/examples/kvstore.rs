@@ -1,0 +1,317 @@
+//! Workload: a persistent key-value store, a fixed-size hash table of `Pbox` chains.
+//! Puts `N` pseudo-random keys with 16-byte values, one transaction per put, then gets
+//! them all, and prints the throughput and the cache-line flushes and fences per
+//! operation of each phase.
+//!
+//! ```text
+//! cargo run --release -p crndm --example kvstore -- [N] [--threads T] [--dir DIR]
+//! ```
+//!
+//! `N` defaults to 100 000; the pool is a fresh file in `DIR` (default `/dev/shm`,
+//! emulated pmem; set `CRNDM_FORCE_PMEM=1` to flush as on pmem on any file system).
+//! Each phase prints one line:
+//!
+//! ```text
+//! RESULT kv_put <ns per op> <flushes per op> <fences per op> <ops per second>
+//! ```
+//!
+//! With one thread (the default) the table is a root of [`PRefCell`] buckets, like the
+//! libpmemobj twin in `bench/compare-pmdk/pmdk_bench.c` (same keys, same bucket count).
+//! With `--threads T` (T ≥ 2) the table is a [`Parc`] of [`PMutex`] buckets; each thread
+//! gets a [`VWeak`](crndm::sync::VWeak) and promotes it in each transaction, then locks
+//! one bucket; the lines are then `kv_put_mt` and `kv_get_mt`, with the time per
+//! operation across all threads (wall time ÷ total operations) and the counts of the
+//! main thread's share.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crndm::PersistCounters;
+use crndm::default::*;
+
+/// Buckets in the table (a power of two; the C side uses the same).
+const BUCKETS: usize = 1 << 16;
+
+/// A 16-byte value.
+type Value = [u8; 16];
+
+/// A chain link in the one-thread table.
+type Link = PRefCell<Option<Pbox<Entry>>>;
+
+/// An entry of the one-thread table.
+struct Entry {
+    key: u64,
+    value: PCell<Value>,
+    next: Link,
+}
+
+/// The one-thread table: the pool's root.
+struct Table {
+    buckets: [Link; BUCKETS],
+}
+
+impl Default for Table {
+    fn default() -> Self {
+        Table {
+            buckets: std::array::from_fn(|_| PRefCell::new(None)),
+        }
+    }
+}
+
+/// An entry of the shared table: plain fields, changed only under the bucket's lock.
+struct SharedEntry {
+    key: u64,
+    value: Value,
+    next: Option<Pbox<SharedEntry>>,
+}
+
+/// The shared table: every bucket behind its own lock.
+struct SharedTable {
+    buckets: [PMutex<Option<Pbox<SharedEntry>>>; BUCKETS],
+}
+
+impl Default for SharedTable {
+    fn default() -> Self {
+        SharedTable {
+            buckets: std::array::from_fn(|_| PMutex::new(None)),
+        }
+    }
+}
+
+/// The splitmix64 generator (the same as the C side's).
+fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// The bucket of `key`.
+fn bucket_of(key: u64) -> usize {
+    // Truncation intended: the low bits pick the bucket (the C side does `key % BUCKETS`).
+    (key % BUCKETS as u64) as usize
+}
+
+/// The value put for `key` in the `i`-th put: `i` and the key, little-endian.
+fn value_for(key: u64, i: u64) -> Value {
+    let mut v = [0; 16];
+    v[..8].copy_from_slice(&i.to_le_bytes());
+    v[8..].copy_from_slice(&key.to_le_bytes());
+    v
+}
+
+/// The entry of `key` in the chain at `link`, recursively (each node reference stays
+/// borrowed from a live guard), applied to `f`.
+fn with_entry<R>(link: &Link, key: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    let guard = link.borrow();
+    match guard.as_ref() {
+        Some(e) if e.key == key => f(Some(e)),
+        Some(e) => with_entry(&e.next, key, f),
+        None => f(None),
+    }
+}
+
+/// Puts `key → value` in transaction `j`: overwrites the value if the key is there,
+/// else links a new entry at the head of the bucket.
+fn put(table: &Table, key: u64, value: Value, j: &Journal) {
+    let bucket = &table.buckets[bucket_of(key)];
+    let found = with_entry(bucket, key, |e| e.map(|e| e.value.set(value, j)).is_some());
+    if !found {
+        let mut head = bucket.borrow_mut(j);
+        let next = PRefCell::new(head.take());
+        *head = Some(Pbox::new(
+            Entry {
+                key,
+                value: PCell::new(value),
+                next,
+            },
+            j,
+        ));
+    }
+}
+
+/// The value of `key` (no transaction needed to read).
+fn get(table: &Table, key: u64) -> Option<Value> {
+    with_entry(&table.buckets[bucket_of(key)], key, |e| {
+        e.map(|e| e.value.get())
+    })
+}
+
+/// Puts `key → value` in the shared table, in transaction `j`, under the bucket's lock.
+fn put_shared(table: &SharedTable, key: u64, value: Value, j: &Journal) {
+    let mut head = table.buckets[bucket_of(key)].lock(j);
+    let mut cur = &*head;
+    while let Some(e) = cur {
+        if e.key == key {
+            break;
+        }
+        cur = &e.next;
+    }
+    if cur.is_none() {
+        let next = head.take();
+        *head = Some(Pbox::new(SharedEntry { key, value, next }, j));
+        return;
+    }
+    // Found: walk again, mutably (each `get_mut` logs the entry it passes).
+    let mut cur = &mut *head;
+    while let Some(e) = cur {
+        let e = e.get_mut(j);
+        if e.key == key {
+            e.value = value;
+            return;
+        }
+        cur = &mut e.next;
+    }
+}
+
+/// The value of `key` in the shared table, read in transaction `j` under the bucket's
+/// lock.
+fn get_shared(table: &SharedTable, key: u64, j: &Journal) -> Option<Value> {
+    let head = table.buckets[bucket_of(key)].lock(j);
+    let mut cur = &*head;
+    while let Some(e) = cur {
+        if e.key == key {
+            return Some(e.value);
+        }
+        cur = &e.next;
+    }
+    None
+}
+
+/// Prints one phase's `RESULT` line.
+fn report(name: &str, n: u64, secs: f64, c: PersistCounters, counted: u64) {
+    println!(
+        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
+        secs * 1e9 / n as f64,
+        c.flushes as f64 / counted as f64,
+        c.fences as f64 / counted as f64,
+        n as f64 / secs
+    );
+}
+
+/// One thread: put `n` keys, then get them.
+fn single(dir: &std::path::Path, n: u64) -> Result<()> {
+    let table = PoolOptions::new()
+        .size(512 << 20)
+        .open::<BuddyAlloc, Table>(dir.join("kv.pool"), O_CF)?;
+    eprintln!("kvstore: {n} keys, 1 thread, mode {}", BuddyAlloc::mode()?);
+
+    let mut seed = 42;
+    let (counters, start) = (PersistCounters::current(), Instant::now());
+    for i in 0..n {
+        let key = splitmix64(&mut seed);
+        BuddyAlloc::transaction(|j| put(&table, key, value_for(key, i), j))?;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report(
+        "kv_put",
+        n,
+        secs,
+        PersistCounters::current().since(counters),
+        n,
+    );
+
+    let mut seed = 42;
+    let mut found = 0;
+    let (counters, start) = (PersistCounters::current(), Instant::now());
+    for i in 0..n {
+        let key = splitmix64(&mut seed);
+        found += u64::from(get(&table, key) == Some(value_for(key, i)));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    report(
+        "kv_get",
+        n,
+        secs,
+        PersistCounters::current().since(counters),
+        n,
+    );
+    assert_eq!(found, n, "every key reads back its value");
+    Ok(())
+}
+
+/// `threads` threads: each puts `n / threads` keys of its own, then gets them.
+fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
+    let root = PoolOptions::new()
+        .size(512 << 20)
+        .open::<BuddyAlloc, Parc<SharedTable>>(dir.join("kv-mt.pool"), O_CF)?;
+    eprintln!(
+        "kvstore: {n} keys, {threads} threads, mode {}",
+        BuddyAlloc::mode()?
+    );
+    let table = Parc::demote(&root);
+    let per = n / threads;
+    for phase in ["kv_put_mt", "kv_get_mt"] {
+        let start = Instant::now();
+        let counts = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads)
+                .map(|t| {
+                    let table = table.clone();
+                    s.spawn(move || -> Result<PersistCounters> {
+                        let counters = PersistCounters::current();
+                        let mut seed = 1000 + t;
+                        for i in 0..per {
+                            let key = splitmix64(&mut seed);
+                            let value = value_for(key, i);
+                            let table = &table;
+                            if phase == "kv_put_mt" {
+                                BuddyAlloc::transaction(|j| {
+                                    let t = table.promote(j).expect("the root lives");
+                                    put_shared(&t, key, value, j);
+                                })?;
+                            } else {
+                                let got = BuddyAlloc::transaction(|j| {
+                                    let t = table.promote(j).expect("the root lives");
+                                    get_shared(&t, key, j)
+                                })?;
+                                assert_eq!(got, Some(value), "a key reads back its value");
+                            }
+                        }
+                        Ok(PersistCounters::current().since(counters))
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("worker thread"))
+                .collect::<Result<Vec<_>>>()
+        })?;
+        let secs = start.elapsed().as_secs_f64();
+        report(phase, per * threads, secs, counts[0], per);
+    }
+    Ok(())
+}
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let mut n: u64 = 100_000;
+    let mut threads: u64 = 1;
+    let mut dir = PathBuf::from("/dev/shm");
+    let mut args = std::env::args().skip(1);
+    let usage = || -> ! {
+        eprintln!("usage: kvstore [N] [--threads T] [--dir DIR]");
+        std::process::exit(2)
+    };
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dir" => dir = args.next().map_or_else(|| usage(), PathBuf::from),
+            "--threads" => {
+                threads = args
+                    .next()
+                    .and_then(|t| t.parse().ok())
+                    .filter(|&t| t > 0)
+                    .unwrap_or_else(|| usage());
+            }
+            s => n = s.parse().unwrap_or_else(|_| usage()),
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("crndm-kv-")
+        .tempdir_in(dir)?;
+    if threads == 1 {
+        single(dir.path(), n)?;
+    } else {
+        shared(dir.path(), n, threads)?;
+    }
+    Ok(())
+}
