@@ -17,6 +17,7 @@ use std::cell::UnsafeCell;
 
 use crate::boxed::Pbox;
 use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
+use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
 use crate::rc::{PWeak, Prc, VWeak};
 use crate::root::RootCell;
 use crate::stm::journal::Journal;
@@ -49,7 +50,7 @@ pub unsafe auto trait PSafe {}
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be captured by a transaction body",
     label = "`{Self}` is not `TxInSafe`",
-    note = "a transaction must not capture `&mut` references, volatile interior mutability (`Cell`, `RefCell`, atomics) or another transaction's journal: their changes would not be rolled back; wrap a value you have checked in `AssertTxInSafe`"
+    note = "a transaction must not capture `&mut` references, volatile interior mutability (`Cell`, `RefCell`, atomics), another transaction's journal or borrow guard, or an owned persistent pointer (`Pbox`, `Prc`, `Parc`, weak pointers: store those in the pool instead): their changes would not be rolled back, or would cross pools; wrap a volatile value you have checked in `AssertTxInSafe`"
 )]
 pub unsafe auto trait TxInSafe {}
 
@@ -103,6 +104,11 @@ pub unsafe auto trait PSend {}
 /// What [`AssertTxInSafe`] may wrap: anything but journals and owned persistent
 /// pointers, which no assertion can make safe to move into another transaction.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be wrapped in `AssertTxInSafe`",
+    label = "a journal or an owned persistent pointer",
+    note = "no assertion lets a journal or an owned persistent pointer (`Pbox`, `Prc`, `Parc`, weak pointers) into another transaction: that is how pointers between pools and unlogged updates are made"
+)]
 pub unsafe auto trait TxAssertable {}
 
 /// Asserts that a captured value is safe to use in a transaction although it is not
@@ -149,6 +155,10 @@ unsafe impl<T: TxAssertable> TxInSafe for AssertTxInSafe<T> {}
 // SAFETY: as above.
 unsafe impl<T: TxAssertable> TxRefSafe for AssertTxInSafe<T> {}
 impl<T> std::panic::UnwindSafe for AssertTxInSafe<T> {}
+// A journal's own state stays consistent across a panic (its borrows are internal and
+// short); after one it is only used to roll back. This also keeps capture errors to the
+// one that says what is wrong (`TxInSafe`).
+impl<P: MemPool> std::panic::RefUnwindSafe for Journal<P> {}
 impl<T> std::panic::RefUnwindSafe for AssertTxInSafe<T> {}
 
 // ---- PSafe: what may not live in PM ----
@@ -158,6 +168,13 @@ impl<T: ?Sized> !PSafe for &T {}
 impl<T: ?Sized> !PSafe for &mut T {}
 impl<T: ?Sized> !PSafe for UnsafeCell<T> {}
 impl !PSafe for std::fs::File {}
+// Already excluded through its pointer; named so the error names it.
+impl !PSafe for String {}
+// Process handles: a later process would close (or use) an unrelated descriptor.
+impl !PSafe for std::os::fd::OwnedFd {}
+impl !PSafe for std::net::TcpListener {}
+impl !PSafe for std::net::TcpStream {}
+impl !PSafe for std::net::UdpSocket {}
 impl<P: MemPool> !PSafe for Journal<P> {}
 
 macro_rules! not_psafe_fn {
@@ -174,6 +191,12 @@ not_psafe_fn!(A, B, C);
 not_psafe_fn!(A, B, C, D);
 not_psafe_fn!(A, B, C, D, E);
 not_psafe_fn!(A, B, C, D, E, F);
+not_psafe_fn!(A, B, C, D, E, F, G);
+not_psafe_fn!(A, B, C, D, E, F, G, H);
+not_psafe_fn!(A, B, C, D, E, F, G, H, I);
+not_psafe_fn!(A, B, C, D, E, F, G, H, I, J);
+not_psafe_fn!(A, B, C, D, E, F, G, H, I, J, K);
+not_psafe_fn!(A, B, C, D, E, F, G, H, I, J, K, L);
 
 // SAFETY: a PCell's interior mutability is only through `set`/`replace`/`take`, which
 // take a journal and log the old value; the value itself must be PSafe.
@@ -191,16 +214,35 @@ impl<T: PSafe, P: MemPool> !PSafe for SyncVWeak<T, P> {}
 // SAFETY: a VCell's bytes are never trusted across opens: its generation stamp makes it
 // reset to `Default` on the first access of each generation.
 unsafe impl<T, P: MemPool> PSafe for VCell<T, P> {}
+// SAFETY: the collections hold pool offsets and counts (their blocks are in the same
+// pool, owned by them alone) and change only through methods that take the journal
+// and log first; the elements must be PSafe themselves.
+unsafe impl<T: PSafe, P: MemPool> PSafe for PVec<T, P> {}
+// SAFETY: as PVec.
+unsafe impl<P: MemPool> PSafe for PString<P> {}
+// SAFETY: as PVec.
+unsafe impl<K: PSafe, V: PSafe, P: MemPool> PSafe for PHashMap<K, V, P> {}
+// SAFETY: as PVec.
+unsafe impl<K: PSafe, V: PSafe, P: MemPool> PSafe for PBTreeMap<K, V, P> {}
 
 // ---- TxInSafe: what a body may own ----
 impl<T: ?Sized> !TxInSafe for &mut T {}
 impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
 impl<P: MemPool> !TxInSafe for Journal<P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
+// A borrow guard carries its transaction's right to change a cell: moved into another
+// pool's transaction it would let that one store pointers of the first.
+impl<T: ?Sized, P: MemPool> !TxInSafe for RefMut<'_, T, P> {}
+impl<T: PSafe, P: MemPool> !TxInSafe for PMutexGuard<'_, T, P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for SyncPWeak<T, P> {}
+// Owned collections own pool blocks, like `Pbox`.
+impl<T: PSafe, P: MemPool> !TxInSafe for PVec<T, P> {}
+impl<P: MemPool> !TxInSafe for PString<P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PHashMap<K, V, P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PBTreeMap<K, V, P> {}
 // SAFETY: a PMutex changes its value only through a guard, which logs; an owned one is
 // as safe to move in as its contents.
 unsafe impl<T: PSafe + TxInSafe, P: MemPool> TxInSafe for PMutex<T, P> {}
@@ -236,6 +278,10 @@ impl<T: PSafe, P: MemPool> !TxAssertable for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxAssertable for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !TxAssertable for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxAssertable for SyncPWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !TxAssertable for PVec<T, P> {}
+impl<P: MemPool> !TxAssertable for PString<P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PHashMap<K, V, P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PBTreeMap<K, V, P> {}
 
 // ---- TxOutSafe: what must stay inside its transaction ----
 impl<T: ?Sized> !TxOutSafe for *const T {}
@@ -250,12 +296,29 @@ impl<T, P: MemPool> !TxOutSafe for VCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !TxOutSafe for Ref<'_, T, P> {}
 impl<T: ?Sized, P: MemPool> !TxOutSafe for RefMut<'_, T, P> {}
 impl<T, P: MemPool> !TxOutSafe for RootCell<T, P> {}
+// Owned volatile values are fine to return when their contents are (std's heap types
+// hold raw pointers, which alone are not `TxOutSafe`).
+// SAFETY: a `Box` owns its contents; it is as safe to return as they are.
+unsafe impl<T: ?Sized + TxOutSafe> TxOutSafe for Box<T> {}
+// SAFETY: as Box.
+unsafe impl<T: TxOutSafe> TxOutSafe for Vec<T> {}
+// SAFETY: plain volatile bytes.
+unsafe impl TxOutSafe for String {}
+// SAFETY: an error is a plain volatile value.
+unsafe impl TxOutSafe for crate::error::Error {}
+// SAFETY: a volatile weak pointer may leave its transaction (not its thread); it is
+// checked against the pool's generation and the object's identity when promoted.
+unsafe impl<T: PSafe, P: MemPool> TxOutSafe for VWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for SyncPWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for PMutex<T, P> {}
 impl<T: PSafe, P: MemPool> !TxOutSafe for PMutexGuard<'_, T, P> {}
+impl<T: PSafe, P: MemPool> !TxOutSafe for PVec<T, P> {}
+impl<P: MemPool> !TxOutSafe for PString<P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PHashMap<K, V, P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PBTreeMap<K, V, P> {}
 
 // ---- VSafe: no persistent pointers in volatile cells ----
 impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
@@ -267,6 +330,10 @@ impl<T: PSafe, P: MemPool> !VSafe for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !VSafe for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !VSafe for SyncPWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !VSafe for PMutex<T, P> {}
+impl<T: PSafe, P: MemPool> !VSafe for PVec<T, P> {}
+impl<P: MemPool> !VSafe for PString<P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PHashMap<K, V, P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PBTreeMap<K, V, P> {}
 
 // ---- Send: an owned persistent pointer stays on its thread ----
 // A `static` (which must be `Sync`, so its contents `Send`) could otherwise carry an
@@ -274,11 +341,22 @@ impl<T: PSafe, P: MemPool> !VSafe for PMutex<T, P> {}
 // goes through `Parc` and `sync::VWeak`. (A `thread_local!` needs no `Send`; that escape
 // is still open, see the UI-test issue.)
 impl<T: PSafe, P: MemPool> !Send for Pbox<T, P> {}
+// Explicit, so that errors name these types rather than their private fields.
+impl<P: MemPool> !Send for Journal<P> {}
+impl<P: MemPool> !Sync for Journal<P> {}
+impl<T: PSafe, P: MemPool> !Send for PMutexGuard<'_, T, P> {}
+impl<T: PSafe, P: MemPool> !Send for VWeak<T, P> {}
+impl<T: ?Sized, P: MemPool> !Sync for PCell<T, P> {}
+impl<T: ?Sized, P: MemPool> !Sync for PRefCell<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !Sync for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for SyncPWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !Send for PVec<T, P> {}
+impl<P: MemPool> !Send for PString<P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !Send for PHashMap<K, V, P> {}
+impl<K: PSafe, V: PSafe, P: MemPool> !Send for PBTreeMap<K, V, P> {}
 // SAFETY: the value is reached only under the object lock, one transaction at a time;
 // `T: PSend` says it may be reached from another thread at all.
 unsafe impl<T: PSafe + PSend, P: MemPool> Send for PMutex<T, P> {}
@@ -292,5 +370,9 @@ impl<P: MemPool> !PSend for Journal<P> {}
 impl<T: PSafe, P: MemPool> !PSend for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !PSend for PWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !PSend for VWeak<T, P> {}
-// SAFETY: the value is reached by one transaction at a time (the object lock).
-unsafe impl<T: PSafe, P: MemPool> PSend for PMutex<T, P> {}
+// SAFETY: the value is reached by one transaction at a time (the object lock), and what
+// it holds may itself be reached from another thread (`T: PSend`): a `Prc` inside could
+// otherwise be cloned from two threads at once through two mutexes.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for PMutex<T, P> {}
+// A VCell's generation check and value are not synchronised.
+impl<T, P: MemPool> !PSend for VCell<T, P> {}

@@ -10,6 +10,54 @@ fn ui() {
     t.compile_fail("fail/*/*.rs");
 }
 
+/// The bug classes of DESIGN §8, one folder each under `fail/`, each with a `pass/<class>.rs`.
+const CLASSES: [&str; 8] = [
+    "inter_pool",
+    "persistent_to_volatile",
+    "volatile_to_persistent",
+    "unlogged_update",
+    "data_race",
+    "locked_mutex",
+    "leak",
+    "marker_misuse",
+];
+
+/// Every class has at least two compile-fail cases and the compile-pass case showing the
+/// legitimate way, and no folder of `fail/` is outside the list.
+#[test]
+fn every_class_has_its_cases() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for class in CLASSES {
+        let dir = root.join("fail").join(class);
+        let cases = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "rs"))
+            })
+            .count();
+        assert!(
+            cases >= 2,
+            "fail/{class}/ has {cases} compile-fail cases, fewer than 2"
+        );
+        let pass = root.join("pass").join(format!("{class}.rs"));
+        assert!(pass.is_file(), "{} is missing", pass.display());
+    }
+    for entry in std::fs::read_dir(root.join("fail")).expect("read fail/") {
+        let path = entry.expect("read a directory entry").path();
+        if path.is_dir() {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
+            assert!(
+                CLASSES.contains(&name),
+                "fail/{name}/ is not a bug class of CLASSES"
+            );
+        }
+    }
+}
+
 /// Every `.stderr` under `root` (skipping `target`) with no `.rs` of the same stem beside it.
 fn stale_stderr_files(root: &Path) -> Vec<PathBuf> {
     let mut stale = Vec::new();

@@ -1,0 +1,10 @@
+// Bug: a `Box` (a pointer into the volatile heap) is moved into persistent memory.
+use crndm::default::*;
+
+fn main() -> crndm::Result<()> {
+    let _root = BuddyAlloc::open::<PCell<i32>>("never-opened.pool", O_CF)?;
+    BuddyAlloc::transaction(|j| {
+        let _b = Pbox::new(Box::new(1), j);
+    })?;
+    Ok(())
+}
