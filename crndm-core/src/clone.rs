@@ -1,12 +1,41 @@
-//! `PClone`: cloning inside a transaction (a clone of a persistent pointer allocates).
+//! `PClone`: cloning inside a transaction (a clone of a persistent pointer allocates);
+//! `ToPString`: making a persistent string.
 
+use std::fmt;
+
+use crate::collections::PString;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
 /// The persistent analogue of `Clone`: `pclone(j)` may allocate in the transaction.
 ///
-/// Implemented for the primitive types, `Option`, arrays and tuples of `PClone` types,
-/// and crndm's persistent types.
+/// Implemented for the primitive types, `Option`, `Result`, arrays and tuples of
+/// `PClone` types, a few std value types (`PhantomData`, `Wrapping`, `Reverse`,
+/// `Duration`, `Ordering`, the `NonZero` integers), and crndm's persistent types and
+/// collections. `#[derive(PClone)]` implements it for a struct or enum whose fields
+/// are all `PClone`.
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// #[derive(PClone)]
+/// struct Item {
+///     name: PString,
+///     tags: PVec<u32>,
+/// }
+/// let root = BuddyAlloc::open::<PRefCell<PVec<Item>>>(dir.path().join("c.pool"), O_CF)?;
+/// BuddyAlloc::transaction(|j| {
+///     let first = Item { name: "a".to_pstring(j), tags: PVec::from_slice(&[1, 2], j) };
+///     let copy = first.pclone(j);
+///     let mut items = root.borrow_mut(j);
+///     items.push(first, j);
+///     items.push(copy, j);
+/// })?;
+/// assert_eq!(root.borrow()[1].tags, [1, 2]);
+/// # Ok(())
+/// # }
+/// ```
 pub trait PClone<P: MemPool>: Sized {
     /// A copy of `self`, made in transaction `j`.
     fn pclone(&self, j: &Journal<P>) -> Self;
@@ -24,6 +53,20 @@ macro_rules! pclone_copy {
 }
 pclone_copy!(
     (),
+    std::cmp::Ordering,
+    std::time::Duration,
+    std::num::NonZeroU8,
+    std::num::NonZeroU16,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64,
+    std::num::NonZeroU128,
+    std::num::NonZeroUsize,
+    std::num::NonZeroI8,
+    std::num::NonZeroI16,
+    std::num::NonZeroI32,
+    std::num::NonZeroI64,
+    std::num::NonZeroI128,
+    std::num::NonZeroIsize,
     bool,
     char,
     u8,
@@ -48,6 +91,33 @@ impl<T: PClone<P>, P: MemPool> PClone<P> for Option<T> {
     }
 }
 
+impl<T: PClone<P>, E: PClone<P>, P: MemPool> PClone<P> for Result<T, E> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        match self {
+            Ok(v) => Ok(v.pclone(j)),
+            Err(e) => Err(e.pclone(j)),
+        }
+    }
+}
+
+impl<T: ?Sized, P: MemPool> PClone<P> for std::marker::PhantomData<T> {
+    fn pclone(&self, _: &Journal<P>) -> Self {
+        std::marker::PhantomData
+    }
+}
+
+impl<T: PClone<P>, P: MemPool> PClone<P> for std::num::Wrapping<T> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        std::num::Wrapping(self.0.pclone(j))
+    }
+}
+
+impl<T: PClone<P>, P: MemPool> PClone<P> for std::cmp::Reverse<T> {
+    fn pclone(&self, j: &Journal<P>) -> Self {
+        std::cmp::Reverse(self.0.pclone(j))
+    }
+}
+
 impl<T: PClone<P>, P: MemPool, const N: usize> PClone<P> for [T; N] {
     fn pclone(&self, j: &Journal<P>) -> Self {
         std::array::from_fn(|i| self[i].pclone(j))
@@ -67,3 +137,68 @@ pclone_tuple!(0 A);
 pclone_tuple!(0 A, 1 B);
 pclone_tuple!(0 A, 1 B, 2 C);
 pclone_tuple!(0 A, 1 B, 2 C, 3 D);
+pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E);
+pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
+pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
+pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
+
+/// Makes a [`PString`] of a value's `Display` text, like `ToString` (so `"text"`,
+/// numbers and anything `Display` work).
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::default::*;
+/// let root = BuddyAlloc::open::<PRefCell<PVec<PString>>>(dir.path().join("s.pool"), O_CF)?;
+/// BuddyAlloc::transaction(|j| {
+///     let mut v = root.borrow_mut(j);
+///     v.push("hello".to_pstring(j), j);
+///     v.push(42.to_pstring(j), j);
+/// })?;
+/// assert_eq!(root.borrow()[1], "42");
+/// # Ok(())
+/// # }
+/// ```
+pub trait ToPString {
+    /// The text of `self` as a new string of `j`'s pool.
+    ///
+    /// ```
+    /// # fn main() -> crndm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use crndm::default::*;
+    /// let _pool = BuddyAlloc::open_no_root(dir.path().join("s.pool"), O_CF)?;
+    /// BuddyAlloc::transaction(|j| assert_eq!('x'.to_pstring(j), "x"))?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// If the pool is out of space (the transaction then aborts), or the `Display`
+    /// implementation returns an error.
+    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P>;
+}
+
+impl<T: fmt::Display + ?Sized> ToPString for T {
+    #[track_caller]
+    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P> {
+        /// Appends what `Display` writes to a persistent string, in a transaction.
+        struct Sink<'a, P: MemPool> {
+            s: PString<P>,
+            j: &'a Journal<P>,
+        }
+        impl<P: MemPool> fmt::Write for Sink<'_, P> {
+            fn write_str(&mut self, t: &str) -> fmt::Result {
+                self.s.push_str(t, self.j);
+                Ok(())
+            }
+        }
+        let mut sink = Sink {
+            s: PString::new(),
+            j,
+        };
+        if fmt::write(&mut sink, format_args!("{self}")).is_err() {
+            panic!("a Display implementation returned an error unexpectedly");
+        }
+        sink.s
+    }
+}

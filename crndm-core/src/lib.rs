@@ -44,6 +44,34 @@
 //!
 //! Everything fallible returns [`Result`] with the crate's one [`Error`]; a corrupt or
 //! foreign file gives a specific error, never a panic.
+//!
+//! ## Collections
+//! [`PVec`], [`PString`], [`PHashMap`] (keys hashed with the stable [`PHash`]) and
+//! [`PBTreeMap`] look like their std counterparts; every method that changes one takes
+//! the journal and logs what it changes, down to the shifted element, so a crash or a
+//! panic leaves it as it was when the transaction began. `#[derive(PClone)]` copies
+//! structures of them.
+//!
+//! ```
+//! # fn main() -> crndm::Result<()> {
+//! # let dir = tempfile::tempdir().unwrap();
+//! use crndm::default::*;
+//!
+//! #[derive(Root)]
+//! struct Shop {
+//!     stock: PRefCell<PHashMap<PString, u32>>,
+//!     log: PRefCell<PVec<PString>>,
+//! }
+//!
+//! let root = BuddyAlloc::open::<Shop>(dir.path().join("shop.pool"), O_CFNE)?;
+//! BuddyAlloc::transaction(|j| {
+//!     *root.stock.borrow_mut(j).get_or_insert_with("apple".to_pstring(j), || 0, j) += 3;
+//!     root.log.borrow_mut(j).push("3 apples in".to_pstring(j), j);
+//! })?;
+//! assert_eq!(root.stock.borrow().get("apple"), Some(&3));
+//! # Ok(())
+//! # }
+//! ```
 #![feature(auto_traits, negative_impls)]
 #![warn(
     missing_docs,
@@ -74,6 +102,7 @@ mod alloc;
 mod boxed;
 mod cell;
 mod clone;
+mod collections;
 pub mod default;
 mod error;
 #[cfg(feature = "internals")]
@@ -98,8 +127,9 @@ mod util;
 pub use alloc::{AllocStats, ClassStats};
 pub use boxed::Pbox;
 pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
-pub use clone::PClone;
-pub use crndm_derive::{Root, pool};
+pub use clone::{PClone, ToPString};
+pub use collections::{PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, btree_map, hash_map};
+pub use crndm_derive::{PClone, Root, pool};
 pub use error::{Error, Region, Result};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};

@@ -9,6 +9,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token, Visibility};
 
+mod pclone;
 mod pool;
 mod root;
 
@@ -33,6 +34,19 @@ pub fn pool(input: TokenStream) -> TokenStream {
 pub fn derive_root(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     match root::expand(&input) {
+        Ok(t) => t.into(),
+        Err(e) => compile_error(e).into(),
+    }
+}
+
+/// Implements `crndm::PClone` for a struct or enum by cloning each field with its own
+/// `PClone` (in the same transaction), for every pool its fields can be cloned in.
+///
+/// Unions are refused with a compile error.
+#[proc_macro_derive(PClone)]
+pub fn derive_pclone(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    match pclone::expand(&input) {
         Ok(t) => t.into(),
         Err(e) => compile_error(e).into(),
     }

@@ -30,9 +30,9 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             }
 
             pub use ::crndm::{
-                AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PSafe, PoolGuard,
-                PoolOptions, Result, Root, RootObj, TxInSafe, TxOutSafe, VSafe, O_C, O_CF,
-                O_CFNE, O_CNE, O_F,
+                AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PHash, PHasher, PSafe,
+                PoolGuard, PoolOptions, Result, Root, RootObj, ToPString, TxInSafe, TxOutSafe,
+                VSafe, O_C, O_CF, O_CFNE, O_CNE, O_F,
             };
 
             /// An owning pointer into this pool.
@@ -57,6 +57,14 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             pub type Parc<T> = ::crndm::Parc<T, #ty>;
             /// A persistent mutex in this pool.
             pub type PMutex<T> = ::crndm::PMutex<T, #ty>;
+            /// A growable array in this pool.
+            pub type PVec<T> = ::crndm::PVec<T, #ty>;
+            /// A UTF-8 string in this pool.
+            pub type PString = ::crndm::PString<#ty>;
+            /// A hash map in this pool (keys implement `PHash`).
+            pub type PHashMap<K, V> = ::crndm::PHashMap<K, V, #ty>;
+            /// An ordered map in this pool.
+            pub type PBTreeMap<K, V> = ::crndm::PBTreeMap<K, V, #ty>;
             /// The handle to this pool's root object.
             pub type RootCell<T> = ::crndm::RootCell<T, #ty>;
             /// The journal of a transaction of this pool.

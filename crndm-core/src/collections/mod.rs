@@ -9,7 +9,7 @@
 //! | collection | like | layout |
 //! |---|---|---|
 //! | [`PVec<T,P>`] | `Vec<T>` | `{buf, cap, len}` + one buffer block |
-//! | [`PString<P>`] | `String` | a `PVec<u8>` holding UTF-8 |
+//! | [`PString<P>`] | `String` | `{buf, cap, len}` + one buffer block of UTF-8 |
 //! | [`PHashMap<K,V,P>`] | `HashMap<K,V>` | `{table, cap, len}` + one table block, open addressing, [`PHash`] |
 //! | [`PBTreeMap<K,V,P>`] | `BTreeMap<K,V>` | `{root, height, len}` + B-tree nodes of 11 entries |
 //!
@@ -19,7 +19,9 @@
 //! only remembered, to be flushed at commit. Growth never moves data in place: a new
 //! block is allocated and filled, the pointer to it is logged and swapped, and the old
 //! block is freed after commit. A crash or a panic at any point leaves the collection
-//! as it was when the transaction began.
+//! as it was when the transaction began. What counts as "already holding data" is
+//! decided by the state at the start of the transaction, not the current one: a slot
+//! popped and pushed again in one transaction is logged (see `raw`).
 //!
 //! # Dropping
 //! Elements removed by `remove`, `clear`, `truncate`, or the drop of the collection
@@ -33,17 +35,17 @@
 //! cores with the unsafe code (`raw`, `raw_table`, `raw_btree`); the public types are
 //! thin typed shells over them.
 
-mod btree_map;
+pub mod btree_map;
 mod hash;
-mod hash_map;
+pub mod hash_map;
 mod raw;
 mod raw_btree;
 mod raw_table;
 mod string;
 mod vec;
 
-pub use btree_map::{PBTreeMap, Range as BTreeRange, Iter as BTreeIter};
+pub use btree_map::PBTreeMap;
 pub use hash::{PHash, PHasher};
-pub use hash_map::{Iter as HashIter, Keys as HashKeys, PHashMap, Values as HashValues};
-pub use string::{PString, ToPString};
+pub use hash_map::PHashMap;
+pub use string::PString;
 pub use vec::PVec;

@@ -28,15 +28,32 @@
 //! - **V3** `len <= cap` (sized elements); slots `[0, len)` hold initialised elements;
 //!   the bytes of slots `[len, cap)` mean nothing.
 //!
+//! # Live at the start
+//! What an undo must restore is the state at the start of the transaction, so what
+//! decides whether a slot is logged is whether it was live *then*, not now: a slot
+//! popped and pushed again in one transaction held a live element at its start. The
+//! first time a transaction touches a block (a buffer, a table, a node), the number of
+//! its live slots is recorded in a per-transaction DRAM registry ([`live_at_start`]);
+//! blocks allocated by the transaction are recorded as fresh ([`mark_fresh`]). For a
+//! buffer it also keeps the slots already logged as one interval
+//! ([`log_slots_once`]), so that a run of shifts (a queue drained from the front,
+//! inserts at assorted places) logs each slot once, not once per shift. The registry is
+//! dropped when the transaction ends.
+//!
 //! # Persistence order
-//! - Bytes of slots below `len`, and the header, are logged (`log_range`: undo record →
-//!   fence) before they change in place; they are flushed at commit.
-//! - Bytes of slots at or past `len` are dead (V3), and an undo of `len` keeps them
-//!   dead, so they are only noted (`note_written`) and flushed at commit.
+//! - Bytes of slots that were live at the start of the transaction, and the header,
+//!   are logged (`log_range`: undo record → fence) before they change in place; they
+//!   are flushed at commit.
+//! - Bytes of slots at or past the length at the start are dead (V3) for the undo,
+//!   which restores that length, so they are only noted (`note_written`) and flushed at
+//!   commit; so is everything in a block allocated by the transaction.
 //! - Growth: allocate a new block (its ALLOC record frees it if the transaction does
 //!   not commit) → copy the live slots → note them → log `{buf, cap}` → store the new
 //!   pair → defer the free of the old block until after commit. Until commit the old
 //!   block is intact, so undoing the header brings back a complete buffer.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use crate::alloc::buddy::{block_size, order_for};
 use crate::error::{Error, Result};
@@ -50,6 +67,9 @@ pub(crate) trait RawJournal {
     /// The address of pool offset 0 (valid while the journal lives).
     fn base(&self) -> *mut u8;
     /// Allocates a block, freed again if the transaction does not commit.
+    ///
+    /// # Errors
+    /// The allocation errors.
     fn alloc(&self, size: u64, align: u64) -> Result<u64>;
     /// Frees a block after the transaction commits.
     fn defer_free(&self, off: u64, order: u8);
@@ -58,6 +78,155 @@ pub(crate) trait RawJournal {
     fn log_range(&self, ptr: *const u8, len: usize);
     /// Remembers a range of dead or fresh bytes written now, to flush it at commit.
     fn note_written(&self, ptr: *const u8, len: usize);
+    /// The identity of the running transaction: pool base, lane, epoch.
+    fn tx_key(&self) -> TxKey;
+    /// Runs `f` when the transaction ends (a volatile record).
+    fn on_end(&self, f: Box<dyn FnOnce(bool)>);
+}
+
+/// The identity of a running transaction: its pool's base address, lane and epoch.
+pub(crate) type TxKey = (usize, u32, u64);
+
+/// What a transaction knows about one block it touched.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Start {
+    /// Live slots at the start of the transaction (`None`: allocated by it).
+    live: Option<usize>,
+    /// Slots `[a, b)` already logged in this transaction (a buffer's shifts log
+    /// overlapping ranges again and again; this keeps each slot to one undo record).
+    logged: (usize, usize),
+}
+
+/// What the transaction knows about each block it touched, by address.
+type Starts = HashMap<usize, Start>;
+
+thread_local! {
+    /// The registry of the transactions running on this thread (one per pool).
+    static STARTS: RefCell<Vec<(TxKey, Starts)>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_starts<R>(j: &dyn RawJournal, f: impl FnOnce(&mut Starts) -> R) -> R {
+    let key = j.tx_key();
+    STARTS.with(|s| {
+        let mut s = s.borrow_mut();
+        let i = match s.iter().position(|e| e.0 == key) {
+            Some(i) => i,
+            None => {
+                s.push((key, Starts::new()));
+                j.on_end(Box::new(move |_| {
+                    // `try_with`: the thread may be exiting.
+                    let _ = STARTS.try_with(|s| s.borrow_mut().retain(|e| e.0 != key));
+                }));
+                s.len() - 1
+            }
+        };
+        f(&mut s[i].1)
+    })
+}
+
+/// How many slots of `block` were live when the running transaction first touched it:
+/// `now` (recorded) on the first call of the transaction, the recorded number after
+/// that, `None` for a block the transaction allocated. The caller passes the current
+/// number of live slots and calls this before its first change of the block.
+pub(crate) fn live_at_start(j: &dyn RawJournal, block: *const u8, now: usize) -> Option<usize> {
+    with_starts(j, |m| {
+        m.entry(block as usize)
+            .or_insert(Start {
+                live: Some(now),
+                logged: (0, 0),
+            })
+            .live
+    })
+}
+
+/// Logs the slots `[from, to)` (of `size` bytes each, starting at `first`) of `block`,
+/// all live at the start of the transaction, except those an earlier call logged in
+/// this transaction (tracked as one interval, merged while the ranges overlap).
+pub(crate) fn log_slots_once(
+    j: &dyn RawJournal,
+    block: *const u8,
+    first: *mut u8,
+    size: usize,
+    (from, to): (usize, usize),
+) {
+    if to <= from || size == 0 {
+        return;
+    }
+    let pieces = with_starts(j, |m| {
+        let st = m.entry(block as usize).or_insert(Start {
+            live: None,
+            logged: (0, 0),
+        });
+        let (a, b) = st.logged;
+        if a == b || to < a || from > b {
+            // Disjoint: log all of it; keep the larger interval.
+            if to - from > b - a {
+                st.logged = (from, to);
+            }
+            [(from, to), (0, 0)]
+        } else {
+            st.logged = (from.min(a), to.max(b));
+            [(from, a.max(from)), (b.min(to), to)]
+        }
+    });
+    for (x, y) in pieces {
+        if y > x {
+            j.log_range(first.wrapping_add(x * size), (y - x) * size);
+        }
+    }
+}
+
+/// Records `block` as allocated by the running transaction: nothing in it is logged.
+pub(crate) fn mark_fresh(j: &dyn RawJournal, block: *const u8) {
+    with_starts(j, |m| {
+        m.insert(
+            block as usize,
+            Start {
+                live: None,
+                logged: (0, 0),
+            },
+        );
+    });
+}
+
+/// Whether the running transaction allocated `block`.
+pub(crate) fn is_fresh(j: &dyn RawJournal, block: *const u8) -> bool {
+    with_starts(j, |m| {
+        m.get(&(block as usize)).is_some_and(|s| s.live.is_none())
+    })
+}
+
+/// Saves `[p, p + len)` before the caller writes it: logged if those bytes were live at
+/// the start of the transaction (`live` says so), else only noted.
+pub(crate) fn save(j: &dyn RawJournal, p: *const u8, len: usize, live: bool) {
+    if live {
+        j.log_range(p, len);
+    } else {
+        j.note_written(p, len);
+    }
+}
+
+/// Saves the slots `[from, to)` (of `size` bytes each, starting at `first`) of a block
+/// whose first `start` slots were live at the start of the transaction (`None`: a
+/// block of this transaction): logs the live part, notes the rest.
+pub(crate) fn save_slots(
+    j: &dyn RawJournal,
+    first: *mut u8,
+    size: usize,
+    (from, to): (usize, usize),
+    start: Option<usize>,
+) {
+    if to <= from || size == 0 {
+        return;
+    }
+    let live_end = start.map_or(from, |l0| l0.clamp(from, to));
+    let at = |i: usize| first.wrapping_add(i * size);
+    if live_end > from {
+        j.log_range(at(from), (live_end - from) * size);
+    }
+    if to > live_end {
+        j.note_written(at(live_end), (to - live_end) * size);
+    }
 }
 
 impl<P: MemPool> RawJournal for Journal<P> {
@@ -80,19 +249,50 @@ impl<P: MemPool> RawJournal for Journal<P> {
             Journal::note_written(self, ptr, len);
         }
     }
+    fn tx_key(&self) -> TxKey {
+        let o = self.owner();
+        (Journal::base(self) as usize, o.lane, o.epoch)
+    }
+    fn on_end(&self, f: Box<dyn FnOnce(bool)>) {
+        Journal::on_end(self, f);
+    }
 }
 
-/// The address of offset 0 of `P`'s open pool.
+/// The address of offset 0 of `P`'s open pool (null before the first open).
 ///
 /// Callers dereference it only for blocks that exist, which are reachable only while
-/// the pool is open (a root handle or a transaction keeps it so, S2).
+/// the pool is open (a root handle or a transaction keeps it so, S2); an empty
+/// collection, which may be made without a pool, reads nothing.
 pub(crate) fn pool_base<P: MemPool>() -> *mut u8 {
-    let base = P::__slot().base();
-    debug_assert!(
-        !base.is_null(),
-        "a collection's blocks are only reachable while its pool is open"
-    );
-    base
+    P::__slot().base()
+}
+
+/// Reads the 8-aligned word at `p`.
+///
+/// # Safety
+/// 1. `p` is valid for reads of 8 bytes and 8-aligned.
+pub(crate) unsafe fn read_word(p: *const u8) -> u64 {
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "(1): the caller's address is 8-aligned"
+    )]
+    let w = p.cast::<u64>();
+    // SAFETY: (1).
+    unsafe { w.read() }
+}
+
+/// Writes the 8-aligned word at `p`.
+///
+/// # Safety
+/// 1. `p` is valid for writes of 8 bytes and 8-aligned.
+pub(crate) unsafe fn write_word(p: *mut u8, v: u64) {
+    #[expect(
+        clippy::cast_ptr_alignment,
+        reason = "(1): the caller's address is 8-aligned"
+    )]
+    let w = p.cast::<u64>();
+    // SAFETY: (1).
+    unsafe { w.write(v) };
 }
 
 /// The error for a size no pool can hold.
@@ -120,7 +320,10 @@ impl Elem {
         }
     }
 
-    /// `n` elements in bytes, or an error on overflow.
+    /// `n` elements in bytes.
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`] on overflow.
     pub(crate) fn bytes(self, n: usize) -> Result<u64> {
         n.checked_mul(self.size)
             .map(|b| b as u64)
@@ -139,7 +342,10 @@ impl Elem {
 /// # Errors
 /// The allocation errors; [`Error::OutOfSpace`] on overflow.
 pub(crate) fn alloc_elems(count: usize, e: Elem, j: &dyn RawJournal) -> Result<(u64, usize)> {
-    debug_assert!(e.size > 0 && count > 0, "zero-sized buffers are never allocated");
+    debug_assert!(
+        e.size > 0 && count > 0,
+        "zero-sized buffers are never allocated"
+    );
     let order = order_for(e.bytes(count)?, e.align as u64)?;
     let cap = to_usize(block_size(order)) / e.size;
     let off = j.alloc(e.bytes(cap)?, e.align as u64)?;
@@ -196,6 +402,10 @@ impl RawVec {
         if self.buf == 0 {
             e.dangling()
         } else {
+            debug_assert!(
+                !base.is_null(),
+                "a collection's blocks are only reachable while its pool is open"
+            );
             base.wrapping_add(to_usize(self.buf))
         }
     }
@@ -205,22 +415,40 @@ impl RawVec {
         self.data(base, e).wrapping_add(i * e.size)
     }
 
-    /// Logs the slots `[from, to)`, which hold data, before they change in place.
-    pub(crate) fn log_slots(&self, from: usize, to: usize, e: Elem, j: &dyn RawJournal) {
-        if to > from && e.size > 0 {
-            j.log_range(self.slot(j.base(), from, e), (to - from) * e.size);
+    /// The live slots of the buffer at the start of the transaction (registering the
+    /// buffer on its first touch; `None` without a buffer or for a fresh one).
+    fn start(&self, j: &dyn RawJournal) -> Option<usize> {
+        if self.buf == 0 {
+            return None;
+        }
+        live_at_start(j, j.base().wrapping_add(to_usize(self.buf)), self.len())
+    }
+
+    /// Saves the slots `[from, to)` before they are written: logs those live at the
+    /// start of the transaction, notes the others.
+    pub(crate) fn save_slots(&self, from: usize, to: usize, e: Elem, j: &dyn RawJournal) {
+        if to <= from || e.size == 0 {
+            return;
+        }
+        let first = self.data(j.base(), e);
+        let Some(l0) = self.start(j) else {
+            j.note_written(first.wrapping_add(from * e.size), (to - from) * e.size);
+            return;
+        };
+        let live_end = l0.clamp(from, to);
+        log_slots_once(j, first, first, e.size, (from, live_end));
+        if to > live_end {
+            j.note_written(
+                first.wrapping_add(live_end * e.size),
+                (to - live_end) * e.size,
+            );
         }
     }
 
-    /// Notes the dead slots `[from, to)` written now, to flush them at commit.
-    pub(crate) fn note_slots(&self, from: usize, to: usize, e: Elem, j: &dyn RawJournal) {
-        if to > from && e.size > 0 {
-            j.note_written(self.slot(j.base(), from, e), (to - from) * e.size);
-        }
-    }
-
-    /// Sets `len`, logging the old value first. The caller keeps V3.
+    /// Sets `len`, logging the old value first (and registering the buffer's live
+    /// slots before the first change). The caller keeps V3.
     pub(crate) fn set_len(&mut self, len: usize, j: &dyn RawJournal) {
+        self.start(j);
         j.log_range(std::ptr::from_ref(&self.len).cast(), 8);
         self.len = len as u64;
     }
@@ -278,6 +506,9 @@ impl RawVec {
 
     /// Moves the live slots to a new block for at least `want >= len` elements (none if
     /// `want == 0`), crash-consistently (see the module's persistence order).
+    ///
+    /// # Errors
+    /// The allocation errors; nothing changes then.
     #[cold]
     #[inline(never)]
     fn reallocate(&mut self, want: usize, e: Elem, j: &dyn RawJournal) -> Result<()> {
@@ -289,6 +520,11 @@ impl RawVec {
             alloc_elems(want, e, j)?
         };
         let base = j.base();
+        // The old buffer's live slots are registered before anything changes.
+        self.start(j);
+        if new_buf != 0 {
+            mark_fresh(j, base.wrapping_add(to_usize(new_buf)));
+        }
         if new_buf != 0 && len > 0 {
             let dst = base.wrapping_add(to_usize(new_buf));
             // SAFETY: the source is the live slots of the old block (V2, V3), the
@@ -319,9 +555,9 @@ impl RawVec {
         }
     }
 
-    /// Moves slots `[at, len)` up by `n`, logging the live slots that change and noting
-    /// the dead ones written; `len` is unchanged, and slots `[at, at + n)` are left
-    /// for the caller to fill (they are logged or noted already).
+    /// Moves slots `[at, len)` up by `n`, saving every slot it writes; `len` is
+    /// unchanged, and slots `[at, at + n)` are left for the caller to fill (they are
+    /// saved already).
     ///
     /// # Panics
     /// If `at > len` or the buffer lacks room for `len + n` (the caller reserves first).
@@ -331,11 +567,10 @@ impl RawVec {
             at <= len && len.saturating_add(n) <= self.capacity(e),
             "V3: shift_up within the buffer"
         );
-        self.log_slots(at, len, e, j);
-        self.note_slots(len, len + n, e, j);
+        self.save_slots(at, len + n, e, j);
         let base = j.base();
         // SAFETY: both ranges are inside the buffer (checked above; V2); `copy` allows
-        // overlap; the changed live slots were logged and the dead ones noted.
+        // overlap; every slot written was saved.
         unsafe {
             std::ptr::copy(
                 self.slot(base, at, e),
@@ -345,7 +580,7 @@ impl RawVec {
         }
     }
 
-    /// Moves slots `[at + n, len)` down by `n`, logging the slots that change; `len`
+    /// Moves slots `[at + n, len)` down by `n`, saving the slots it writes; `len`
     /// is unchanged (the caller lowers it). The elements in `[at, at + n)` must have
     /// been moved out by the caller.
     ///
@@ -357,10 +592,10 @@ impl RawVec {
             at.checked_add(n).is_some_and(|end| end <= len),
             "V3: shift_down within the live slots"
         );
-        self.log_slots(at, len - n, e, j);
+        self.save_slots(at, len - n, e, j);
         let base = j.base();
         // SAFETY: both ranges are live slots of the buffer (checked above); `copy`
-        // allows overlap; the destination slots were logged.
+        // allows overlap; the destination slots were saved.
         unsafe {
             std::ptr::copy(
                 self.slot(base, at + n, e),
@@ -370,7 +605,7 @@ impl RawVec {
         }
     }
 
-    /// Copies slot `from` over slot `to` (both live), logging `to` first.
+    /// Copies slot `from` over slot `to` (both live), saving `to` first.
     ///
     /// # Panics
     /// If either is not below `len`.
@@ -380,16 +615,16 @@ impl RawVec {
         if from == to {
             return;
         }
-        self.log_slots(to, to + 1, e, j);
+        self.save_slots(to, to + 1, e, j);
         let base = j.base();
-        // SAFETY: two distinct live slots of the buffer (checked above); `to` logged.
+        // SAFETY: two distinct live slots of the buffer (checked above); `to` saved.
         unsafe {
             std::ptr::copy_nonoverlapping(self.slot(base, from, e), self.slot(base, to, e), e.size);
         }
     }
 
     /// Moves the live slots `i >= first` with `keep[i]` down over the others, in
-    /// order, logging the slots that change; returns the new length (which the caller
+    /// order, saving the slots it writes; returns the new length (which the caller
     /// sets). The elements not kept must have been moved out by the caller.
     ///
     /// # Panics
@@ -407,14 +642,14 @@ impl RawVec {
             "V3: compact the live slots"
         );
         let new_len = first + keep[first..].iter().filter(|k| **k).count();
-        self.log_slots(first, new_len, e, j);
+        self.save_slots(first, new_len, e, j);
         let base = j.base();
         let mut w = first;
-        for r in first..len {
-            if keep[r] {
+        for (r, &k) in keep.iter().enumerate().skip(first) {
+            if k {
                 if r != w {
                     // SAFETY: `w < r < len`: two distinct live slots of the buffer;
-                    // slot `w < new_len` was logged above.
+                    // slot `w < new_len` was saved above.
                     unsafe {
                         std::ptr::copy_nonoverlapping(
                             self.slot(base, r, e),
@@ -436,7 +671,7 @@ impl RawVec {
     /// # Safety
     /// 1. `base` is offset 0 of the open pool this header belongs to, and the header
     ///    holds `T`s: `Elem::of::<T>()` is the shape it was built with (V2, V3).
-    pub(crate) unsafe fn as_slice<'a, T>(&'a self, base: *mut u8) -> &'a [T] {
+    pub(crate) unsafe fn as_slice<T>(&self, base: *mut u8) -> &[T] {
         let data = self.data(base, Elem::of::<T>()).cast::<T>();
         // SAFETY: (1) `data` is the aligned start of the buffer (A2) or dangling for an
         // empty one, and slots [0, len) hold initialised Ts (V3). Only shared access:
@@ -444,7 +679,8 @@ impl RawVec {
         unsafe { std::slice::from_raw_parts(data, self.len()) }
     }
 
-    /// The live elements `[from, to)`, mutable after logging them.
+    /// The live elements `[from, to)`, mutable after saving them (logging those live at
+    /// the start of the transaction).
     ///
     /// # Safety
     /// 1. As [`as_slice`](Self::as_slice) (1), with `base == j.base()`.
@@ -457,17 +693,21 @@ impl RawVec {
         to: usize,
         j: &dyn RawJournal,
     ) -> &'a mut [T] {
-        assert!(from <= to && to <= self.len(), "slice within the live slots");
+        assert!(
+            from <= to && to <= self.len(),
+            "slice within the live slots"
+        );
         let e = Elem::of::<T>();
-        self.log_slots(from, to, e, j);
+        self.save_slots(from, to, e, j);
         let data = self.slot(j.base(), from, e).cast::<T>();
         // SAFETY: (1) initialised, aligned Ts (V3, A2); `&mut self` makes this the only
-        // access path for `'a`; their old bytes are in the journal.
+        // access path for `'a`; they are saved (what an undo needs is logged).
         unsafe { std::slice::from_raw_parts_mut(data, to - from) }
     }
 
-    /// Writes `value` into the dead slot `len` and raises `len` (logged): a push. The
-    /// caller has reserved room.
+    /// Writes `value` into the dead slot `len` (saved first: it may have been live at
+    /// the start of the transaction) and raises `len` (logged): a push. The caller has
+    /// reserved room.
     ///
     /// # Safety
     /// 1. As [`as_slice`](Self::as_slice) (1), with `base == j.base()`.
@@ -478,21 +718,21 @@ impl RawVec {
         let e = Elem::of::<T>();
         let len = self.len();
         assert!(len < self.capacity(e), "V3: push after reserve");
+        self.save_slots(len, len + 1, e, j);
         let p = self.slot(j.base(), len, e).cast::<T>();
         // SAFETY: (1) slot `len` is inside the buffer (asserted), aligned (A2), dead
-        // (V3), so nothing is overwritten that an undo would need.
+        // (V3), and saved above.
         unsafe { p.write(value) };
-        self.note_slots(len, len + 1, e, j);
         self.set_len(len + 1, j);
     }
 
-    /// Writes `value` into slot `i`, which the caller has logged or noted and which
+    /// Writes `value` into slot `i`, which the caller has saved and which
     /// holds no live element (it was moved out or shifted away).
     ///
     /// # Safety
     /// 1. As [`as_slice`](Self::as_slice) (1), with `base == j.base()`.
-    /// 2. Slot `i` holds no element that would need dropping, and its old bytes are
-    ///    logged (if below the length when the transaction began) or noted.
+    /// 2. Slot `i` holds no element that would need dropping, and it was saved
+    ///    ([`save_slots`](Self::save_slots)) in this transaction.
     ///
     /// # Panics
     /// If `i` is past the buffer.
@@ -500,9 +740,32 @@ impl RawVec {
         let e = Elem::of::<T>();
         assert!(i < self.capacity(e), "V3: write inside the buffer");
         let p = self.slot(j.base(), i, e).cast::<T>();
-        // SAFETY: (1) inside the buffer, aligned; (2) nothing is lost, the undo log
-        // or the dead length covers the old bytes.
+        // SAFETY: (1) inside the buffer, aligned; (2) nothing is lost: what an undo
+        // needs of the old bytes is logged.
         unsafe { p.write(value) };
+    }
+
+    /// Copies `src` into the slots `[at, at + src.len())`, which the caller has saved
+    /// and which hold no live element (for plain-data elements).
+    ///
+    /// # Safety
+    /// 1. As [`as_slice`](Self::as_slice) (1), with `base == j.base()`.
+    /// 2. As [`write_slot`](Self::write_slot) (2), for every slot of the range.
+    ///
+    /// # Panics
+    /// If the range is past the buffer.
+    pub(crate) unsafe fn write_copy<T: Copy>(&mut self, at: usize, src: &[T], j: &dyn RawJournal) {
+        let e = Elem::of::<T>();
+        assert!(
+            at.checked_add(src.len())
+                .is_some_and(|end| end <= self.capacity(e)),
+            "V3: write inside the buffer"
+        );
+        let dst = self.slot(j.base(), at, e).cast::<T>();
+        // SAFETY: (1) the range is inside the buffer (asserted), aligned; it cannot
+        // overlap `src`, a shared borrow that is not into this buffer (we hold
+        // `&mut self`, and the buffer is reached only through it); (2) nothing is lost.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
     }
 
     /// Moves the element out of slot `i` (bitwise), leaving its bytes in place.
@@ -521,13 +784,17 @@ impl RawVec {
         unsafe { p.read() }
     }
 
-    /// Moves the live elements `[from, to)` out of the pool into a volatile `Vec`
-    /// (bitwise; the pool bytes stay as they are).
+    /// Moves the live elements `[from, to)` out of the pool into a volatile `Vec`, for
+    /// the caller to drop them there (bitwise; the pool bytes stay as they are). For a
+    /// `T` without drop glue there is nothing to drop, and the `Vec` is empty.
     ///
     /// # Safety
     /// 1. As [`as_slice`](Self::as_slice) (1).
     /// 2. As [`read`](Self::read) (2), for every slot of the range.
     pub(crate) unsafe fn take_range<T>(&self, base: *mut u8, from: usize, to: usize) -> Vec<T> {
+        if !std::mem::needs_drop::<T>() {
+            return Vec::new();
+        }
         // SAFETY: (1), (2) are the caller's, for each slot.
         (from..to).map(|i| unsafe { self.read(base, i) }).collect()
     }
@@ -542,6 +809,63 @@ mod tests {
         assert_eq!(std::mem::offset_of!(RawVec, buf), 0);
         assert_eq!(std::mem::offset_of!(RawVec, cap), 8);
         assert_eq!(std::mem::offset_of!(RawVec, len), 16);
+    }
+
+    type EndRecords = RefCell<Vec<Box<dyn FnOnce(bool)>>>;
+
+    /// A journal that only records what it is asked to log.
+    struct Recorder {
+        logged: RefCell<Vec<(usize, usize)>>,
+        end: EndRecords,
+    }
+
+    impl RawJournal for Recorder {
+        fn base(&self) -> *mut u8 {
+            std::ptr::null_mut()
+        }
+        fn alloc(&self, _: u64, _: u64) -> Result<u64> {
+            Err(capacity_overflow())
+        }
+        fn defer_free(&self, _: u64, _: u8) {}
+        fn log_range(&self, ptr: *const u8, len: usize) {
+            self.logged.borrow_mut().push((ptr as usize, len));
+        }
+        fn note_written(&self, _: *const u8, _: usize) {}
+        fn tx_key(&self) -> TxKey {
+            (std::ptr::from_ref(self) as usize, 0, 0)
+        }
+        fn on_end(&self, f: Box<dyn FnOnce(bool)>) {
+            self.end.borrow_mut().push(f);
+        }
+    }
+
+    #[test]
+    fn repeated_shifts_log_each_slot_once() {
+        let j = Recorder {
+            logged: RefCell::new(Vec::new()),
+            end: RefCell::new(Vec::new()),
+        };
+        let block = std::ptr::without_provenance_mut::<u8>(0x10000);
+        assert_eq!(live_at_start(&j, block, 100), Some(100));
+        // A queue drained from the front: every removal shifts [0, len - 1).
+        for len in (1..=100).rev() {
+            log_slots_once(&j, block, block, 8, (0, len - 1));
+        }
+        // Inserts at assorted places shift [i, 100).
+        for i in [50, 10, 70, 0] {
+            log_slots_once(&j, block, block, 8, (i, 100));
+        }
+        let logged = j.logged.borrow().clone();
+        let bytes: usize = logged.iter().map(|r| r.1).sum();
+        assert_eq!(bytes, 100 * 8, "each slot once: {logged:?}");
+        // A disjoint range is logged again, in full.
+        log_slots_once(&j, block, block, 8, (200, 210));
+        assert_eq!(j.logged.borrow().last(), Some(&(0x10000 + 200 * 8, 80)));
+        // The registry goes when the transaction ends.
+        for f in j.end.borrow_mut().drain(..) {
+            f(true);
+        }
+        assert!(STARTS.with(|s| s.borrow().is_empty()));
     }
 
     #[test]

@@ -301,10 +301,12 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         if len == 0 {
             return None;
         }
+        // SAFETY: (1) field invariant; (2) slot `len - 1` becomes dead just below (its
+        // bytes stay, and an abort restores `len` with them); until then the vector
+        // still owns the element (`ManuallyDrop`).
+        let value = ManuallyDrop::new(unsafe { self.raw.read::<T>(j.base(), len - 1) });
         self.raw.set_len(len - 1, j);
-        // SAFETY: (1) field invariant; (2) slot `len - 1` is now dead (its bytes stay,
-        // and an abort restores `len` with them).
-        Some(unsafe { self.raw.read::<T>(j.base(), len - 1) })
+        Some(ManuallyDrop::into_inner(value))
     }
 
     /// Inserts `value` at position `i`, shifting the elements after it up (each shifted
@@ -329,7 +331,10 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     #[track_caller]
     pub fn insert(&mut self, i: usize, value: T, j: &Journal<P>) {
         let len = self.len();
-        assert!(i <= len, "PVec::insert: index {i} out of bounds (len {len})");
+        assert!(
+            i <= len,
+            "PVec::insert: index {i} out of bounds (len {len})"
+        );
         self.reserve(1, j);
         self.raw.shift_up(i, 1, Self::ELEM, j);
         // SAFETY: (1) field invariant; (2) slot `i` was logged (or noted) by `shift_up`
@@ -536,6 +541,10 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         self.raw.reserve(additional, Self::ELEM, j)
     }
 
+    /// Makes room for exactly `additional` more elements.
+    ///
+    /// # Panics
+    /// If the pool is out of space.
     #[track_caller]
     fn reserve_exact(&mut self, additional: usize, j: &Journal<P>) {
         if let Err(e) = self.raw.reserve_exact(additional, Self::ELEM, j) {

@@ -8,6 +8,13 @@
 //! spurious `Locked` caused by another test spawning a process
 //! (`crndm_tests::retry_locked`).
 
+mod collections_btree_map;
+mod collections_common;
+mod collections_hash_map;
+mod collections_memory;
+mod collections_pclone;
+mod collections_string;
+mod collections_vec;
 mod corruption;
 mod flags;
 mod fuzz;

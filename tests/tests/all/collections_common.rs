@@ -1,0 +1,114 @@
+//! Helpers shared by the `collections_*` tests: a deterministic generator, heap
+//! accounting, and the SIGKILL harness that every collection's process test runs.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crndm::MemPool;
+use crndm_tests::{CHILD_POOL_ENV, ChildGuard, retry_locked};
+
+/// Environment variable with the seed of a child's operation sequence.
+pub(crate) const CHILD_SEED_ENV: &str = "CRNDM_TEST_COLLECTIONS_SEED";
+
+/// xorshift64*: deterministic, so a child and its parent derive the same operations.
+#[derive(Clone, Debug)]
+pub(crate) struct OpRng(u64);
+
+impl OpRng {
+    pub(crate) fn new(seed: u64) -> OpRng {
+        OpRng(seed | 1)
+    }
+
+    /// The generator for operation `i` of the sequence `seed`.
+    pub(crate) fn for_op(seed: u64, i: u64) -> OpRng {
+        let mut r = OpRng::new(seed ^ i.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        r.next();
+        r.next();
+        r
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A value below `n` (n > 0).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// A change of a collection `C` in a transaction of `P`, for tables of test cases.
+pub(crate) type Change<C, P> = fn(&mut C, &crndm::Journal<P>);
+
+/// Bytes of the heap in use.
+pub(crate) fn used<P: MemPool>() -> u64 {
+    P::stats().unwrap().used
+}
+
+/// Asserts that the allocator is consistent and that the heap holds exactly `base`
+/// bytes: nothing leaked, nothing freed twice.
+#[track_caller]
+pub(crate) fn assert_heap<P: MemPool>(base: u64, what: &str) {
+    assert_eq!(
+        P::check().unwrap(),
+        Vec::<String>::new(),
+        "{what}: allocator"
+    );
+    assert_eq!(used::<P>(), base, "{what}: used bytes not accounted for");
+}
+
+/// The block the root object of type `R` takes.
+pub(crate) fn root_block<R>() -> u64 {
+    64u64.max((size_of::<R>() as u64).next_power_of_two())
+}
+
+/// Runs `rounds` rounds of: start the child test `child` (the full test path) on
+/// `path` with a fresh seed, let it run for a moment, kill it with SIGKILL, then call
+/// `verify(seed)`, which reopens the pool, compares it with the model and resets it.
+/// Returns the number of operations the children committed in all.
+pub(crate) fn sigkill_rounds(
+    child: &str,
+    path: &Path,
+    rounds: u32,
+    mut verify: impl FnMut(u64) -> u64,
+) -> u64 {
+    let mut total = 0;
+    let mut r = OpRng::new(0x5eed_1234_abcd_ef01 ^ crndm::PHasher::hash_one(child));
+    for round in 0..rounds {
+        let seed = r.next();
+        let seed_s = seed.to_string();
+        let path_s = path.to_str().unwrap();
+        let mut c = ChildGuard::spawn(
+            child,
+            &[(CHILD_POOL_ENV, path_s), (CHILD_SEED_ENV, &seed_s)],
+        );
+        std::thread::sleep(Duration::from_millis(60 + r.below(120)));
+        let status = c.kill();
+        assert!(
+            status.code().is_none(),
+            "round {round}: the child ended by itself: {status}"
+        );
+        total += verify(seed);
+    }
+    total
+}
+
+/// The pool path and seed a child was started with, or `None` when run by hand.
+pub(crate) fn child_args() -> Option<(String, u64)> {
+    let path = crndm_tests::child_env(CHILD_POOL_ENV)?;
+    let seed = crndm_tests::child_env(CHILD_SEED_ENV)?.parse().ok()?;
+    Some((path, seed))
+}
+
+/// Opens `path` with root `R`, retrying while another test's child holds a copy of
+/// the lock for a moment.
+pub(crate) fn open_root<P: MemPool, R: crndm::RootObj<P> + crndm::PSafe>(
+    path: impl AsRef<Path>,
+    flags: crndm::Flags,
+) -> crndm::RootCell<R, P> {
+    let path = path.as_ref();
+    retry_locked(|| P::open::<R>(path, flags)).unwrap()
+}
