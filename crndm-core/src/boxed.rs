@@ -121,9 +121,12 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
         with_current::<P, _>(|j| {
             if let Some(j) = j {
                 let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
-                // SAFETY: the object is live; it is dropped once (we are in its Drop).
-                // Its bytes stay untouched until the deferred free runs after commit.
-                unsafe { std::ptr::drop_in_place(self.ptr()) };
+                // SAFETY: the object is live and this is its only drop (we are in the Pbox's
+                // Drop). It is moved out of the pool and dropped in DRAM, so a user `Drop`
+                // changing its own fields cannot change pool bytes without logging; the
+                // pool bytes stay intact until the deferred free runs after commit (a
+                // rollback brings the object back as it was).
+                drop(unsafe { std::ptr::read(self.ptr()) });
                 if let Ok(order) = order {
                     j.defer_free(self.off, order);
                 }

@@ -361,3 +361,40 @@ mod large {
         assert!(P::check().unwrap().is_empty());
     }
 }
+
+mod drop_in_pool {
+    use super::*;
+
+    /// A persistent type whose `Drop` scribbles on itself.
+    struct Scribbler {
+        value: u64,
+    }
+
+    impl Drop for Scribbler {
+        fn drop(&mut self) {
+            self.value = 0xdead;
+        }
+    }
+
+    #[test]
+    fn a_user_drop_cannot_change_pool_bytes_of_an_aborted_free() {
+        crndm::pool!(p);
+        type P = p::BuddyAlloc;
+        let d = dir();
+        let root =
+            P::open::<PRefCell<Option<Pbox<Scribbler, P>>, P>>(d.path().join("d.pool"), O_CF)
+                .unwrap();
+        P::transaction(|j| *root.borrow_mut(j) = Some(Pbox::new(Scribbler { value: 7 }, j)))
+            .unwrap();
+        let r = P::transaction(|j| {
+            drop(root.take(j)); // runs Scribbler::drop
+            panic!("abort");
+        });
+        assert!(r.is_err());
+        assert_eq!(
+            root.borrow().as_ref().map(|b| b.value),
+            Some(7),
+            "restored intact"
+        );
+    }
+}
