@@ -18,6 +18,7 @@
 
 mod aborts;
 mod alloc_free;
+mod collections;
 mod harness;
 mod large;
 mod mutations;
@@ -49,6 +50,7 @@ crndm::pool!(recovery_pool);
 crndm::pool!(first_open_pool);
 crndm::pool!(prc_pool);
 crndm::pool!(large_pool);
+crndm::pool!(coll_pool);
 crndm::pool!(tree_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
@@ -151,6 +153,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &prc_tree::PrcTree::<tree_pool::BuddyAlloc>::new(24),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &collections::Collections::<coll_pool::BuddyAlloc>::new(24),
                 &Budget::FULL,
                 None,
             )
