@@ -65,6 +65,15 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         }
     }
 
+    /// Heap bytes the map's nodes occupy (feature `internals`, for leak checks).
+    #[cfg(feature = "internals")]
+    #[doc(hidden)]
+    pub fn heap_bytes(&self) -> u64 {
+        // SAFETY: (1) the map's field invariant: `raw` holds `K`s and `V`s of `P`, whose
+        // pool is open while the map is reachable.
+        unsafe { self.raw.heap_bytes::<K, V>(pool_base::<P>()) }
+    }
+
     /// The number of entries.
     ///
     /// ```

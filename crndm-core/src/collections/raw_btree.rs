@@ -838,6 +838,35 @@ impl RawBTree {
         *self = RawBTree::new();
     }
 
+    /// Bytes of heap blocks the tree's nodes occupy (walks every node); for the crash
+    /// tests' exact leak check.
+    ///
+    /// # Safety
+    /// 1. As [`search`](Self::search) (1).
+    #[cfg(feature = "internals")]
+    pub(crate) unsafe fn heap_bytes<K, V>(&self, base: *mut u8) -> u64 {
+        let s = NodeShape::of::<K, V>();
+        if self.root == 0 {
+            return 0;
+        }
+        let mut todo = vec![(self.root, self.height())];
+        let mut bytes = 0;
+        while let Some((off, level)) = todo.pop() {
+            let order = order_for(s.size(level) as u64, s.align as u64);
+            bytes += order.map_or(0, crate::alloc::buddy::block_size);
+            if level > 0 {
+                let n = base.wrapping_add(to_usize(off));
+                // SAFETY: (1) a live node (T2), walked from the root.
+                let len = unsafe { len_of(n) };
+                for i in 0..=len {
+                    // SAFETY: (1) an internal node's edges.
+                    todo.push((unsafe { edge_of(s, n, i) }, level - 1));
+                }
+            }
+        }
+        bytes
+    }
+
     /// Checks T1, T3, T4 and T5 and the entry count; for tests.
     ///
     /// # Errors

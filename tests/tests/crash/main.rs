@@ -23,6 +23,7 @@ mod harness;
 mod large;
 mod mutations;
 mod nested;
+mod ordered;
 mod prc_list;
 mod prc_tree;
 mod recovery;
@@ -51,6 +52,7 @@ crndm::pool!(first_open_pool);
 crndm::pool!(prc_pool);
 crndm::pool!(large_pool);
 crndm::pool!(coll_pool);
+crndm::pool!(ordered_pool);
 crndm::pool!(tree_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
@@ -160,6 +162,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &collections::Collections::<coll_pool::BuddyAlloc>::new(24),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &ordered::Ordered::<ordered_pool::BuddyAlloc>::new(24),
                 &Budget::FULL,
                 None,
             )
