@@ -79,16 +79,20 @@ fn main() -> ExitCode {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let Some(op) = args
-        .first()
-        .and_then(|name| OPS.iter().find(|(n, _)| n == name))
-    else {
-        let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
-        eprintln!(
-            "usage: pmdk_ops OP [N] [DIR]; OP one of {}",
-            names.join(", ")
-        );
-        return ExitCode::from(2);
+    // Without an operation (as under a plain `cargo bench`), run them all.
+    let ops: Vec<&Op> = match args.first() {
+        None => OPS.iter().collect(),
+        Some(name) => match OPS.iter().find(|(n, _)| n == name) {
+            Some(op) => vec![op],
+            None => {
+                let names: Vec<&str> = OPS.iter().map(|(n, _)| *n).collect();
+                eprintln!(
+                    "usage: pmdk_ops [OP [N] [DIR]]; OP one of {}",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
     };
     let n: u64 = args
         .get(1)
@@ -96,6 +100,14 @@ fn main() -> ExitCode {
     let dir = args
         .get(2)
         .map_or_else(|| PathBuf::from("/dev/shm"), PathBuf::from);
+    for op in ops {
+        run_op(op, n, &dir);
+    }
+    ExitCode::SUCCESS
+}
+
+/// Times `n` runs of `op` on a fresh pool in a temporary directory under `dir`.
+fn run_op(op: &Op, n: u64, dir: &std::path::Path) {
     let dir = tempfile::Builder::new()
         .prefix("crndm-ops-")
         .tempdir_in(dir)
@@ -122,5 +134,4 @@ fn main() -> ExitCode {
         c.fences as f64 / n as f64,
         BuddyAlloc::mode().expect("pool open")
     );
-    ExitCode::SUCCESS
 }
