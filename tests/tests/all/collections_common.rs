@@ -112,3 +112,36 @@ pub(crate) fn open_root<P: MemPool, R: crndm::RootObj<P> + crndm::PSafe>(
     let path = path.as_ref();
     retry_locked(|| P::open::<R>(path, flags)).unwrap()
 }
+
+/// The body of a kill-test child: forever, one transaction runs the next `1..=max_batch`
+/// operations (`apply(n, batch, j)`) and stores the new operation count with `set_ops`;
+/// every seventh batch aborts once on purpose (and is then retried). Never returns: the
+/// parent kills the process.
+pub(crate) fn run_child_batches<P, A, G, S>(
+    seed: u64,
+    max_batch: u64,
+    get_ops: G,
+    set_ops: S,
+    apply: A,
+) where
+    P: MemPool,
+    A: Fn(u64, u64, &crndm::Journal<P>) + crndm::TxRefSafe + std::panic::RefUnwindSafe,
+    G: Fn() -> u64,
+    S: Fn(u64, &crndm::Journal<P>) + crndm::TxRefSafe + std::panic::RefUnwindSafe,
+{
+    std::panic::set_hook(Box::new(|_| {}));
+    let mut aborted = u64::MAX;
+    loop {
+        let n = get_ops();
+        let abort = n % 7 == 3 && aborted != n;
+        aborted = if abort { n } else { aborted };
+        let batch = 1 + OpRng::for_op(!seed, n).below(max_batch);
+        let (apply, set_ops) = (&apply, &set_ops);
+        let r = P::transaction(move |j| {
+            apply(n, batch, j);
+            set_ops(n + batch, j);
+            assert!(!abort, "abort on purpose");
+        });
+        assert_eq!(r.is_err(), abort);
+    }
+}

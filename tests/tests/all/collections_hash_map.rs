@@ -420,27 +420,21 @@ fn hash_map_child() {
     let Some((path, seed)) = child_args() else {
         return;
     };
-    std::panic::set_hook(Box::new(|_| {}));
     let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-    let mut aborted = u64::MAX;
-    loop {
-        let n = root.ops.get();
-        let abort = n % 7 == 3 && aborted != n;
-        aborted = if abort { n } else { aborted };
-        let batch = 1 + OpRng::for_op(!seed, n).below(12);
-        let r = KP::transaction(|j| {
+    let root = &root;
+    run_child_batches::<KP, _, _, _>(
+        seed,
+        12,
+        || root.ops.get(),
+        |n, j| root.ops.set(n, j),
+        |n, batch, j| {
             let mut m = root.m.borrow_mut(j);
             for i in n..n + batch {
                 let op = kill_op(seed, i, m.len());
                 apply_kill(&mut m, op, j);
             }
-            root.ops.set(n + batch, j);
-            if abort {
-                panic!("abort on purpose");
-            }
-        });
-        assert_eq!(r.is_err(), abort);
-    }
+        },
+    );
 }
 
 #[test]
