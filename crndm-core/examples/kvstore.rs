@@ -35,15 +35,21 @@ const BUCKETS: usize = 1 << 16;
 /// A 16-byte value.
 type Value = [u8; 16];
 
-/// A chain link in the one-thread table.
+/// A bucket of the one-thread table: the head of its chain.
 type Link = PRefCell<Option<Pbox<Entry>>>;
 
-/// An entry of the one-thread table.
+/// An entry of the one-thread table. As on the C side, only the value and the bucket
+/// heads change after an entry is linked: `next` is set once, when the entry is made.
 struct Entry {
     key: u64,
     value: PCell<Value>,
-    next: Link,
+    next: Option<Pbox<Entry>>,
 }
+
+// One 64-byte block per entry, as the C side's 40-byte `struct entry` (its `TOID` is 16
+// bytes, our `Option<Pbox>` 8); a bucket is 16 bytes, as the C side's `TOID`.
+const _: () = assert!(size_of::<Entry>() == 32);
+const _: () = assert!(size_of::<Link>() == 16);
 
 /// The one-thread table: the pool's root.
 struct Table {
@@ -101,15 +107,19 @@ fn value_for(key: u64, i: u64) -> Value {
     v
 }
 
-/// The entry of `key` in the chain at `link`, recursively (each node reference stays
-/// borrowed from a live guard), applied to `f`.
-fn with_entry<R>(link: &Link, key: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
-    let guard = link.borrow();
-    match guard.as_ref() {
-        Some(e) if e.key == key => f(Some(e)),
-        Some(e) => with_entry(&e.next, key, f),
-        None => f(None),
+/// The entry of `key` in the chain of `bucket` (every entry reference stays borrowed
+/// from the bucket's guard), applied to `f`.
+fn with_entry<R>(bucket: &Link, key: u64, f: impl FnOnce(Option<&Entry>) -> R) -> R {
+    let head = bucket.borrow();
+    // One `Pbox` dereference per entry (as the C side's `D_RO`), not one per field.
+    let mut cur = head.as_deref();
+    while let Some(e) = cur {
+        if e.key == key {
+            return f(Some(e));
+        }
+        cur = e.next.as_deref();
     }
+    f(None)
 }
 
 /// Puts `key → value` in transaction `j`: overwrites the value if the key is there,
@@ -119,7 +129,7 @@ fn put(table: &Table, key: u64, value: Value, j: &Journal) {
     let found = with_entry(bucket, key, |e| e.map(|e| e.value.set(value, j)).is_some());
     if !found {
         let mut head = bucket.borrow_mut(j);
-        let next = PRefCell::new(head.take());
+        let next = head.take();
         *head = Some(Pbox::new(
             Entry {
                 key,

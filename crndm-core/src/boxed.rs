@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::num::NonZeroU64;
 use std::ops::Deref;
 
 use crate::alloc::buddy::order_for;
@@ -36,11 +37,19 @@ use crate::util::to_usize;
 /// # Ok(())
 /// # }
 /// ```
+///
+/// # Layout
+/// A `Pbox` is one non-zero `u64`, the pool offset of its `T`, so `Option<Pbox<T, P>>`
+/// is 8 bytes too, with `None` stored as offset 0 (no block starts there: the pool
+/// header does). Both are guaranteed by the `Option` representation rules for a
+/// `#[repr(transparent)]` wrapper of `NonZeroU64`
+/// (<https://doc.rust-lang.org/1.97.0/core/option/index.html#representation>).
 #[repr(transparent)]
 pub struct Pbox<T: PSafe, P: MemPool> {
     /// Pool offset of the `T`: a used block of at least `size_of::<T>()` bytes, aligned
-    /// for `T` (allocator invariant A2), in pool `P`.
-    off: u64,
+    /// for `T` (allocator invariant A2), in pool `P`. Never 0: the heap starts after the
+    /// pool header and the allocation map (`pool/header.rs`, "Layout").
+    off: NonZeroU64,
     _marker: PhantomData<(T, P)>,
 }
 
@@ -66,9 +75,12 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     pub fn try_new(x: T, j: &Journal<P>) -> Result<Pbox<T, P>> {
         let size = size_of::<T>() as u64;
         let off = j.alloc(size, align_of::<T>() as u64)?;
+        let Some(off) = NonZeroU64::new(off) else {
+            unreachable!("broken pool layout: a block at offset 0, inside the pool header");
+        };
         // SAFETY: `off` is a fresh block of at least `size` bytes, aligned for T (A2),
         // inside the mapping the journal keeps alive.
-        let ptr = unsafe { j.base().add(to_usize(off)) }.cast::<T>();
+        let ptr = unsafe { j.base().add(to_usize(off.get())) }.cast::<T>();
         // SAFETY: the block is ours alone and large and aligned enough for a T.
         unsafe { ptr.write(x) };
         j.note_written(ptr.cast(), to_usize(size));
@@ -78,6 +90,10 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
         })
     }
 
+    /// The address of the `T`: the pool base (one load from the pool type's slot) plus
+    /// the offset. Callers that read several fields should deref once and keep the
+    /// `&T`.
+    #[inline]
     fn ptr(&self) -> *mut T {
         let base = P::__slot().base();
         debug_assert!(
@@ -86,7 +102,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
         );
         // SAFETY: a Pbox is reachable only through an open pool (a root handle or a
         // transaction keeps it open, S2), and `off` is inside it (field invariant).
-        unsafe { base.add(to_usize(self.off)) }.cast::<T>()
+        unsafe { base.add(to_usize(self.off.get())) }.cast::<T>()
     }
 
     /// A mutable reference to the contents, after logging them in `j` (once per
@@ -107,6 +123,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
 
 impl<T: PSafe, P: MemPool> Deref for Pbox<T, P> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the object is live (field invariant) and is changed only through
         // `get_mut`, which needs `&mut self`.
@@ -128,7 +145,7 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
                 // rollback brings the object back as it was).
                 drop(unsafe { std::ptr::read(self.ptr()) });
                 if let Ok(order) = order {
-                    j.defer_free(self.off, order);
+                    j.defer_free(self.off.get(), order);
                 }
             }
         });
@@ -160,3 +177,6 @@ impl<T: PSafe + PartialEq, P: MemPool> PartialEq for Pbox<T, P> {
 }
 
 impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}
+
+// `Option<Pbox>` is one word, `None` = offset 0 (see "Layout" on `Pbox`).
+const _: () = assert!(size_of::<Option<Pbox<u64, crate::default::BuddyAlloc>>>() == 8);

@@ -202,7 +202,8 @@ not_psafe_fn!(A, B, C, D, E, F, G, H, I, J, K, L);
 // take a journal and log the old value; the value itself must be PSafe.
 unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PCell<T, P> {}
 // SAFETY: as PCell: mutation only through `borrow_mut(j)`, which logs; the borrow flag
-// is a VCell, which is reset on every open.
+// is volatile, tagged with the pool generation, so every open reads it as free
+// (invariants B1, B2 in cell/prefcell.rs).
 unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PRefCell<T, P> {}
 // SAFETY: a PMutex's interior mutability goes through `lock(j)`, which takes the object
 // lock and logs before any change; its lock state is in DRAM, not in the pool.

@@ -54,7 +54,7 @@ fn a_crashed_transaction_is_shown_reported_and_recovered() {
     let used_before = run_json(&["info", "--json", s(&path)], 0)["heap"]["used"]
         .as_u64()
         .unwrap();
-    let (status, out) = run_child("abort", &path, &[]);
+    let (status, out) = run_child("abort", &path, &[ABORT_IN_COMMIT]);
     assert!(status.code().is_none(), "{}", crndm_tests::describe(&out));
 
     // info shows the active journal.

@@ -3,46 +3,70 @@
 //! # Mechanism
 //! The persistent state is the order map ([`super::map`]): one byte per 64-byte unit.
 //! DRAM keeps, per order, the set of free blocks, rebuilt from the map at every open
-//! (never a second source of truth, DESIGN §6). Every operation runs under one mutex.
+//! (never a second source of truth, DESIGN §6), under one mutex. In front of it, every
+//! journal lane has a small *lane cache* of free blocks of the small orders, which only
+//! the transaction holding that lane uses: a transaction that allocates and frees small
+//! blocks takes no global lock and rewrites no neighbouring heads.
+//!
+//! Transactions *reserve* blocks and mark them used only when they commit
+//! ([`Heap::reserve`], [`Heap::mark_used`], [`Heap::unreserve`]); a block reserved and
+//! freed again by the same transaction never reaches the map. Extension blocks of the
+//! journal and the raw `internals` API allocate eagerly ([`Heap::alloc`]).
 //!
 //! # Persistence order
-//! *Allocate* a block of order k out of a free block of order j ≥ k at unit u:
-//! 1. take the block out of the DRAM free set; the caller's `log` hook writes (and
-//!    flushes) its journal record naming the block;
-//! 2. write the heads of the split-off buddies (`FREE|i` at `u + 2^i`, k ≤ i < j): they
-//!    sit inside the still-free block, so any crash here leaves a valid map (M3 residue);
-//! 3. fence — the journal record and the buddy heads are durable before step 4 (A1);
-//! 4. store `USED|k` at `u` and flush it: the single byte that commits the allocation.
-//!    It is durable at the caller's next fence (the transaction's commit fence).
+//! *Split* a free block of order j at unit u down to order k < j ([`Heap::take`]):
+//! 1. write the heads of the split-off buddies (`FREE|i` at `u + 2^i`, k ≤ i < j): they
+//!    sit inside the still-free block, so a crash leaves a valid map (M3 residue);
+//! 2. fence — the buddy heads are durable before u's head stops covering them (M1);
+//! 3. write u's new head (`FREE|k` for a reservation, `USED|k` for an eager allocation);
+//! 4. fence — u's head is durable before any buddy is handed out (S1 below);
+//! 5. only now do the buddies enter the free sets.
+//!
+//! *Reserve* a block of order k: pop it from the lane cache, or take it from the free
+//! sets (splitting as above). Its durable head says `FREE|k`; nothing is written.
+//!
+//! *Mark used* (at commit): the caller's ALLOC record naming the block is durable (A1);
+//! store `USED|k` at u and flush it. It is durable at the caller's next fence.
+//!
+//! *Allocate eagerly*: take the block; the caller's `log` hook flushes its record; fence
+//! (A1; the first fence of a split serves); store `USED|k` and flush it.
 //!
 //! *Free* a batch of blocks:
-//! 1. for each, merge with free buddies in DRAM and store the merged head `FREE|k'`;
-//!    one byte store commits each free;
+//! 1. blocks bound for the lane cache get `FREE|k` at their head, unmerged; the others
+//!    merge with free buddies in DRAM and get the merged head `FREE|k'`; one byte store
+//!    commits each free;
 //! 2. fence — the frees are durable (F1);
 //! 3. zero the heads that became interior (crash residue otherwise, cleaned at open);
 //! 4. the caller's `before_publish` hook runs (the journal forgets the frees, durably);
-//! 5. only now do the blocks enter the DRAM free sets, so a block is never handed out
-//!    again while a journal could still replay its free (F2).
+//! 5. only now do the blocks enter the lane cache or the free sets, so a block is never
+//!    handed out again while a journal could still replay its free (F2).
 //!
 //! # Concurrency
-//! The mutex guards the DRAM free sets and counters; the fences happen outside it.
-//! - **C1** a block taken from a free set by an allocation, or being freed, is in no
-//!   free set until it is published, so only its own thread touches its map bytes in
+//! The mutex guards the DRAM free sets; fences happen outside it. A lane cache has its
+//! own mutex, uncontended but for [`Heap::check`], the statistics and draining; locks
+//! are taken cache first, then the free sets, never the other way round.
+//! - **C1** a block taken from a free set or a cache, or being freed, is in no set and
+//!   no cache until it is published, so only its own thread touches its map bytes in
 //!   the meantime; merges consult the free sets, never the map bytes of other blocks.
 //!   Map bytes are byte atomics, so distinct threads storing distinct bytes of one line
 //!   (and diagnostics reading any) never race. [`Heap::check`] and the statistics are
 //!   exact when no operation is under way, snapshots otherwise.
+//! - **S1** a buddy split off a block enters a free set only once the head of the block
+//!   it was split from is durable: otherwise another thread could commit a `USED` head
+//!   inside a block the map still calls free, and the repair at open would erase it.
 //!
 //! # Invariants
 //! - **A1** a used head byte is durable only after the record that lets recovery undo it.
 //! - **A2** a block of order k starts at a heap offset divisible by min(64·2^k, 4096) of
 //!   the mapping (the heap is page-aligned), and is at least 64·2^k bytes long.
-//! - **A3** the DRAM free sets hold exactly the map's free heads, outside an operation.
+//! - **A3** outside an operation, the free sets and the lane caches together hold
+//!   exactly the map's free heads, and those heads are durable. Only blocks in lane
+//!   caches may have an unmerged free buddy (M4); the repair at open merges them.
 //! - **F1/F2** as above.
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
 
 use super::map::{self, FREE, USED};
 use super::stats::{AllocStats, ClassStats};
@@ -56,6 +80,12 @@ pub(crate) const UNIT_LOG: u32 = 6;
 pub(crate) const UNIT: u64 = 1 << UNIT_LOG;
 /// The largest alignment a block can promise (the heap region is page-aligned).
 pub(crate) const MAX_ALIGN: u64 = 4096;
+/// Orders a lane cache keeps: blocks of 64 B to 4 KiB.
+const CACHE_ORDERS: usize = 7;
+/// Blocks a lane cache keeps per order.
+const CACHE_CAP: usize = 4;
+/// How often an allocation that finds no block waits for splits under way.
+const SPLIT_WAITS: u32 = 10_000;
 
 /// The order of the smallest block that holds `size` bytes aligned to `align`.
 ///
@@ -86,13 +116,25 @@ pub(crate) fn block_size(order: u8) -> u64 {
 struct State {
     /// Free heads per order, by unit (A3).
     free: Vec<BTreeSet<u64>>,
-    /// Used blocks per order.
-    used: Vec<u64>,
+    /// Splits under way: their buddies are in no free set yet (S1).
+    splitting: usize,
+}
+
+/// The free blocks one lane keeps for its transactions, by order (units).
+#[derive(Default)]
+struct LaneCache {
+    free: [Vec<u64>; CACHE_ORDERS],
 }
 
 /// The allocator of one open pool.
 pub(crate) struct Heap {
     state: Mutex<State>,
+    /// One cache per journal lane.
+    caches: Box<[Mutex<LaneCache>]>,
+    /// Used heads per order (exact outside an operation).
+    used: Box<[AtomicU64]>,
+    /// Reserved blocks per order: in no set, no cache, and free in the map.
+    reserved: Box<[AtomicU64]>,
     /// First byte of the order map inside the pool mapping.
     map: *mut u8,
     /// Pool offset of unit 0.
@@ -102,10 +144,10 @@ pub(crate) struct Heap {
 }
 
 // SAFETY: `map` points into the pool mapping, which outlives the `Heap` (the `RawPool`
-// drops its heap before its mapping); all reads and writes through it happen while
-// `state` is locked, so threads never race on the map.
+// drops its heap before its mapping); every access to the map goes through byte
+// atomics (`Heap::byte`), and C1 gives each byte one writer at a time.
 unsafe impl Send for Heap {}
-// SAFETY: as for `Send`: every access to `*map` is serialised by the `state` mutex.
+// SAFETY: as for `Send`: map bytes are only touched through atomics.
 unsafe impl Sync for Heap {}
 
 impl std::fmt::Debug for Heap {
@@ -117,9 +159,13 @@ impl std::fmt::Debug for Heap {
     }
 }
 
+fn counters(n: usize) -> Box<[AtomicU64]> {
+    (0..n).map(|_| AtomicU64::new(0)).collect()
+}
+
 impl Heap {
     /// Opens the allocator over an existing map: scans it, repairs crash residue (M3, M4)
-    /// durably, and builds the DRAM free sets.
+    /// durably, and builds the DRAM free sets, with one empty cache per lane.
     ///
     /// # Safety
     /// 1. `[map, map + units)` is writable memory of the pool mapping that stays mapped
@@ -133,6 +179,7 @@ impl Heap {
         units: u64,
         heap_off: u64,
         persister: Persister,
+        lanes: u32,
     ) -> Result<Heap> {
         let len = to_usize(units);
         // SAFETY: (1) the range is mapped, writable and not otherwise accessed.
@@ -151,12 +198,17 @@ impl Heap {
             unsafe { persister.persist(map, len) };
             scan = map::scan(bytes, units).map_err(corrupt)?;
         }
+        let orders = scan.free.len();
+        let used = counters(orders);
+        for (c, &n) in used.iter().zip(&scan.used) {
+            c.store(n, Ordering::Relaxed);
+        }
         let free = scan.free.into_iter().map(BTreeSet::from_iter).collect();
         Ok(Heap {
-            state: Mutex::new(State {
-                free,
-                used: scan.used,
-            }),
+            state: Mutex::new(State { free, splitting: 0 }),
+            caches: (0..lanes).map(|_| Mutex::default()).collect(),
+            used,
+            reserved: counters(orders),
             map,
             heap_off,
             units,
@@ -164,10 +216,16 @@ impl Heap {
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock can only come from a broken internal
         // invariant; the map itself is always valid, so keep going with the state.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The cache of `lane`, if there is such a lane.
+    fn cache(&self, lane: u32) -> Option<MutexGuard<'_, LaneCache>> {
+        let c = self.caches.get(to_usize(u64::from(lane)))?;
+        Some(c.lock().unwrap_or_else(|p| p.into_inner()))
     }
 
     /// The map byte of unit `u`, as an atomic: threads write distinct bytes of the map
@@ -222,7 +280,68 @@ impl Heap {
         self.heap_off + u * UNIT
     }
 
-    /// Allocates a block for `size` bytes aligned to `align`; returns its pool offset.
+    /// Takes a free block of order ≥ `k` out of the free sets: its unit and order. If the
+    /// order is above `k`, a split is under way until [`Heap::split`] ends it. When no
+    /// block is large enough, the lane caches are drained and splits under way awaited
+    /// before giving up.
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`] (`size` is what the caller asked for).
+    fn take(&self, k: u8, size: u64) -> Result<(u64, u8)> {
+        let mut waits = 0;
+        loop {
+            let mut st = self.lock();
+            let j = (usize::from(k)..st.free.len()).find(|&j| !st.free[j].is_empty());
+            if let Some(u) = j.and_then(|j| st.free[j].pop_first()) {
+                let j = small(j.unwrap_or_default());
+                if j > k {
+                    st.splitting += 1;
+                }
+                return Ok((u, j));
+            }
+            let splitting = st.splitting;
+            drop(st);
+            if self.drain_caches() > 0 {
+                continue;
+            }
+            if splitting == 0 || waits == SPLIT_WAITS {
+                let st = self.lock();
+                return Err(Error::OutOfSpace {
+                    requested: size,
+                    largest_free: largest_free(&st),
+                });
+            }
+            waits += 1;
+            std::thread::yield_now();
+        }
+    }
+
+    /// Cuts the free block of order `j` at `u` (taken by [`Heap::take`]) down to order
+    /// `k`, writing `head` as u's new head byte, then publishes the split-off buddies
+    /// (steps 1–5 of a split). The first fence also orders whatever the caller flushed
+    /// before (A1 for an eager allocation).
+    fn split(&self, u: u64, j: u8, k: u8, head: u8) {
+        let mut line = usize::MAX;
+        for i in (k..j).rev() {
+            self.write(u + (1u64 << i), FREE | i, &mut line);
+        }
+        self.end_writes(&mut line);
+        // PERSIST: the buddy heads are durable before u's head stops covering them (M1),
+        // and the caller's record before a used head (A1).
+        self.persister.fence();
+        self.write(u, head, &mut line);
+        self.end_writes(&mut line);
+        // PERSIST: u's head is durable before a buddy can be handed out (S1).
+        self.persister.fence();
+        let mut st = self.lock();
+        for i in k..j {
+            self.publish(&mut st, u + (1u64 << i), i);
+        }
+        st.splitting -= 1;
+    }
+
+    /// Allocates a block for `size` bytes aligned to `align` and marks it used at once;
+    /// returns its pool offset.
     ///
     /// `log(off, order)` runs once the block is chosen and before anything is written;
     /// it must flush (not fence) whatever record lets recovery free the block. If it
@@ -239,43 +358,125 @@ impl Heap {
         log: impl FnOnce(u64, u8) -> Result<()>,
     ) -> Result<u64> {
         let k = order_for(size, align)?;
-        let mut st = self.lock();
-        let Some(j) = (usize::from(k)..st.free.len()).find(|&j| !st.free[j].is_empty()) else {
-            return Err(self.out_of_space(&st, size));
-        };
-        let Some(u) = st.free[j].pop_first() else {
-            return Err(self.out_of_space(&st, size));
-        };
+        let (u, j) = self.take(k, size)?;
         let off = self.off_of(u);
         if let Err(e) = log(off, k) {
-            st.free[j].insert(u);
+            let mut st = self.lock();
+            st.free[usize::from(j)].insert(u);
+            if j > k {
+                st.splitting -= 1;
+            }
             return Err(e);
         }
-        let mut line = usize::MAX;
-        for i in (usize::from(k)..j).rev() {
-            let buddy = u + (1u64 << i);
-            st.free[i].insert(buddy);
-            self.write(buddy, FREE | small(i), &mut line);
+        self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
+        if j > k {
+            self.split(u, j, k, USED | k);
+        } else {
+            // PERSIST: the journal record is durable before the head byte below can
+            // reach the media (A1).
+            self.persister.fence();
+            let mut line = usize::MAX;
+            self.write(u, USED | k, &mut line);
+            self.end_writes(&mut line);
         }
-        st.used[usize::from(k)] += 1;
-        // C1: the block is reserved (in no free set), so nobody else touches its bytes;
-        // the fences below need not hold up other threads.
-        drop(st);
-        self.end_writes(&mut line);
-        // PERSIST: the journal record and the split-off heads are durable before the
-        // head byte below can reach the media (A1).
-        self.persister.fence();
-        self.write(u, USED | k, &mut line);
-        self.end_writes(&mut line);
         Ok(off)
     }
 
-    #[cold]
-    fn out_of_space(&self, st: &State, size: u64) -> Error {
-        Error::OutOfSpace {
-            requested: size,
-            largest_free: largest_free(st),
+    /// Reserves a block for `size` bytes aligned to `align` for a transaction running on
+    /// `lane`: returns its pool offset and order. The block stays free in the map; the
+    /// transaction either marks it used at commit ([`Heap::mark_used`]) or gives it back
+    /// ([`Heap::unreserve`]).
+    ///
+    /// # Errors
+    /// [`Error::OutOfSpace`] when no free block is large enough, and the errors of
+    /// [`order_for`].
+    pub(crate) fn reserve(&self, lane: u32, size: u64, align: u64) -> Result<(u64, u8)> {
+        let k = order_for(size, align)?;
+        let cached = if usize::from(k) < CACHE_ORDERS {
+            self.cache(lane)
+                .and_then(|mut c| c.free[usize::from(k)].pop())
+        } else {
+            None
+        };
+        let u = match cached {
+            Some(u) => u,
+            None => {
+                let (u, j) = self.take(k, size)?;
+                if j > k {
+                    self.split(u, j, k, FREE | k);
+                }
+                u
+            }
+        };
+        self.reserved[usize::from(k)].fetch_add(1, Ordering::Relaxed);
+        Ok((self.off_of(u), k))
+    }
+
+    /// Marks reserved blocks used: stores and flushes their head bytes. The caller's
+    /// records naming them must be durable already (A1); the heads are durable at the
+    /// caller's next fence.
+    pub(crate) fn mark_used(&self, blocks: &[(u64, u8)]) {
+        let mut line = usize::MAX;
+        for &(off, k) in blocks {
+            let Some(u) = self.unit_of(off) else {
+                debug_assert!(false, "a reserved block is in the heap");
+                continue;
+            };
+            self.write(u, USED | k, &mut line);
+            self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+            self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
         }
+        self.end_writes(&mut line);
+    }
+
+    /// Gives back blocks reserved on `lane` and never marked used: into the lane's
+    /// cache while it has room, else into the free sets. Their heads are durable
+    /// `FREE|k` already, so nothing is written unless a block merges (A3).
+    pub(crate) fn unreserve(&self, lane: u32, blocks: &[(u64, u8)]) {
+        let mut rest = Vec::new();
+        {
+            let mut cache = self.cache(lane);
+            for &(off, k) in blocks {
+                let Some(u) = self.unit_of(off) else {
+                    debug_assert!(false, "a reserved block is in the heap");
+                    continue;
+                };
+                self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+                match cache.as_mut() {
+                    Some(c)
+                        if usize::from(k) < CACHE_ORDERS
+                            && c.free[usize::from(k)].len() < CACHE_CAP =>
+                    {
+                        c.free[usize::from(k)].push(u);
+                    }
+                    _ => rest.push((u, k)),
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let mut st = self.lock();
+            for (u, k) in rest {
+                self.publish(&mut st, u, k);
+            }
+        }
+    }
+
+    /// Moves every cached block into the free sets (merging); returns how many.
+    fn drain_caches(&self) -> usize {
+        let mut blocks = Vec::new();
+        for c in &self.caches {
+            let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+            for (k, list) in c.free.iter_mut().enumerate() {
+                blocks.extend(list.drain(..).map(|u| (u, small(k))));
+            }
+        }
+        if !blocks.is_empty() {
+            let mut st = self.lock();
+            for &(u, k) in &blocks {
+                self.publish(&mut st, u, k);
+            }
+        }
+        blocks.len()
     }
 
     /// Frees a batch of blocks `(off, order)` and calls `before_publish` once they are
@@ -293,9 +494,24 @@ impl Heap {
         strict: bool,
         before_publish: impl FnOnce(),
     ) -> Result<()> {
-        let mut st = self.lock();
+        self.free_batch_in(None, blocks, strict, before_publish)
+    }
+
+    /// [`Heap::free_batch`] for a transaction of `lane`: small blocks go to that lane's
+    /// cache, unmerged, while it has room.
+    ///
+    /// # Errors
+    /// As [`Heap::free_batch`].
+    pub(crate) fn free_batch_in(
+        &self,
+        lane: Option<u32>,
+        blocks: &[(u64, u8)],
+        strict: bool,
+        before_publish: impl FnOnce(),
+    ) -> Result<()> {
         let mut todo = Vec::with_capacity(blocks.len());
         for &(off, k) in blocks {
+            // C1: a used block's head changes only by its own free, which is this one.
             let valid = self.unit_of(off).filter(|&u| self.read(u) == USED | k);
             match valid {
                 Some(u) if !todo.contains(&(u, k)) => todo.push((u, k)),
@@ -315,35 +531,55 @@ impl Heap {
             }
         }
         let mut line = usize::MAX;
+        // Blocks bound for the lane cache: freed in place, unmerged (A3 allows it).
+        let mut to_cache: Vec<(u64, u8)> = Vec::new();
+        if let Some(cache) = lane.and_then(|l| self.cache(l)) {
+            todo.retain(|&(u, k)| {
+                let kk = usize::from(k);
+                let room = kk < CACHE_ORDERS
+                    && cache.free[kk].len() + to_cache.iter().filter(|b| b.1 == k).count()
+                        < CACHE_CAP;
+                if room {
+                    to_cache.push((u, k));
+                }
+                !room
+            });
+        }
+        for &(u, k) in &to_cache {
+            self.used[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+            self.write(u, FREE | k, &mut line);
+        }
         let mut publish: Vec<(u64, u8)> = Vec::with_capacity(todo.len());
         let mut interior = Vec::new();
-        for (u, k0) in todo {
-            st.used[usize::from(k0)] -= 1;
-            let (mut cur, mut k) = (u, k0);
-            // Merge with buddies that are free: published (in a free set, A3) or freed
-            // earlier in this batch. Only the DRAM sets are consulted: a block another
-            // thread is allocating or freeing right now is in neither (C1).
-            while usize::from(k) + 1 < st.free.len() {
-                let buddy = cur ^ (1u64 << k);
-                if buddy + (1u64 << k) > self.units {
-                    break;
+        if !todo.is_empty() {
+            let mut st = self.lock();
+            for (u, k0) in todo {
+                self.used[usize::from(k0)].fetch_sub(1, Ordering::Relaxed);
+                let (mut cur, mut k) = (u, k0);
+                // Merge with buddies that are free: published (in a free set, A3) or
+                // freed earlier in this batch. Only the DRAM sets are consulted: a block
+                // another thread is allocating or freeing right now is in neither (C1).
+                while usize::from(k) + 1 < st.free.len() {
+                    let buddy = cur ^ (1u64 << k);
+                    if buddy + (1u64 << k) > self.units {
+                        break;
+                    }
+                    let pending = publish.iter().position(|&b| b == (buddy, k));
+                    if let Some(i) = pending {
+                        publish.swap_remove(i);
+                    } else if !st.free[usize::from(k)].remove(&buddy) {
+                        break;
+                    }
+                    interior.push(cur.max(buddy));
+                    cur = cur.min(buddy);
+                    k += 1;
                 }
-                let pending = publish.iter().position(|&b| b == (buddy, k));
-                if let Some(i) = pending {
-                    publish.swap_remove(i);
-                } else if !st.free[usize::from(k)].remove(&buddy) {
-                    break;
-                }
-                interior.push(cur.max(buddy));
-                cur = cur.min(buddy);
-                k += 1;
+                self.write(cur, FREE | k, &mut line);
+                publish.push((cur, k));
             }
-            self.write(cur, FREE | k, &mut line);
-            publish.push((cur, k));
+            // C1: the blocks in `publish` are in no free set until step 5, so they are
+            // ours; the fences below need not hold up other threads.
         }
-        // C1: the blocks in `publish` are in no free set until step 5, so they are ours;
-        // the fences below need not hold up other threads.
-        drop(st);
         self.end_writes(&mut line);
         // PERSIST: the frees are durable (F1) before the hook lets the journal forget
         // them and before the stale heads are cleared.
@@ -355,9 +591,18 @@ impl Heap {
         }
         self.end_writes(&mut line);
         before_publish();
-        let mut st = self.lock();
-        for (u, k) in publish {
-            self.publish(&mut st, u, k);
+        if !to_cache.is_empty()
+            && let Some(mut cache) = lane.and_then(|l| self.cache(l))
+        {
+            for (u, k) in to_cache {
+                cache.free[usize::from(k)].push(u);
+            }
+        }
+        if !publish.is_empty() {
+            let mut st = self.lock();
+            for (u, k) in publish {
+                self.publish(&mut st, u, k);
+            }
         }
         Ok(())
     }
@@ -395,27 +640,46 @@ impl Heap {
     /// Whether `off` is the start of a used block of `order` (M3 makes the byte test
     /// exact).
     pub(crate) fn is_used(&self, off: u64, order: u8) -> bool {
-        let _st = self.lock();
         self.unit_of(off)
             .is_some_and(|u| self.read(u) == USED | order)
     }
 
-    /// Usage statistics.
+    /// The blocks in lane caches, per order (units).
+    fn cached(&self) -> Vec<BTreeSet<u64>> {
+        let mut out = vec![BTreeSet::new(); CACHE_ORDERS];
+        for c in &self.caches {
+            let c = c.lock().unwrap_or_else(|p| p.into_inner());
+            for (set, list) in out.iter_mut().zip(&c.free) {
+                set.extend(list.iter().copied());
+            }
+        }
+        out
+    }
+
+    /// Usage statistics. Reserved blocks count as used, cached ones as free.
     pub(crate) fn stats(&self) -> AllocStats {
+        let cached = self.cached();
         let st = self.lock();
+        let largest_cached = cached
+            .iter()
+            .rposition(|s| !s.is_empty())
+            .map_or(0, |k| block_size(small(k)));
         let mut s = AllocStats {
             total: self.units * UNIT,
-            largest_free: largest_free(&st),
+            largest_free: largest_free(&st).max(largest_cached),
             ..AllocStats::default()
         };
-        for (k, (free, &used)) in st.free.iter().zip(&st.used).enumerate() {
+        for (k, free) in st.free.iter().enumerate() {
             let size = block_size(small(k));
+            let used =
+                self.used[k].load(Ordering::Relaxed) + self.reserved[k].load(Ordering::Relaxed);
+            let free = free.len() as u64 + cached.get(k).map_or(0, |c| c.len() as u64);
             s.used += used * size;
-            s.free += free.len() as u64 * size;
+            s.free += free * size;
             s.classes.push(ClassStats {
                 block_size: size,
                 used_blocks: used,
-                free_blocks: free.len() as u64,
+                free_blocks: free,
             });
         }
         s
@@ -424,31 +688,53 @@ impl Heap {
     /// Verifies every allocator invariant against the map as it is in PM; returns one
     /// line per problem (empty: healthy).
     pub(crate) fn check(&self) -> Vec<String> {
+        let cached = self.cached();
         let st = self.lock();
         // A copy read through the byte atomics (C1): other threads may be storing bytes
         // of blocks they own right now.
         let bytes: Vec<u8> = (0..self.units).map(|u| self.read(u)).collect();
-        let scan = match map::scan(&bytes, self.units) {
+        let mut scan = match map::scan(&bytes, self.units) {
             Ok(s) => s,
             Err((u, why)) => return vec![format!("heap unit {u}: {why}")],
         };
+        // A3: a cached block may sit next to its free buddy, unmerged.
+        let is_cached = |u: u64, k: u8| cached.get(usize::from(k)).is_some_and(|c| c.contains(&u));
+        scan.unmerged
+            .retain(|&(u, k)| !is_cached(u, k) && !is_cached(u + (1 << k), k));
         let mut problems = scan_problems(&scan);
         for (k, (dram, pm)) in st.free.iter().zip(&scan.free).enumerate() {
-            if dram.len() != pm.len() || !pm.iter().all(|u| dram.contains(u)) {
+            let cache = cached.get(k);
+            let in_dram = dram.len() + cache.map_or(0, BTreeSet::len);
+            let all_known = pm
+                .iter()
+                .all(|u| dram.contains(u) || cache.is_some_and(|c| c.contains(u)));
+            if in_dram != pm.len() || !all_known {
                 problems.push(format!(
-                    "order {k}: {} free blocks in DRAM lists, {} in the map",
-                    dram.len(),
+                    "order {k}: {in_dram} free blocks in DRAM lists, {} in the map",
                     pm.len()
                 ));
             }
         }
-        if st.used != scan.used {
+        let used: Vec<u64> = self
+            .used
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect();
+        if used != scan.used {
             problems.push(format!(
-                "used-block counters {:?} disagree with the map {:?}",
-                st.used, scan.used
+                "used-block counters {used:?} disagree with the map {:?}",
+                scan.used
             ));
         }
         problems
+    }
+}
+
+impl Drop for Heap {
+    /// A pool closes with its cached blocks merged back, so a cleanly closed file's map
+    /// is canonical (M4).
+    fn drop(&mut self) {
+        self.drain_caches();
     }
 }
 
@@ -502,6 +788,7 @@ mod tests {
                     units,
                     4096,
                     Persister::new(Mode::Emulated),
+                    2,
                 )
             }
             .unwrap();
@@ -686,7 +973,8 @@ mod tests {
         map[8] = USED | 3;
         // SAFETY: (1) `map` outlives the heap; (2) Emulated flushes are valid anywhere.
         let heap =
-            unsafe { Heap::open(map.as_mut_ptr(), 16, 0, Persister::new(Mode::Emulated)) }.unwrap();
+            unsafe { Heap::open(map.as_mut_ptr(), 16, 0, Persister::new(Mode::Emulated), 2) }
+                .unwrap();
         assert!(heap.check().is_empty());
         drop(heap);
         let mut fresh = vec![0u8; 16];
@@ -698,8 +986,8 @@ mod tests {
         map[1] = FREE;
         map[2] = FREE | 1;
         // SAFETY: as above.
-        let heap =
-            unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated)) }.unwrap();
+        let heap = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated), 2) }
+            .unwrap();
         assert_eq!(heap.stats().largest_free, 4 * 64);
         drop(heap);
         assert_eq!(map, vec![FREE | 2, 0, 0, 0]);
@@ -709,7 +997,7 @@ mod tests {
     fn corrupt_maps_refuse_to_open() {
         let mut map = vec![USED | 9, 0, 0, 0];
         // SAFETY: as in open_repairs_crash_residue.
-        let r = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated)) };
+        let r = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated), 2) };
         assert!(matches!(r, Err(Error::CorruptAllocator { unit: 0, .. })));
     }
 

@@ -5,15 +5,14 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
-use crate::cell::VCell;
 use crate::clone::PClone;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
 /// A persistent `RefCell`: shared borrows with [`borrow`](Self::borrow), an exclusive
 /// borrow with [`borrow_mut`](Self::borrow_mut), which needs a journal and logs the
-/// value first. The borrow count is volatile (a [`VCell`]), so a crash never leaves the
-/// cell borrowed.
+/// value first. The borrow count is volatile (reset on every open, as a
+/// [`VCell`](crate::VCell)), so a crash never leaves the cell borrowed.
 ///
 /// ```
 /// # fn main() -> crndm::Result<()> {
@@ -26,10 +25,113 @@ use crate::stm::pool_type::MemPool;
 /// # }
 /// ```
 pub struct PRefCell<T: ?Sized, P: MemPool> {
-    /// > 0: that many shared borrows; -1: mutably borrowed; 0: free.
-    borrow: VCell<isize, P>,
+    /// The volatile borrow state, one word (see [`BorrowFlag`]).
+    borrow: BorrowFlag,
     _pool: PhantomData<P>,
     value: UnsafeCell<T>,
+}
+
+/// The borrow state of a [`PRefCell`]: one volatile 8-byte word in PM,
+/// `tag << 32 | count`, never logged on its own and never flushed.
+///
+/// ```text
+///   63            32 31             0
+///  +----------------+----------------+
+///  |      tag       |     count      |   count: 0 free, 1..=SHARED_MAX shared borrows,
+///  +----------------+----------------+          WRITING: mutably borrowed
+/// ```
+///
+/// `tag` is the low 32 bits of the pool generation the count belongs to. A word whose
+/// tag differs from the current generation's is stale (left by a crash, or by an older
+/// open) and reads as free, so a crash never leaves the cell borrowed: this is
+/// [`VCell`](crate::VCell)'s reset, in half the space, so that a `PRefCell<Option<Pbox>>`
+/// link is 16 bytes, not 32.
+///
+/// # Invariants
+/// - **B1** while a [`Ref`] or [`RefMut`] of the cell is alive, the tag is the current
+///   generation's and the count counts them: the generation changes only when the pool
+///   is reopened, which needs every handle, hence every borrow, to be gone (S2, S3 in
+///   `stm/pool_type.rs`). So dropping a guard needs no generation check.
+/// - **B2** a stale word is never trusted for *absence* of borrows: any borrow alive
+///   now was registered in this generation, with this generation's tag (B1). A stale
+///   word whose tag happens to match (the pool reopened a multiple of 2^32 times since
+///   the cell was last borrowed, with a borrow left open by a crash) can only make the
+///   cell look borrowed, a spurious `None`/panic, never an aliasing `RefMut`.
+#[derive(Debug)]
+struct BorrowFlag {
+    word: UnsafeCell<u64>,
+}
+
+/// Mask of the count half of a [`BorrowFlag`] word.
+const COUNT: u64 = 0xFFFF_FFFF;
+/// Count of a mutably borrowed cell.
+const WRITING: u64 = COUNT;
+/// Most shared borrows of one cell at a time.
+const SHARED_MAX: u64 = COUNT - 1;
+
+impl BorrowFlag {
+    const fn new() -> Self {
+        BorrowFlag {
+            word: UnsafeCell::new(0),
+        }
+    }
+
+    /// The word, with a stale one (another generation's tag) read as free in this one.
+    #[inline]
+    fn current<P: MemPool>(&self) -> u64 {
+        let tag = P::__slot().generation() << 32;
+        // SAFETY: the word is read and written only by `BorrowFlag`'s methods, which
+        // keep no reference to it, and the cell is `!Sync` (marker.rs), so no other
+        // thread writes it.
+        let w = unsafe { *self.word.get() };
+        if w & !COUNT == tag { w } else { tag }
+    }
+
+    #[inline]
+    fn set(&self, w: u64) {
+        // SAFETY: as in `current`.
+        unsafe { *self.word.get() = w };
+    }
+
+    /// The word with one more shared borrow, or `None` if the cell is mutably borrowed
+    /// or has `SHARED_MAX` shared borrows.
+    #[inline]
+    fn try_share<P: MemPool>(&self) -> Option<()> {
+        let w = self.current::<P>();
+        if w & COUNT >= SHARED_MAX {
+            return None;
+        }
+        self.set(w + 1);
+        Some(())
+    }
+
+    /// Releases one shared borrow (B1: the word is this generation's).
+    #[inline]
+    fn unshare(&self) {
+        // SAFETY: as in `current`.
+        let w = unsafe { *self.word.get() };
+        debug_assert!(
+            matches!(w & COUNT, 1..=SHARED_MAX),
+            "B1: a live Ref is counted"
+        );
+        self.set(w - 1);
+    }
+
+    /// Whether the cell is free; if so, the current generation's free word.
+    #[inline]
+    fn free<P: MemPool>(&self) -> Option<u64> {
+        let w = self.current::<P>();
+        (w & COUNT == 0).then_some(w)
+    }
+
+    /// Releases the exclusive borrow (B1: the word is this generation's).
+    #[inline]
+    fn unwrite(&self) {
+        // SAFETY: as in `current`.
+        let w = unsafe { *self.word.get() };
+        debug_assert_eq!(w & COUNT, WRITING, "B1: a live RefMut is counted");
+        self.set(w & !COUNT);
+    }
 }
 
 /// A shared borrow of a [`PRefCell`].
@@ -46,7 +148,7 @@ impl<T, P: MemPool> PRefCell<T, P> {
     /// A cell holding `value`.
     pub const fn new(value: T) -> Self {
         PRefCell {
-            borrow: VCell::new(),
+            borrow: BorrowFlag::new(),
             _pool: PhantomData,
             value: UnsafeCell::new(value),
         }
@@ -73,22 +175,12 @@ impl<T, P: MemPool> PRefCell<T, P> {
 }
 
 impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
-    fn count(&self) -> isize {
-        // SAFETY: the count is only written in this file, never while a reference to it
-        // is alive (the cell is `!Sync`).
-        unsafe { *self.borrow.current() }
-    }
-
-    fn set_count(&self, c: isize) {
-        // SAFETY: as in `count`.
-        unsafe { *self.borrow.current() = c };
-    }
-
     /// Borrows the value immutably.
     ///
     /// # Panics
     /// If it is mutably borrowed.
     #[track_caller]
+    #[inline]
     pub fn borrow(&self) -> Ref<'_, T, P> {
         match self.try_borrow() {
             Some(r) => r,
@@ -97,12 +189,9 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
     }
 
     /// Borrows the value immutably, or `None` if it is mutably borrowed.
+    #[inline]
     pub fn try_borrow(&self) -> Option<Ref<'_, T, P>> {
-        let c = self.count();
-        if c < 0 || c == isize::MAX {
-            return None;
-        }
-        self.set_count(c + 1);
+        self.borrow.try_share::<P>()?;
         Some(Ref { cell: self })
     }
 
@@ -121,20 +210,19 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
 
     /// Like [`borrow_mut`](Self::borrow_mut), or `None` if the cell is borrowed.
     pub fn try_borrow_mut<'a>(&'a self, j: &'a Journal<P>) -> Option<RefMut<'a, T, P>> {
-        if self.count() != 0 {
-            return None;
-        }
+        let free = self.borrow.free::<P>()?;
         let p = self.value.get();
         // SAFETY: no borrow is alive, so reading the value's bytes to log them is sound.
         let size = unsafe { size_of_val(&*p) };
         j.log_range(p.cast::<u8>(), size);
-        self.set_count(-1);
+        self.borrow.set(free | WRITING);
         Some(RefMut { cell: self })
     }
 }
 
 impl<T: ?Sized, P: MemPool> Deref for Ref<'_, T, P> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: a shared borrow is registered, so no `RefMut` exists.
         unsafe { &*self.cell.value.get() }
@@ -142,8 +230,9 @@ impl<T: ?Sized, P: MemPool> Deref for Ref<'_, T, P> {
 }
 
 impl<T: ?Sized, P: MemPool> Drop for Ref<'_, T, P> {
+    #[inline]
     fn drop(&mut self) {
-        self.cell.set_count(self.cell.count() - 1);
+        self.cell.borrow.unshare();
     }
 }
 
@@ -165,7 +254,7 @@ impl<T: ?Sized, P: MemPool> DerefMut for RefMut<'_, T, P> {
 
 impl<T: ?Sized, P: MemPool> Drop for RefMut<'_, T, P> {
     fn drop(&mut self) {
-        self.cell.set_count(0);
+        self.cell.borrow.unwrite();
     }
 }
 
@@ -203,3 +292,67 @@ impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for RefMut<'_, T, P> {
 }
 
 impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PRefCell<T, P> {}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::ManuallyDrop;
+
+    use super::*;
+    use crate::Pbox;
+    use crate::{O_CF, PoolOptions};
+
+    // One pool type per test: tests run in parallel and a slot holds one pool (S1).
+    crate::pool!(prefcell_unit_pool);
+    crate::pool!(prefcell_leak_pool);
+    type P = prefcell_unit_pool::BuddyAlloc;
+    type Q = prefcell_leak_pool::BuddyAlloc;
+
+    // The flag is one word, so a link is two (see `BorrowFlag`).
+    const _: () = assert!(size_of::<PRefCell<Option<Pbox<u64, P>>, P>>() == 16);
+
+    /// Shared borrows are counted and keep `borrow_mut` out; a `RefMut` keeps every
+    /// other borrow out; dropping the guards frees the cell.
+    #[test]
+    fn borrows_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flag.pool");
+        let root = PoolOptions::new()
+            .size(1 << 20)
+            .open::<P, PRefCell<u64, P>>(&path, O_CF)
+            .unwrap();
+        let (a, b) = (root.borrow(), root.borrow());
+        P::transaction(|j| assert!(root.try_borrow_mut(j).is_none())).unwrap();
+        drop(a);
+        P::transaction(|j| assert!(root.try_borrow_mut(j).is_none())).unwrap();
+        drop(b);
+        P::transaction(|j| {
+            let mut m = root.borrow_mut(j);
+            assert!(root.try_borrow().is_none());
+            assert!(root.try_borrow_mut(j).is_none());
+            *m = 7;
+        })
+        .unwrap();
+        assert_eq!(*root.borrow(), 7);
+        P::transaction(|j| *root.borrow_mut(j) += 1).unwrap();
+        assert_eq!(*root.borrow(), 8);
+    }
+
+    /// A borrow that is never released (as after a crash) holds only until the pool is
+    /// opened again: the new generation reads the stale word as free (B2).
+    #[test]
+    fn a_leaked_borrow_ends_with_its_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("leak.pool");
+        let opts = PoolOptions::new().size(1 << 20);
+        let root = opts.open::<Q, PRefCell<u64, Q>>(&path, O_CF).unwrap();
+        {
+            let _leaked = ManuallyDrop::new(root.borrow());
+        }
+        Q::transaction(|j| assert!(root.try_borrow_mut(j).is_none())).unwrap();
+        drop(root);
+
+        let root = opts.open::<Q, PRefCell<u64, Q>>(&path, 0).unwrap();
+        Q::transaction(|j| *root.borrow_mut(j) = 3).unwrap();
+        assert_eq!(*root.borrow(), 3);
+    }
+}

@@ -196,7 +196,8 @@ impl RawPool {
         // SAFETY: (1) `map_ptr` holds `heap_units` bytes of the mapping, which the
         // returned RawPool keeps alive longer than the heap (field order), and only the
         // heap touches them; (2) the persister is this mapping's.
-        let heap = unsafe { Heap::open(map_ptr, geo.heap_units, geo.heap_off, persister)? };
+        let heap =
+            unsafe { Heap::open(map_ptr, geo.heap_units, geo.heap_off, persister, geo.lanes)? };
         let generation = header.generation.wrapping_add(1);
         // SAFETY: the header is inside the live mapping; this only computes a field address.
         let gen_ptr = unsafe { &raw mut (*map.header_ptr()).generation };

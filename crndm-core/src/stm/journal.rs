@@ -2,17 +2,24 @@
 //!
 //! # Persistence order (one transaction)
 //! ```text
-//! log_range:  UNDO record -> flush -> fence (L3) -> caller writes in place
-//! alloc:      ALLOC record -> flush -> [allocator: split heads, fence, head byte, flush]
-//! defer_free: FREE record -> flush
-//! commit:     flush every written range -> fence (L4)
+//! alloc:      reserve a block (DRAM only; a split writes and fences heads, see
+//!             `alloc::buddy`); its ALLOC record is written later, before a fence
+//! log_range:  pending ALLOC records, UNDO record -> flush -> fence (L3) -> caller
+//!             writes in place
+//! defer_free: of a block reserved by this transaction: forget the reservation
+//!             (the block goes back to the lane's cache when the transaction ends);
+//!             of any other block: FREE record -> flush
+//! commit:     pending ALLOC records -> flush -> fence if any is not durable (A1)
+//!             -> used heads of the reserved blocks -> flush
+//!             -> flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
 //!             with frees: COMMIT record -> fence (commit point)
 //!                         -> free blocks -> fence (F1) -> truncate -> fence (F2)
 //! rollback:   restore UNDO newest first -> flush -> fence -> free ALLOC blocks
 //!             -> truncate -> fence
 //! ```
-//! An empty transaction writes nothing and issues no flush and no fence.
+//! An empty transaction writes nothing and issues no flush and no fence; neither does
+//! one that only allocates blocks and frees them again.
 
 use std::cell::RefCell;
 use std::collections::HashSet;
@@ -76,6 +83,21 @@ struct TxState {
     guards: Vec<u64>,
     /// Volatile records: run when the transaction ends, told whether it committed.
     on_end: Vec<Box<dyn FnOnce(bool)>>,
+    /// Blocks reserved by this transaction, marked used at commit.
+    reserved: Vec<Reservation>,
+    /// Reserved blocks freed again: back to the lane's cache when the transaction ends.
+    cancelled: Vec<(u64, u8)>,
+    /// An ALLOC record was written since the last fence.
+    alloc_unfenced: bool,
+}
+
+/// A block reserved by a running transaction.
+#[derive(Clone, Copy, Debug)]
+struct Reservation {
+    off: u64,
+    order: u8,
+    /// Its ALLOC record is in the log.
+    recorded: bool,
 }
 
 /// The journal of a running transaction on pool `P`.
@@ -228,6 +250,11 @@ impl<P: MemPool> Journal<P> {
         if !st.logged.insert((off, len as u64)) {
             return;
         }
+        // The ALLOC records of blocks reserved so far share this record's fence.
+        if let Err(e) = self.record_reservations(&mut st) {
+            drop(st);
+            panic!("crndm: {e}");
+        }
         let mut done = 0;
         while done < len {
             let chunk = u32::try_from(len - done).unwrap_or(!7);
@@ -251,6 +278,7 @@ impl<P: MemPool> Journal<P> {
         }
         // PERSIST: the undo record is durable before the caller's in-place store (L3).
         self.persister().fence();
+        st.alloc_unfenced = false;
         st.written.push((ptr as usize, len));
     }
 
@@ -268,14 +296,45 @@ impl<P: MemPool> Journal<P> {
     /// # Errors
     /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
     pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
+        let (off, order) = self.pool.raw.heap().reserve(self.lane_idx, size, align)?;
+        self.st.borrow_mut().reserved.push(Reservation {
+            off,
+            order,
+            recorded: false,
+        });
+        Ok(off)
+    }
+
+    /// Writes (and flushes) the ALLOC records of the reserved blocks that have none yet.
+    ///
+    /// # Errors
+    /// The allocation errors of an extension block.
+    fn record_reservations(&self, st: &mut TxState) -> Result<()> {
+        for i in 0..st.reserved.len() {
+            let r = st.reserved[i];
+            if r.recorded {
+                continue;
+            }
+            let rec = NewRecord::plain(Kind::Alloc, u32::from(r.order), r.off);
+            // SAFETY: (1) ALLOC records carry no payload.
+            unsafe { self.append(st, rec) }?;
+            st.reserved[i].recorded = true;
+            st.alloc_unfenced = true;
+        }
+        Ok(())
+    }
+
+    /// Writes the ALLOC records still missing, so that commit cannot fail; called at the
+    /// end of the transaction's body, where a panic still rolls back.
+    ///
+    /// # Panics
+    /// If the journal is full; the transaction then aborts and rolls back.
+    pub(crate) fn prepare_commit(&self) {
         let mut st = self.st.borrow_mut();
-        // Room first: an extension block cannot be allocated inside the allocator's hook.
-        self.make_room(&mut st, record_len(0))?;
-        self.pool.raw.heap().alloc(size, align, |off, order| {
-            let rec = NewRecord::plain(Kind::Alloc, u32::from(order), off);
-            // SAFETY: (1) ALLOC records carry no payload; room was made above.
-            unsafe { self.append_here(&mut st, rec) }
-        })
+        if let Err(e) = self.record_reservations(&mut st) {
+            drop(st);
+            panic!("crndm: {e}");
+        }
     }
 
     /// Frees the block of `order` at `off` after the transaction commits (never before:
@@ -285,6 +344,17 @@ impl<P: MemPool> Journal<P> {
     /// If the journal is full; the transaction then aborts and rolls back.
     pub(crate) fn defer_free(&self, off: u64, order: u8) {
         let mut st = self.st.borrow_mut();
+        // A block this transaction reserved was never marked used: nothing in the pool
+        // refers to it once the transaction ends, whatever its outcome.
+        if let Some(i) = st
+            .reserved
+            .iter()
+            .position(|r| r.off == off && r.order == order)
+        {
+            st.reserved.swap_remove(i);
+            st.cancelled.push((off, order));
+            return;
+        }
         let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
         // SAFETY: (1) FREE records carry no payload.
         let r = unsafe { self.append(&mut st, rec) };
@@ -370,17 +440,34 @@ impl<P: MemPool> Journal<P> {
             f(committed);
         }
         self.pool.locks.unlock_all(&st.locks, self.owner());
+        // The log is gone (truncated, or never written), so no replay can name these
+        // blocks any more: they may be handed out again (F2).
+        let heap = self.pool.raw.heap();
+        if !committed {
+            let reserved: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
+            heap.unreserve(self.lane_idx, &reserved);
+        }
+        heap.unreserve(self.lane_idx, &st.cancelled);
     }
 
     /// Makes the transaction durable and gives the lane back.
     pub(crate) fn commit(self) {
         let mut st = self.st.take();
+        debug_assert!(st.reserved.iter().all(|r| r.recorded), "prepare_commit ran");
+        let p = self.persister();
+        if !st.reserved.is_empty() {
+            if st.alloc_unfenced {
+                // PERSIST: the ALLOC records are durable before the used heads (A1).
+                p.fence();
+            }
+            let used: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
+            self.pool.raw.heap().mark_used(&used);
+        }
         if st.records == 0 {
             self.finish(&mut st, true);
             self.pool.release_lane(self.lane_idx);
             return;
         }
-        let p = self.persister();
         for &(addr, len) in &st.written {
             // SAFETY: every range was checked to lie in the pool mapping, which
             // `self.pool` keeps alive.
@@ -392,6 +479,7 @@ impl<P: MemPool> Journal<P> {
         let mut frees = std::mem::take(&mut st.frees);
         frees.extend_from_slice(&st.extensions);
         if frees.is_empty() {
+            crash_point("commit-before-truncate");
             self.lane.truncate(p);
             // PERSIST: the commit point: the log is gone, the changes stay.
             p.fence();
@@ -407,7 +495,7 @@ impl<P: MemPool> Journal<P> {
             p.fence();
             crash_point("commit-before-frees");
             let heap = self.pool.raw.heap();
-            let freed = heap.free_batch(&frees, false, || {
+            let freed = heap.free_batch_in(Some(self.lane_idx), &frees, false, || {
                 crash_point("commit-before-truncate");
                 self.lane.truncate(p);
                 // PERSIST: the log is gone before the blocks can be reused (F2).

@@ -67,11 +67,13 @@ impl PoolSlot {
     }
 
     /// Address of offset 0 of the pool opened last (null before the first open).
+    #[inline]
     pub(crate) fn base(&self) -> *mut u8 {
         self.base.load(Ordering::Acquire)
     }
 
     /// Generation of the pool opened last (0 before the first open).
+    #[inline]
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }

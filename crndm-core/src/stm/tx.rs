@@ -76,7 +76,11 @@ where
     });
     // The journal itself is not unwind-safe (it has a RefCell), but after a panic it is
     // only used to roll back, which is what unwind safety asks for.
-    let outcome = catch_unwind(AssertUnwindSafe(|| body(&journal)));
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let r = body(&journal);
+        journal.prepare_commit();
+        r
+    }));
     ACTIVE.with(|a| {
         let mut a = a.borrow_mut();
         let pos = a

@@ -114,11 +114,18 @@ fn list_len(link: &Option<Pbox<Item>>) -> u64 {
     link.as_ref().map_or(0, |n| 1 + list_len(&n.next.borrow()))
 }
 
+/// Makes the `abort` child die inside its commit, after the used heads of its three
+/// items are durable and before the commit point: the journal then holds all three
+/// ALLOC records, and the blocks are used in the map.
+pub const ABORT_IN_COMMIT: (&str, &str) =
+    (crndm::internals::CRASH_AT_ENV, "commit-before-truncate");
+
 /// The child process (run by [`run_child`]), on the pool named by `CHILD_POOL_ENV`:
 /// - `prepare`: creates the root, sets its tag to [`TAG_OK`] and pushes
 ///   [`PREPARED_ITEMS`] items, committed;
 /// - `abort`: in a transaction, sets the tag to [`TAG_CRASH`] and pushes three items,
-///   then aborts the process: an active journal with UNDO and ALLOC records is left;
+///   then aborts the process (run it with [`ABORT_IN_COMMIT`] to die inside the commit
+///   instead): an active journal with UNDO and ALLOC records is left;
 /// - `pop`: a transaction that pops an item (a deferred free), for `CRNDM_CRASH_AT`;
 /// - `verify`: the tag is [`TAG_OK`], the list has [`PREPARED_ITEMS`] items, and the
 ///   allocator holds exactly the root and the items.
@@ -143,9 +150,14 @@ fn child() {
                 for v in 0..3 {
                     push(&doc, 100 + v, j);
                 }
-                // The process dies mid-transaction, as in a power cut.
-                std::process::abort();
+                // The process dies mid-transaction, as in a power cut: inside the
+                // commit (CRNDM_CRASH_AT=commit-before-truncate, once the items' used
+                // heads are durable), or here.
+                if child_env(crndm::internals::CRASH_AT_ENV).is_none() {
+                    std::process::abort();
+                }
             });
+            unreachable!("the commit dies at its crash point");
         }
         "pop" => BuddyAlloc::transaction(|j| {
             let top = doc.items.take(j).expect("a prepared list");
@@ -196,7 +208,7 @@ pub fn prepared_pool(path: &Path, size: &str) {
 /// [`prepared_pool`], then a child that dies mid-transaction: an active journal.
 pub fn crashed_pool(path: &Path, size: &str) {
     prepared_pool(path, size);
-    let (status, out) = run_child("abort", path, &[]);
+    let (status, out) = run_child("abort", path, &[ABORT_IN_COMMIT]);
     assert!(
         !status.success() && status.code().is_none(),
         "the child must die by a signal:\n{}",

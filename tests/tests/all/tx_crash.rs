@@ -13,6 +13,7 @@ use crndm_tests::retry_locked;
 crndm::pool!(sigkill_pool);
 crndm::pool!(commit_pool);
 crndm::pool!(recovery_pool);
+crndm::pool!(reservation_pool);
 
 const TOTAL: i64 = 1000;
 const ENV_POOL: &str = "CRNDM_TX_CRASH_POOL";
@@ -25,6 +26,7 @@ macro_rules! with_parent_pool {
             "sigkill" => $body::<sigkill_pool::BuddyAlloc>(),
             "commit" => $body::<commit_pool::BuddyAlloc>(),
             "recovery" => $body::<recovery_pool::BuddyAlloc>(),
+            "reservation" => $body::<reservation_pool::BuddyAlloc>(),
             other => panic!("unknown pool type {other}"),
         }
     };
@@ -224,9 +226,14 @@ fn abort_child_body<P: MemPool>() {
                 j,
             ));
         }
-        // The process dies in the middle of the transaction, as in a power cut.
-        std::process::abort();
+        // The process dies in the middle of the transaction, as in a power cut: here,
+        // or (with CRNDM_CRASH_AT=commit-before-truncate) inside the commit, once the
+        // nodes' used heads are durable but before the commit point.
+        if std::env::var_os(crndm::internals::CRASH_AT_ENV).is_none() {
+            std::process::abort();
+        }
     });
+    unreachable!("the commit dies at its crash point");
 }
 
 #[test]
@@ -314,9 +321,14 @@ fn a_crash_during_recovery_is_recovered_again() {
         .unwrap()
         .stats
         .used;
-    let status = child("abort_child", "recovery", &path, &[])
-        .status()
-        .unwrap();
+    let status = child(
+        "abort_child",
+        "recovery",
+        &path,
+        &[(crndm::internals::CRASH_AT_ENV, "commit-before-truncate")],
+    )
+    .status()
+    .unwrap();
     assert!(!status.success());
     let status = child(
         "recover_child",
@@ -347,6 +359,38 @@ fn a_crash_during_recovery_is_recovered_again() {
     let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     assert_eq!(bank.a.get(), TOTAL);
     assert_eq!(bank.len.get(), 2);
+    drop(bank);
+    verify::<P>(&path);
+}
+
+#[test]
+fn a_transaction_killed_before_its_commit_never_marked_its_blocks_used() {
+    type P = reservation_pool::BuddyAlloc;
+    let d = dir();
+    let path = d.path().join("k.pool");
+    prepared_bank::<P>(&path, 2);
+    let used = retry_locked(|| crndm::admin::info(&path))
+        .unwrap()
+        .stats
+        .used;
+    let status = child("abort_child", "reservation", &path, &[])
+        .status()
+        .unwrap();
+    assert!(!status.success());
+    // The three nodes were only reserved: the map never called them used, so recovery
+    // restores the undo records and has nothing to free.
+    let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
+    assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
+    assert_eq!(report.freed_blocks, 0);
+    assert_eq!(
+        retry_locked(|| crndm::admin::info(&path))
+            .unwrap()
+            .stats
+            .used,
+        used
+    );
+    let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
+    assert_eq!(bank.a.get(), TOTAL);
     drop(bank);
     verify::<P>(&path);
 }

@@ -77,11 +77,14 @@ where
 {
     let full = slot.borrow().is_some();
     let (free, alloc) = action(op, full);
+    // The slot is logged first, so a new box is allocated after the transaction's last
+    // undo record and its ALLOC record needs the commit's own fence (A1).
+    let mut slot = slot.borrow_mut(j);
     if free {
-        drop(slot.take(j));
+        drop(slot.take());
     }
     if alloc {
-        *slot.borrow_mut(j) = Some(Pbox::new(Blob::new(op as u64 + 1), j));
+        *slot = Some(Pbox::new(Blob::new(op as u64 + 1), j));
     }
 }
 
@@ -109,12 +112,12 @@ impl<P: MemPool> Workload for AllocFree<P> {
 
     fn run(&self, root: &AllocRoot<P>, op: usize) {
         P::transaction(|j| {
+            root.step.set(op as u64 + 1, j);
             match op % 3 {
                 0 => step_slot(&root.small, op, j),
                 1 => step_slot(&root.mid, op, j),
                 _ => step_slot(&root.big, op, j),
             }
-            root.step.set(op as u64 + 1, j);
         })
         .expect("commits");
     }

@@ -61,6 +61,7 @@ crndm::pool!(free_early_pool);
 crndm::pool!(commit_point_pool);
 crndm::pool!(commit_record_pool);
 crndm::pool!(alloc_fence_pool);
+crndm::pool!(split_fence_pool);
 crndm::pool!(record_flush_pool);
 crndm::pool!(truncate_flush_pool);
 crndm::pool!(rollback_pool);
@@ -139,11 +140,26 @@ fn removing_the_commit_record_fence_is_caught() {
 fn removing_the_allocators_ordering_fence_is_caught() {
     // A1: the ALLOC record is durable before the block's USED head byte.
     let m = Mutation::SkipCall(site(
-        "alloc/buddy.rs",
-        "PERSIST: the journal record and the split-off heads are durable",
+        "stm/journal.rs",
+        "PERSIST: the ALLOC records are durable before the used heads (A1)",
         ".fence()",
     ));
     assert_caught(&AllocFree::<alloc_fence_pool::BuddyAlloc>::new(9), m);
+}
+
+#[test]
+fn removing_the_split_fence_is_caught() {
+    // M1: the heads of the split-off buddies are durable before the split block's own
+    // head shrinks; otherwise the map can tile the heap with holes and not open.
+    let m = Mutation::SkipCall(site(
+        "alloc/buddy.rs",
+        "PERSIST: the buddy heads are durable before u's head stops covering them",
+        ".fence()",
+    ));
+    assert_caught(
+        &crate::large::Large::<split_fence_pool::BuddyAlloc>::new(12),
+        m,
+    );
 }
 
 #[test]
