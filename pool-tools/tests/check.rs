@@ -88,13 +88,23 @@ fn a_crashed_transaction_is_shown_reported_and_recovered() {
     assert_eq!(log["records"]["alloc"], 3);
     assert!(log["records"]["undo"].as_u64().unwrap() >= 2, "{log}");
     assert!(log["bytes"].as_u64().unwrap() > 0);
-    assert_eq!(info["problems"].as_array().unwrap().len(), 1, "{info}");
+    // Besides the journal, the only findings are allocator residue of the dead process
+    // (blocks its lane caches held, unmerged), which open repairs.
+    let (residue, others): (Vec<&Value>, Vec<&Value>) = info["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .partition(|p| p.as_str().unwrap().contains("not merged"));
+    assert_eq!(others.len(), 1, "{info}");
 
     // check reports it, without writing, and exits 1.
     let before = contents(&path);
     let text = run_code(&["check", s(&path)], 1);
     assert!(
-        text.contains("problems      1 (1 repairable with `crndm-pool check --repair`"),
+        text.contains(&format!(
+            "problems      {n} ({n} repairable with `crndm-pool check --repair`",
+            n = 1 + residue.len()
+        )),
         "{text}"
     );
     assert!(
@@ -103,7 +113,12 @@ fn a_crashed_transaction_is_shown_reported_and_recovered() {
     );
     let v = run_json(&["check", "--json", s(&path)], 1);
     assert_eq!(v["clean"], false);
-    let f = &v["findings"][0];
+    let f = v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == "unfinished-journal")
+        .unwrap_or_else(|| panic!("no journal finding in {v}"));
     assert_eq!(keys(f), ["kind", "message", "severity"]);
     assert_eq!(
         (f["kind"].as_str(), f["severity"].as_str()),

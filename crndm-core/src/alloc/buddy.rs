@@ -23,7 +23,9 @@
 //! 5. only now do the buddies enter the free sets.
 //!
 //! *Reserve* a block of order k: pop it from the lane cache, or take it from the free
-//! sets (splitting as above). Its durable head says `FREE|k`; nothing is written.
+//! sets (splitting as above; the split also cuts its smallest buddies into blocks of
+//! order k that refill the lane's cache). Its durable head says `FREE|k`; nothing is
+//! written.
 //!
 //! *Mark used* (at commit): the caller's ALLOC record naming the block is durable (A1);
 //! store `USED|k` at u and flush it. It is durable at the caller's next fence.
@@ -83,7 +85,15 @@ pub(crate) const MAX_ALIGN: u64 = 4096;
 /// Orders a lane cache keeps: blocks of 64 B to 4 KiB.
 const CACHE_ORDERS: usize = 7;
 /// Blocks a lane cache keeps per order.
-const CACHE_CAP: usize = 4;
+const CACHE_CAP: usize = 8;
+/// A reservation that must split a block refills its lane's empty cache with the
+/// pieces of the buddies of its `CARVE` lowest orders (2^CARVE - 1 blocks), so that the
+/// split's two fences serve 2^CARVE reservations.
+const CARVE: u8 = 3;
+const _: () = assert!(
+    (1 << CARVE) - 1 <= CACHE_CAP,
+    "a refill fits an empty cache"
+);
 /// How often an allocation that finds no block waits for splits under way.
 const SPLIT_WAITS: u32 = 10_000;
 
@@ -320,10 +330,23 @@ impl Heap {
     /// `k`, writing `head` as u's new head byte, then publishes the split-off buddies
     /// (steps 1–5 of a split). The first fence also orders whatever the caller flushed
     /// before (A1 for an eager allocation).
-    fn split(&self, u: u64, j: u8, k: u8, head: u8) {
+    ///
+    /// The buddies of orders `k..k + carve` are cut into blocks of order `k`, which are
+    /// returned to the caller (for its lane cache) instead of being published.
+    fn split(&self, u: u64, j: u8, k: u8, head: u8, carve: u8) -> Vec<u64> {
+        let carve = carve.min(j - k);
+        let mut pieces = Vec::new();
         let mut line = usize::MAX;
         for i in (k..j).rev() {
-            self.write(u + (1u64 << i), FREE | i, &mut line);
+            let b = u + (1u64 << i);
+            if i < k + carve {
+                for p in 0..1u64 << (i - k) {
+                    pieces.push(b + (p << k));
+                    self.write(b + (p << k), FREE | k, &mut line);
+                }
+            } else {
+                self.write(b, FREE | i, &mut line);
+            }
         }
         self.end_writes(&mut line);
         // PERSIST: the buddy heads are durable before u's head stops covering them (M1),
@@ -334,10 +357,11 @@ impl Heap {
         // PERSIST: u's head is durable before a buddy can be handed out (S1).
         self.persister.fence();
         let mut st = self.lock();
-        for i in k..j {
+        for i in k + carve..j {
             self.publish(&mut st, u + (1u64 << i), i);
         }
         st.splitting -= 1;
+        pieces
     }
 
     /// Allocates a block for `size` bytes aligned to `align` and marks it used at once;
@@ -370,7 +394,7 @@ impl Heap {
         }
         self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
         if j > k {
-            self.split(u, j, k, USED | k);
+            self.split(u, j, k, USED | k, 0);
         } else {
             // PERSIST: the journal record is durable before the head byte below can
             // reach the media (A1).
@@ -403,7 +427,15 @@ impl Heap {
             None => {
                 let (u, j) = self.take(k, size)?;
                 if j > k {
-                    self.split(u, j, k, FREE | k);
+                    let cacheable = usize::from(k) < CACHE_ORDERS && self.cache(lane).is_some();
+                    let pieces = self.split(u, j, k, FREE | k, if cacheable { CARVE } else { 0 });
+                    // The cache of order k was empty (the pop above failed, and only this
+                    // lane's transaction fills it); 2^CARVE - 1 ≤ CACHE_CAP.
+                    if !pieces.is_empty()
+                        && let Some(mut c) = self.cache(lane)
+                    {
+                        c.free[usize::from(k)].extend(pieces);
+                    }
                 }
                 u
             }
@@ -433,6 +465,9 @@ impl Heap {
     /// cache while it has room, else into the free sets. Their heads are durable
     /// `FREE|k` already, so nothing is written unless a block merges (A3).
     pub(crate) fn unreserve(&self, lane: u32, blocks: &[(u64, u8)]) {
+        if blocks.is_empty() {
+            return;
+        }
         let mut rest = Vec::new();
         {
             let mut cache = self.cache(lane);
@@ -459,6 +494,13 @@ impl Heap {
                 self.publish(&mut st, u, k);
             }
         }
+    }
+
+    /// Merges the cached blocks back into the free sets when the pool closes, so that
+    /// a cleanly closed file's map is canonical (M4). The caller fences afterwards,
+    /// while the mapping is alive.
+    pub(crate) fn close(&self) {
+        self.drain_caches();
     }
 
     /// Moves every cached block into the free sets (merging); returns how many.
@@ -730,14 +772,6 @@ impl Heap {
     }
 }
 
-impl Drop for Heap {
-    /// A pool closes with its cached blocks merged back, so a cleanly closed file's map
-    /// is canonical (M4).
-    fn drop(&mut self) {
-        self.drain_caches();
-    }
-}
-
 /// The invariant violations a successful scan can still show (M3, M4).
 pub(crate) fn scan_problems(scan: &map::Scan) -> Vec<String> {
     let mut problems = Vec::new();
@@ -991,6 +1025,43 @@ mod tests {
         assert_eq!(heap.stats().largest_free, 4 * 64);
         drop(heap);
         assert_eq!(map, vec![FREE | 2, 0, 0, 0]);
+    }
+
+    #[test]
+    fn reservations_use_the_lane_cache_and_leave_a_clean_map() {
+        let h = TestHeap::new(1 << 10);
+        let blocks: Vec<(u64, u8)> = (0..20).map(|_| h.heap.reserve(0, 64, 8).unwrap()).collect();
+        let mut offs: Vec<u64> = blocks.iter().map(|b| b.0).collect();
+        offs.sort_unstable();
+        offs.dedup();
+        assert_eq!(offs.len(), 20, "every reservation is its own block");
+        h.heap.mark_used(&blocks[..10]);
+        h.heap.unreserve(0, &blocks[10..]);
+        assert_eq!(h.heap.check(), Vec::<String>::new());
+        let s = h.heap.stats();
+        assert_eq!(s.used, 10 * 64);
+        assert_eq!(s.used + s.free, s.total);
+        h.heap
+            .free_batch_in(Some(0), &blocks[..10], true, || {})
+            .unwrap();
+        assert_eq!(h.heap.check(), Vec::<String>::new());
+        assert_eq!(h.heap.stats().used, 0);
+        // Cached blocks sit unmerged next to their buddies; draining merges them back.
+        assert!(!h.pristine());
+        assert!(h.heap.drain_caches() > 0);
+        assert!(h.pristine());
+    }
+
+    #[test]
+    fn a_large_allocation_drains_the_caches_before_running_out() {
+        let h = TestHeap::new(16);
+        let b = h.heap.reserve(1, 64, 8).unwrap();
+        h.heap.unreserve(1, &[b]);
+        // Every unit is free, but split into cached blocks: the allocation of the whole
+        // heap must still succeed.
+        let big = h.alloc(16 * 64).unwrap();
+        h.free(big, 16 * 64).unwrap();
+        assert!(h.pristine());
     }
 
     #[test]

@@ -260,6 +260,10 @@ impl RawPool {
 
 impl Drop for RawPool {
     fn drop(&mut self) {
+        // The cached blocks merge back first, so a cleanly closed file's map is
+        // canonical; their writes are flushed and made durable by the fence below,
+        // while the mapping still exists.
+        self.heap.close();
         self.persister.fence();
         self.persister
             .forget_range(self.map.ptr() as usize, self.map.len());
