@@ -90,16 +90,22 @@ fn print_persist_costs(dir: &std::path::Path) {
     );
 }
 
-fn alloc_free(c: &mut Criterion) {
+/// A fresh 64 MiB `Emulated` pool `name` in a new directory under [`pool_dir`].
+fn bench_pool(name: &str) -> (tempfile::TempDir, PoolGuard<BuddyAlloc>) {
     let dir = tempfile::Builder::new()
         .prefix("crndm-bench-")
         .tempdir_in(pool_dir())
         .expect("create a bench directory");
-    let _pool = PoolOptions::new()
+    let pool = PoolOptions::new()
         .size(64 << 20)
         .mode(Mode::Emulated)
-        .open_no_root::<BuddyAlloc>(dir.path().join("alloc.pool"), O_CF)
+        .open_no_root::<BuddyAlloc>(dir.path().join(format!("{name}.pool")), O_CF)
         .expect("open the bench pool");
+    (dir, pool)
+}
+
+fn alloc_free(c: &mut Criterion) {
+    let (dir, _pool) = bench_pool("alloc");
 
     print_persist_costs(dir.path());
 
@@ -125,15 +131,7 @@ fn pairs(n: u64, tx: bool) {
 }
 
 fn threads(c: &mut Criterion) {
-    let dir = tempfile::Builder::new()
-        .prefix("crndm-bench-")
-        .tempdir_in(pool_dir())
-        .expect("create a bench directory");
-    let _pool = PoolOptions::new()
-        .size(64 << 20)
-        .mode(Mode::Emulated)
-        .open_no_root::<BuddyAlloc>(dir.path().join("threads.pool"), O_CF)
-        .expect("open the bench pool");
+    let (_dir, _pool) = bench_pool("threads");
     let mut group = c.benchmark_group("threads");
     for (name, tx) in [("raw", false), ("tx", true)] {
         for n_threads in [1u64, 2] {
