@@ -128,16 +128,19 @@ fn put(table: &Table, key: u64, value: Value, j: &Journal) {
     let bucket = &table.buckets[bucket_of(key)];
     let found = with_entry(bucket, key, |e| e.map(|e| e.value.set(value, j)).is_some());
     if !found {
-        let mut head = bucket.borrow_mut(j);
-        let next = head.take();
-        *head = Some(Pbox::new(
+        // Allocate first, then log the bucket head (as the C twin does): the allocation's
+        // record shares the head's log fence, and the fresh entry needs no logging.
+        let mut entry = Pbox::new(
             Entry {
                 key,
                 value: PCell::new(value),
-                next,
+                next: None,
             },
             j,
-        ));
+        );
+        let mut head = bucket.borrow_mut(j);
+        entry.get_mut(j).next = head.take();
+        *head = Some(entry);
     }
 }
 

@@ -69,9 +69,18 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
     let (counters, start) = (PersistCounters::current(), Instant::now());
     for value in 0..n {
         BuddyAlloc::transaction(|j| {
+            // Allocate first, then log the head (as the C twin does): the allocation's
+            // record shares the head's log fence, and the fresh node needs no logging.
+            let mut node = Pbox::new(
+                Node {
+                    value,
+                    next: PRefCell::new(None),
+                },
+                j,
+            );
             let mut head = list.head.borrow_mut(j);
-            let next = PRefCell::new(head.take());
-            *head = Some(Pbox::new(Node { value, next }, j));
+            node.get_mut(j).next = PRefCell::new(head.take());
+            *head = Some(node);
         })?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -89,8 +98,9 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
         sum += BuddyAlloc::transaction(|j| {
             let mut head = list.head.borrow_mut(j);
             let top = head.take().expect("as many pops as pushes");
-            *head = top.next.take(j);
-            top.value
+            let Node { value, next } = Pbox::into_inner(top, j);
+            *head = next.into_inner();
+            value
         })?;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -135,9 +145,10 @@ fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
                                     *head = Some(Pbox::new(SharedNode { value, next }, j));
                                     0
                                 } else {
-                                    let mut top = head.take().expect("as many pops as pushes");
-                                    *head = top.get_mut(j).next.take();
-                                    top.value
+                                    let top = head.take().expect("as many pops as pushes");
+                                    let SharedNode { value, next } = Pbox::into_inner(top, j);
+                                    *head = next;
+                                    value
                                 }
                             })?;
                         }

@@ -115,6 +115,37 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
         unsafe { &mut *p }
     }
 
+    /// Moves the value out of the box, whose memory is freed when the transaction
+    /// commits: the persistent counterpart of moving out of a `Box`. Nothing is logged,
+    /// since the block is not written again; an abort brings the box back as it was.
+    ///
+    /// ```
+    /// # fn main() -> crndm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use crndm::default::*;
+    /// let root = BuddyAlloc::open::<PRefCell<Option<Pbox<(u64, u64)>>>>(dir.path().join("i.pool"), O_CF)?;
+    /// BuddyAlloc::transaction(|j| *root.borrow_mut(j) = Some(Pbox::new((1, 2), j)))?;
+    /// let pair = BuddyAlloc::transaction(|j| {
+    ///     let b = root.borrow_mut(j).take().unwrap();
+    ///     Pbox::into_inner(b, j)
+    /// })?;
+    /// assert_eq!(pair, (1, 2));
+    /// assert!(root.borrow().is_none());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_inner(b: Self, j: &Journal<P>) -> T {
+        let b = std::mem::ManuallyDrop::new(b);
+        // SAFETY: the object is live (field invariant), and `b` is never dropped, so this
+        // is the only move out of it. Its pool bytes stay intact until the deferred free
+        // runs after commit; an abort keeps the block, and the box it came from.
+        let x = unsafe { std::ptr::read(b.ptr()) };
+        if let Ok(order) = order_for(size_of::<T>() as u64, align_of::<T>() as u64) {
+            j.defer_free(b.off.get(), order);
+        }
+        x
+    }
+
     /// Whether two boxes point at the same allocation.
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         a.off == b.off

@@ -33,7 +33,15 @@
 //! *Allocate eagerly*: take the block; the caller's `log` hook flushes its record; fence
 //! (A1; the first fence of a split serves); store `USED|k` and flush it.
 //!
-//! *Free* a batch of blocks:
+//! *Free in place* (a transaction's frees, at its commit; [`Heap::free_in_place`]): the
+//! FREE records naming the blocks are durable; store `FREE|k` at each head, unmerged, and
+//! flush; the caller's commit fence makes them durable with its COMMIT record (recovery
+//! turns them back into `USED|k` if the record did not make it). The caller then
+//! truncates its log without a fence and gives the blocks back ([`Heap::take_back`]):
+//! into the lane's cache, or *parked* on the lane until its next transaction fences
+//! ([`Heap::unpark`]), so that no block is reused while the log could free it again (F2).
+//!
+//! *Free* a batch of blocks (recovery, the `internals` API):
 //! 1. blocks bound for the lane cache get `FREE|k` at their head, unmerged; the others
 //!    merge with free buddies in DRAM and get the merged head `FREE|k'`; one byte store
 //!    commits each free;
@@ -61,13 +69,14 @@
 //! - **A1** a used head byte is durable only after the record that lets recovery undo it.
 //! - **A2** a block of order k starts at a heap offset divisible by min(64·2^k, 4096) of
 //!   the mapping (the heap is page-aligned), and is at least 64·2^k bytes long.
-//! - **A3** outside an operation, the free sets and the lane caches together hold
-//!   exactly the map's free heads, and those heads are durable. Only blocks in lane
-//!   caches may have an unmerged free buddy (M4); the repair at open merges them.
+//! - **A3** outside an operation, the free sets, the lane caches and the parked blocks
+//!   together hold exactly the map's free heads. Only cached or parked blocks may have an
+//!   unmerged free buddy (M4); the repair at open merges them. All those heads are
+//!   durable.
 //! - **F1/F2** as above.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::map::{self, FREE, USED};
@@ -134,6 +143,13 @@ struct State {
 #[derive(Default)]
 struct LaneCache {
     free: [Vec<u64>; CACHE_ORDERS],
+    /// Blocks freed in place by the lane's committed transaction whose log may still be
+    /// in the media (unit, order): reusable only once that log's truncation is durable
+    /// (F2, [`Heap::take_back`]).
+    parked: Vec<(u64, u8)>,
+    /// Address of the lane line whose write-back makes the truncation of its last
+    /// freeing transaction durable (0: none pending).
+    truncation_line: usize,
 }
 
 /// The allocator of one open pool.
@@ -141,6 +157,9 @@ pub(crate) struct Heap {
     state: Mutex<State>,
     /// One cache per journal lane.
     caches: Box<[Mutex<LaneCache>]>,
+    /// Per lane: whether its cache holds parked blocks (read without the cache's lock
+    /// on every transaction's first fence).
+    parked_any: Box<[AtomicBool]>,
     /// Used heads per order (exact outside an operation).
     used: Box<[AtomicU64]>,
     /// Reserved blocks per order: in no set, no cache, and free in the map.
@@ -217,6 +236,7 @@ impl Heap {
         Ok(Heap {
             state: Mutex::new(State { free, splitting: 0 }),
             caches: (0..lanes).map(|_| Mutex::default()).collect(),
+            parked_any: (0..lanes).map(|_| AtomicBool::new(false)).collect(),
             used,
             reserved: counters(orders),
             map,
@@ -448,6 +468,12 @@ impl Heap {
     /// records naming them must be durable already (A1); the heads are durable at the
     /// caller's next fence.
     pub(crate) fn mark_used(&self, blocks: &[(u64, u8)]) {
+        // The counters first: an atomic read-modify-write after a flush would wait for
+        // the write-back, as a fence does (CLWB is ordered by locked instructions).
+        for &(_, k) in blocks {
+            self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+            self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
+        }
         let mut line = usize::MAX;
         for &(off, k) in blocks {
             let Some(u) = self.unit_of(off) else {
@@ -455,8 +481,6 @@ impl Heap {
                 continue;
             };
             self.write(u, USED | k, &mut line);
-            self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
-            self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
         }
         self.end_writes(&mut line);
     }
@@ -503,14 +527,32 @@ impl Heap {
         self.drain_caches();
     }
 
-    /// Moves every cached block into the free sets (merging); returns how many.
+    /// Moves every cached and parked block into the free sets (merging); returns how
+    /// many. Cached and parked blocks may come from logs whose truncation is not durable
+    /// yet: those lanes' lines are written back and fenced first (F2), from this
+    /// thread, whichever thread wrote them.
     fn drain_caches(&self) -> usize {
         let mut blocks = Vec::new();
-        for c in &self.caches {
+        let mut lines = Vec::new();
+        for (c, flag) in self.caches.iter().zip(&self.parked_any) {
             let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
             for (k, list) in c.free.iter_mut().enumerate() {
                 blocks.extend(list.drain(..).map(|u| (u, small(k))));
             }
+            blocks.append(&mut c.parked);
+            if c.truncation_line != 0 {
+                lines.push(std::mem::take(&mut c.truncation_line));
+            }
+            flag.store(false, Ordering::Relaxed);
+        }
+        for &line in &lines {
+            // SAFETY: a line of a lane in the live pool mapping (Heap::take_back (1)).
+            unsafe { self.persister.flush(line as *const u8, 1) };
+        }
+        if !lines.is_empty() {
+            // PERSIST: the truncations of the logs that freed the parked blocks are
+            // durable before the blocks can be reused (F2).
+            self.persister.fence();
         }
         if !blocks.is_empty() {
             let mut st = self.lock();
@@ -519,6 +561,94 @@ impl Heap {
             }
         }
         blocks.len()
+    }
+
+    /// Frees used blocks in place for a committing transaction: stores `FREE|k` at each
+    /// head, unmerged, and flushes it; the caller fences. Blocks that are not used blocks
+    /// of that order are skipped. Returns the blocks freed (units), which are in no free
+    /// set and no cache until the caller gives them back ([`Heap::take_back`], which also
+    /// counts them). No atomic read-modify-write runs here: one would wait for the
+    /// caller's flushes as a fence does (CLWB is ordered by locked instructions).
+    ///
+    /// Until the caller's commit point, recovery turns such a head back into `USED|k`
+    /// (the FREE record naming it is durable: the caller fenced after writing it).
+    pub(crate) fn free_in_place(&self, blocks: &[(u64, u8)]) -> Vec<(u64, u8)> {
+        let mut freed = Vec::with_capacity(blocks.len());
+        let mut line = usize::MAX;
+        for &(off, k) in blocks {
+            // C1: a used block's head changes only by its own free, which is this one.
+            let Some(u) = self.unit_of(off).filter(|&u| self.read(u) == USED | k) else {
+                continue;
+            };
+            self.write(u, FREE | k, &mut line);
+            freed.push((u, k));
+        }
+        self.end_writes(&mut line);
+        freed
+    }
+
+    /// Takes back blocks freed by a committed transaction of `lane` (from
+    /// [`Heap::free_in_place`]) whose log's truncation, at `line`, is not yet durable. Blocks that fit go to the lane's cache at once: only the lane's own
+    /// transactions take from it, and each of them overwrites the lane's first line and
+    /// fences before it writes a used head (A1), which makes that truncation durable
+    /// first (F2). The others are *parked* until the lane's next transaction has fenced
+    /// ([`Heap::unpark`]); a drain writes back `line` and fences before publishing any.
+    ///
+    /// # Safety
+    /// 1. `line` is in the lane's first record line, in the pool mapping, which outlives
+    ///    this heap's use of it.
+    pub(crate) unsafe fn take_back(&self, lane: u32, blocks: &[(u64, u8)], line: *const u8) {
+        if blocks.is_empty() {
+            return;
+        }
+        let Some(mut c) = self.cache(lane) else {
+            debug_assert!(false, "a transaction's lane has a cache");
+            return;
+        };
+        c.truncation_line = line as usize & !(CACHE_LINE - 1);
+        for &(u, k) in blocks {
+            self.used[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+            let kk = usize::from(k);
+            if kk < CACHE_ORDERS && c.free[kk].len() < CACHE_CAP {
+                c.free[kk].push(u);
+            } else {
+                c.parked.push((u, k));
+            }
+        }
+        if !c.parked.is_empty() {
+            self.parked_any[to_usize(u64::from(lane))].store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// Publishes the blocks parked on `lane`: into its cache while there is room, else
+    /// into the free sets. The caller holds the lane and has made its own first record
+    /// durable, which overwrote the log of the transaction that parked them (F2).
+    pub(crate) fn unpark(&self, lane: u32) {
+        let Some(flag) = self.parked_any.get(to_usize(u64::from(lane))) else {
+            return;
+        };
+        if !flag.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut rest = Vec::new();
+        if let Some(mut c) = self.cache(lane) {
+            flag.store(false, Ordering::Relaxed);
+            let parked = std::mem::take(&mut c.parked);
+            for (u, k) in parked {
+                let kk = usize::from(k);
+                if kk < CACHE_ORDERS && c.free[kk].len() < CACHE_CAP {
+                    c.free[kk].push(u);
+                } else {
+                    rest.push((u, k));
+                }
+            }
+        }
+        if !rest.is_empty() {
+            let mut st = self.lock();
+            for (u, k) in rest {
+                self.publish(&mut st, u, k);
+            }
+        }
     }
 
     /// Frees a batch of blocks `(off, order)` and calls `before_publish` once they are
@@ -686,19 +816,24 @@ impl Heap {
             .is_some_and(|u| self.read(u) == USED | order)
     }
 
-    /// The blocks in lane caches, per order (units).
+    /// The blocks in lane caches or parked, per order (units).
     fn cached(&self) -> Vec<BTreeSet<u64>> {
-        let mut out = vec![BTreeSet::new(); CACHE_ORDERS];
+        let mut out = vec![BTreeSet::new(); self.used.len()];
         for c in &self.caches {
             let c = c.lock().unwrap_or_else(|p| p.into_inner());
             for (set, list) in out.iter_mut().zip(&c.free) {
                 set.extend(list.iter().copied());
             }
+            for &(u, k) in &c.parked {
+                if let Some(set) = out.get_mut(usize::from(k)) {
+                    set.insert(u);
+                }
+            }
         }
         out
     }
 
-    /// Usage statistics. Reserved blocks count as used, cached ones as free.
+    /// Usage statistics. Reserved blocks count as used, cached and parked ones as free.
     pub(crate) fn stats(&self) -> AllocStats {
         let cached = self.cached();
         let st = self.lock();
@@ -1050,6 +1185,37 @@ mod tests {
         assert!(!h.pristine());
         assert!(h.heap.drain_caches() > 0);
         assert!(h.pristine());
+    }
+
+    #[test]
+    fn blocks_freed_in_place_are_parked_until_their_lane_fences() {
+        let h = TestHeap::new(1 << 10);
+        // A small block (cacheable) and a large one (order 8, beyond the caches).
+        let small = h.heap.reserve(0, 64, 8).unwrap();
+        let large = h.heap.reserve(0, 64 << 8, 8).unwrap();
+        h.heap.mark_used(&[small, large]);
+        let freed = h.heap.free_in_place(&[small, large, large]);
+        assert_eq!(
+            freed.len(),
+            2,
+            "a block freed twice in one batch is freed once"
+        );
+        let line = [0u8; 64];
+        // SAFETY: (1) a live line standing in for the lane's first line.
+        unsafe { h.heap.take_back(0, &freed, line.as_ptr()) };
+        assert_eq!(h.heap.stats().used, 0);
+        assert_eq!(h.heap.check(), Vec::<String>::new());
+        // Another lane must not get the large block while lane 0's log could still free
+        // it again; lane 0's next transaction publishes it after its first fence.
+        let other = h.heap.reserve(1, 64 << 8, 8).unwrap();
+        assert_ne!(other.0, large.0, "a parked block was handed out");
+        h.heap.unreserve(1, &[other]);
+        h.heap.unpark(0);
+        let again = h.heap.reserve(1, 64 << 8, 8).unwrap();
+        assert_eq!(again.0, large.0, "published after the lane's fence");
+        h.heap.unreserve(1, &[again]);
+        // The small block went to lane 0's cache at once.
+        assert_eq!(h.heap.reserve(0, 64, 8).unwrap().0, small.0);
     }
 
     #[test]

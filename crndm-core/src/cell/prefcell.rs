@@ -154,6 +154,14 @@ impl<T, P: MemPool> PRefCell<T, P> {
         }
     }
 
+    /// Consumes the cell, returning the value (no journal needed: the cell is owned,
+    /// so it is not in the pool, or was moved out of it, as by [`Pbox::into_inner`]).
+    ///
+    /// [`Pbox::into_inner`]: crate::Pbox::into_inner
+    pub fn into_inner(self) -> T {
+        self.value.into_inner()
+    }
+
     /// Replaces the value and returns the old one.
     ///
     /// # Panics

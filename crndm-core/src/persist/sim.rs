@@ -37,8 +37,8 @@
 //!
 //! # Mutations
 //! A [`Sim`] can carry one planted bug ([`Mutation`]), to show that the crash suite finds
-//! it: a flush or fence call site that does nothing, or deferred frees run before the
-//! commit mark. Only pools opened with that `Sim` are affected.
+//! it: a flush or fence call site that does nothing, or a step of the free protocol left
+//! out. Only pools opened with that `Sim` are affected.
 //!
 //! # Limits
 //! The simulator reads the mapping at each flush and fence of the pool's workload thread;
@@ -140,9 +140,9 @@ pub enum Mutation {
     /// Every flush, fence and persist issued from this call site does nothing (it is
     /// neither counted nor recorded, and flushed lines wait for a later fence).
     SkipCall(CallSite),
-    /// A committing transaction with deferred frees runs them *before* writing its
-    /// COMMIT record (hook in `stm/journal.rs`), instead of after it is durable.
-    FreeBeforeCommit,
+    /// Recovery leaves the heads of blocks freed in place by an unfinished commit free
+    /// (hook in `stm/recovery.rs`), instead of making them used again.
+    KeepUncommittedFrees,
 }
 
 /// A power-failure simulator: give it to
@@ -646,7 +646,10 @@ mod tests {
         sim.set_mutation(Some(Mutation::SkipCall(site)));
         let (_att, p) = attached(&mut buf, &sim);
         assert!(p.sim.is_some_and(|s| s.mutated(Mutation::SkipCall(site))));
-        assert!(!p.sim.is_some_and(|s| s.mutated(Mutation::FreeBeforeCommit)));
+        assert!(
+            !p.sim
+                .is_some_and(|s| s.mutated(Mutation::KeepUncommittedFrees))
+        );
         // SAFETY: inside `buf`.
         unsafe { base.write(3) };
         flush_and_fence(&p);

@@ -188,9 +188,9 @@ impl RawPool {
                 reason: "changed while opening".into(),
             });
         }
-        // SAFETY: (1) the map region is inside the mapping (validated geometry), which
-        // the returned RawPool keeps alive longer than the heap (field order), and only
-        // the heap touches it; (2) the persister is this mapping's.
+        // SAFETY: (1) a live writable mapping of the validated geometry, not used
+        // elsewhere yet; (2) the persister is this mapping's.
+        unsafe { crate::stm::recovery::reinstate_uncommitted_frees(map.ptr(), &geo, &persister) };
         // SAFETY: the map region is inside the mapping (validated geometry).
         let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
         // SAFETY: (1) `map_ptr` holds `heap_units` bytes of the mapping, which the

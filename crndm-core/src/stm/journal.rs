@@ -4,19 +4,24 @@
 //! ```text
 //! alloc:      reserve a block (DRAM only; a split writes and fences heads, see
 //!             `alloc::buddy`); its ALLOC record is written later, before a fence
-//! log_range:  pending ALLOC records, UNDO record -> flush -> fence (L3) -> caller
+//! log_range:  pending ALLOC and FREE records, UNDO record -> flush -> fence (L3) -> caller
 //!             writes in place
 //! defer_free: of a block reserved by this transaction: forget the reservation
 //!             (the block goes back to the lane's cache when the transaction ends);
-//!             of any other block: FREE record -> flush
-//! commit:     pending ALLOC records -> flush -> fence if any is not durable (A1)
+//!             of any other block: its FREE record is written later, like ALLOC records
+//! commit:     pending records -> flush -> fence if an ALLOC record is not durable (A1)
 //!             -> used heads of the reserved blocks -> flush
 //!             -> flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
-//!             with frees: COMMIT record -> fence (commit point)
-//!                         -> free blocks -> fence (F1) -> truncate -> fence (F2)
+//!             with frees: COMMIT record, FREE|k heads -> flush -> fence (commit point)
+//!                         -> truncate (not flushed: the lane's next record is)
+//!                         -> freed blocks to the lane's cache, or parked (F2)
+//! first fence of the lane's next transaction: publish the parked blocks
 //! rollback:   restore UNDO newest first -> flush -> fence -> free ALLOC blocks
 //!             -> truncate -> fence
+//! recovery:   a log without COMMIT record: FREE|k heads named by its FREE records go
+//!             back to USED|k (before the allocator reads the map), then as rollback;
+//!             a log with one: finish the frees -> truncate -> fence
 //! ```
 //! An empty transaction writes nothing and issues no flush and no fence; neither does
 //! one that only allocates blocks and frees them again.
@@ -25,7 +30,6 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
-use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
@@ -35,7 +39,7 @@ use crate::stm::lane::{Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record
 const RESERVE: usize = 2 * REC_HEADER;
 use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::{MemPool, PoolRef};
 use crate::stm::recovery::recover_lane;
 use crate::util::crash_point;
 
@@ -73,8 +77,10 @@ struct TxState {
     records: usize,
     /// Ranges written in place (addresses), flushed at commit.
     written: Vec<(usize, usize)>,
-    /// Blocks to free after commit.
+    /// Blocks to free at commit.
     frees: Vec<(u64, u8)>,
+    /// How many of `frees` have their FREE record in the log.
+    frees_recorded: usize,
     /// Ranges already logged in this transaction (log each at most once).
     logged: LoggedSet,
     /// Object locks taken (released when the transaction ends, K2).
@@ -89,6 +95,8 @@ struct TxState {
     cancelled: Vec<(u64, u8)>,
     /// An ALLOC record was written since the last fence.
     alloc_unfenced: bool,
+    /// The blocks parked on the lane by its previous transaction were published.
+    unparked: bool,
 }
 
 /// A block reserved by a running transaction.
@@ -107,7 +115,7 @@ struct Reservation {
 /// cannot outlive the transaction, cannot be sent to another thread, and cannot be
 /// captured by another transaction.
 pub struct Journal<P: MemPool> {
-    pool: Arc<OpenPool>,
+    pool: PoolRef,
     lane_idx: u32,
     lane: RawLane,
     epoch: u64,
@@ -129,7 +137,7 @@ impl<P: MemPool> std::fmt::Debug for Journal<P> {
 
 impl<P: MemPool> Journal<P> {
     /// Starts a transaction's journal: takes a free lane of the pool.
-    pub(crate) fn start(pool: Arc<OpenPool>) -> Journal<P> {
+    pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
         Journal {
             pool,
@@ -235,7 +243,8 @@ impl<P: MemPool> Journal<P> {
 
     /// Saves the old bytes of `[ptr, ptr + len)` before the caller changes them in place
     /// (L3), once per transaction, and remembers to flush the range at commit. Ranges
-    /// outside the pool (volatile values) are not logged.
+    /// outside the pool (volatile values) and ranges inside blocks this transaction
+    /// allocated are not logged.
     ///
     /// # Panics
     /// If the journal is full; the transaction then aborts and rolls back.
@@ -250,8 +259,19 @@ impl<P: MemPool> Journal<P> {
         if !st.logged.insert((off, len as u64)) {
             return;
         }
-        // The ALLOC records of blocks reserved so far share this record's fence.
-        if let Err(e) = self.record_reservations(&mut st) {
+        // Memory of a block this transaction reserved has no old contents worth saving:
+        // an abort frees the block.
+        let end = off + len as u64;
+        if st
+            .reserved
+            .iter()
+            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
+        {
+            st.written.push((ptr as usize, len));
+            return;
+        }
+        // The pending ALLOC and FREE records share this record's fence.
+        if let Err(e) = self.record_pending(&mut st) {
             drop(st);
             panic!("crndm: {e}");
         }
@@ -278,7 +298,7 @@ impl<P: MemPool> Journal<P> {
         }
         // PERSIST: the undo record is durable before the caller's in-place store (L3).
         self.persister().fence();
-        st.alloc_unfenced = false;
+        self.fenced(&mut st);
         st.written.push((ptr as usize, len));
     }
 
@@ -303,6 +323,34 @@ impl<P: MemPool> Journal<P> {
             recorded: false,
         });
         Ok(off)
+    }
+
+    /// Notes a fence of this transaction: every record so far is durable, so the
+    /// lane's first record overwrote the previous transaction's log durably, and the
+    /// blocks that log freed may be reused (F2).
+    fn fenced(&self, st: &mut TxState) {
+        st.alloc_unfenced = false;
+        if !st.unparked && st.records > 0 {
+            st.unparked = true;
+            self.pool.raw.heap().unpark(self.lane_idx);
+        }
+    }
+
+    /// Writes (and flushes) the records still pending: ALLOC records of the reserved
+    /// blocks that have none yet, and FREE records of the deferred frees.
+    ///
+    /// # Errors
+    /// The allocation errors of an extension block.
+    fn record_pending(&self, st: &mut TxState) -> Result<()> {
+        self.record_reservations(st)?;
+        while st.frees_recorded < st.frees.len() {
+            let (off, order) = st.frees[st.frees_recorded];
+            let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
+            // SAFETY: (1) FREE records carry no payload.
+            unsafe { self.append(st, rec) }?;
+            st.frees_recorded += 1;
+        }
+        Ok(())
     }
 
     /// Writes (and flushes) the ALLOC records of the reserved blocks that have none yet.
@@ -331,7 +379,7 @@ impl<P: MemPool> Journal<P> {
     /// If the journal is full; the transaction then aborts and rolls back.
     pub(crate) fn prepare_commit(&self) {
         let mut st = self.st.borrow_mut();
-        if let Err(e) = self.record_reservations(&mut st) {
+        if let Err(e) = self.record_pending(&mut st) {
             drop(st);
             panic!("crndm: {e}");
         }
@@ -355,13 +403,9 @@ impl<P: MemPool> Journal<P> {
             st.cancelled.push((off, order));
             return;
         }
-        let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
-        // SAFETY: (1) FREE records carry no payload.
-        let r = unsafe { self.append(&mut st, rec) };
-        if let Err(e) = r {
-            drop(st);
-            panic!("crndm: {e}");
-        }
+        // Its FREE record is written later, with the pending ALLOC records: a flush here
+        // would make the transaction's next atomic read-modify-write (an allocation's
+        // lock, say) wait for the write-back as a fence does.
         st.frees.push((off, order));
     }
 
@@ -416,14 +460,14 @@ impl<P: MemPool> Journal<P> {
     }
 
     /// The open pool this journal writes to.
-    pub(crate) fn open_pool(&self) -> &Arc<OpenPool> {
+    pub(crate) fn open_pool(&self) -> &OpenPool {
         &self.pool
     }
 
     /// Makes volatile weak pointers to the object at `off` dead once this transaction
     /// commits (its block is freed then); nothing changes if it aborts.
     pub(crate) fn forget_vweaks_on_commit(&self, off: u64) {
-        let pool = Arc::clone(&self.pool);
+        let pool = self.pool.clone();
         self.on_end(move |committed| {
             if committed {
                 pool.forget_vweaks(off);
@@ -451,20 +495,24 @@ impl<P: MemPool> Journal<P> {
     }
 
     /// Makes the transaction durable and gives the lane back.
-    pub(crate) fn commit(self) {
-        let mut st = self.st.take();
-        debug_assert!(st.reserved.iter().all(|r| r.recorded), "prepare_commit ran");
+    pub(crate) fn commit(&self) {
+        let st = &mut *self.st.borrow_mut();
+        debug_assert!(
+            st.reserved.iter().all(|r| r.recorded) && st.frees_recorded == st.frees.len(),
+            "prepare_commit ran"
+        );
         let p = self.persister();
         if !st.reserved.is_empty() {
             if st.alloc_unfenced {
                 // PERSIST: the ALLOC records are durable before the used heads (A1).
                 p.fence();
+                self.fenced(st);
             }
             let used: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
             self.pool.raw.heap().mark_used(&used);
         }
         if st.records == 0 {
-            self.finish(&mut st, true);
+            self.finish(st, true);
             self.pool.release_lane(self.lane_idx);
             return;
         }
@@ -475,6 +523,7 @@ impl<P: MemPool> Journal<P> {
         }
         // PERSIST: every change is durable before the commit point (L4).
         p.fence();
+        self.fenced(st);
         // Extension blocks are freed with the deferred frees.
         let mut frees = std::mem::take(&mut st.frees);
         frees.extend_from_slice(&st.extensions);
@@ -484,37 +533,35 @@ impl<P: MemPool> Journal<P> {
             // PERSIST: the commit point: the log is gone, the changes stay.
             p.fence();
         } else {
-            #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
-            if p.mutated(crate::persist::sim::Mutation::FreeBeforeCommit) {
-                let _ = self.pool.raw.heap().free_batch(&frees, false, || {});
-            }
             // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
-            let r = unsafe { self.append_here(&mut st, NewRecord::plain(Kind::Commit, 0, 0)) };
+            let r = unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, 0, 0)) };
             debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
-            // PERSIST: the commit point: from here recovery finishes the frees.
-            p.fence();
             crash_point("commit-before-frees");
             let heap = self.pool.raw.heap();
-            let freed = heap.free_batch_in(Some(self.lane_idx), &frees, false, || {
-                crash_point("commit-before-truncate");
-                self.lane.truncate(p);
-                // PERSIST: the log is gone before the blocks can be reused (F2).
-                p.fence();
-            });
-            debug_assert!(freed.is_ok(), "lenient frees cannot fail");
+            let freed = heap.free_in_place(&frees);
+            // PERSIST: the commit point: the COMMIT record and the freed heads are durable
+            // together (recovery undoes freed heads of a log without COMMIT record).
+            p.fence();
+            crash_point("commit-before-truncate");
+            self.lane.invalidate();
+            // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
+            // `self.pool` keeps alive as long as the heap.
+            unsafe { heap.take_back(self.lane_idx, &freed, self.lane.truncation_word()) };
         }
-        self.finish(&mut st, true);
+        self.finish(st, true);
         self.pool.release_lane(self.lane_idx);
     }
 
     /// Undoes everything the transaction did and gives the lane back.
-    pub(crate) fn rollback(self) {
-        let mut st = self.st.take();
+    pub(crate) fn rollback(&self) {
+        let st = &mut *self.st.borrow_mut();
         if st.records > 0 {
             let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
             debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
+            // Recovery's fences made this transaction's first record durable.
+            self.fenced(st);
         }
-        self.finish(&mut st, false);
+        self.finish(st, false);
         self.pool.release_lane(self.lane_idx);
     }
 }

@@ -22,17 +22,21 @@
 //!
 //! # Commit
 //! A transaction that frees nothing commits by truncating its log: the zeroed seal of
-//! its first record, once durable, *is* the commit point, so such a commit costs one
-//! fence. A transaction with deferred frees writes a COMMIT record first, runs the frees,
-//! then truncates, so that recovery can finish the frees (DESIGN §7).
-//!
+//! its first record, once durable, *is* the commit point. A transaction with deferred
+//! frees writes a COMMIT record and frees its blocks in place (their `FREE|k` heads)
+//! under one fence, the commit point; recovery finishes the frees of a log with a COMMIT
+//! record and undoes those of a log without one. The truncation that follows is neither
+//! flushed nor fenced: the lane's next transaction overwrites the line with its first
+//! record and makes that durable before any freed block can be reused (F2,
+//! `alloc::buddy`).
+
 //! # Invariants
 //! - **L1** epochs are unique per lane over the pool's whole life, and carry the lane
 //!   index (so unique across lanes too).
 //! - **L2** a lane whose first record is invalid holds no transaction.
 //! - **L3** an UNDO record is durable before the bytes it saves are changed in place.
-//! - **L4** a COMMIT record is written only after every change of its transaction and
-//!   every record before it is durable.
+//! - **L4** a COMMIT record (or the truncation that commits) is written only after every
+//!   change of its transaction and every record before it is durable.
 
 use crate::persist::Persister;
 use crate::util::to_usize;
@@ -360,6 +364,21 @@ impl RawLane {
     /// The payload bytes of an UNDO record (in whichever area it is).
     pub(crate) fn payload<'a>(&'a self, r: &'a Record) -> &'a [u8] {
         r.area.bytes(r.payload_at, r.aux as usize)
+    }
+
+    /// The address of the word [`RawLane::truncate`] clears: writing back its line makes
+    /// a truncation durable.
+    pub(crate) fn truncation_word(&self) -> *const u8 {
+        self.at(LANE_HEADER)
+    }
+
+    /// Invalidates the first record without flushing it: for a committed log whose
+    /// recovery would only repeat what is done (L2 at the latest when the lane's next
+    /// record, which overwrites this line, is flushed and fenced, or a drain writes the
+    /// line back). A flush here would make the next atomic read-modify-write of this
+    /// thread wait for the write-back, as a fence does.
+    pub(crate) fn invalidate(&self) {
+        self.set_word(LANE_HEADER, 0);
     }
 
     /// Forgets the lane's log by invalidating its first record (L2); flushed, not fenced.

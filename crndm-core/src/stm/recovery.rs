@@ -1,7 +1,13 @@
 //! Recovery: bringing every journal of a pool to a clean state at open, before anything
 //! else runs. Needs no user types.
 //!
-//! For each lane holding a log (a valid first record, L2):
+//! First, before the allocator reads the map ([`reinstate_uncommitted_frees`]): in every
+//! lane whose log has no COMMIT record, a block named by a FREE record whose head reads
+//! `FREE|k` was freed in place by a commit that did not reach its commit point; its head
+//! goes back to `USED|k`, durably. (Done later, the allocator's repair at open could
+//! already have merged the block with a free buddy.)
+//!
+//! Then, for each lane holding a log (a valid first record, L2):
 //! - **committed** (a COMMIT record is in the log): finish its deferred frees, leniently
 //!   (a free already done is skipped), then truncate;
 //! - **not committed**: restore every UNDO record, newest first, persist the restored
@@ -11,10 +17,12 @@
 //! frees skip what is already free, and truncation comes last, so a crash during
 //! recovery is followed by the same recovery (idempotence).
 
+use crate::alloc::map::{FREE, ORDER_MASK, USED};
 use crate::error::{Error, Result};
+use crate::persist::Persister;
 use crate::pool::header::Geometry;
 use crate::pool::raw::RawPool;
-use crate::stm::lane::{Kind, RawLane};
+use crate::stm::lane::{Kind, RawLane, lane_at};
 use crate::util::to_usize;
 
 /// Extension blocks are at least this order (4 KiB), so they hold a lane header and
@@ -46,6 +54,68 @@ pub(crate) fn extension_resolver(
         // one log user at a time (its transaction, or recovery).
         Some(unsafe { RawLane::new(area, to_usize(len)) })
     }
+}
+
+/// The first step of recovery (see the module doc): heads of blocks freed in place by
+/// a commit that did not reach its commit point go back to `USED|k`, durably. Returns
+/// how many. Records naming anything but a block head of the heap are ignored here (the
+/// second step reports corrupt records).
+///
+/// # Safety
+/// 1. `base` is a live, writable mapping of a pool with the validated geometry `geo`,
+///    used by nobody else meanwhile (the allocator is not open yet);
+/// 2. `persister` belongs to that mapping.
+pub(crate) unsafe fn reinstate_uncommitted_frees(
+    base: *mut u8,
+    geo: &Geometry,
+    persister: &Persister,
+) -> usize {
+    #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
+    if persister.mutated(crate::persist::sim::Mutation::KeepUncommittedFrees) {
+        return 0;
+    }
+    let resolve = extension_resolver(base, geo);
+    let mut reinstated = 0;
+    for i in 0..geo.lanes {
+        // SAFETY: the journals region is inside the mapping (validated geometry, (1)).
+        let journals = unsafe { base.add(to_usize(geo.journals_off)) };
+        // SAFETY: (1) lane `i` < `lanes` is inside the region; nobody else uses it.
+        let lane = unsafe { lane_at(journals, i, geo.lane_size) };
+        let Some((_, recs)) = lane.scan_with(&resolve) else {
+            continue;
+        };
+        if recs.iter().any(|r| r.kind == Kind::Commit) {
+            continue;
+        }
+        for r in recs.iter().filter(|r| r.kind == Kind::Free) {
+            let Some(rel) = r.off.checked_sub(geo.heap_off) else {
+                continue;
+            };
+            let unit = rel / 64;
+            let Ok(k) = u8::try_from(r.aux) else {
+                continue;
+            };
+            if !rel.is_multiple_of(64) || unit >= geo.heap_units || k > ORDER_MASK {
+                continue;
+            }
+            // SAFETY: unit < heap_units: a byte of the map region of the mapping (1).
+            let head = unsafe { base.add(to_usize(geo.map_off + unit)) };
+            // SAFETY: as above; no other access to the map exists yet (1).
+            if unsafe { head.read() } == FREE | k {
+                // SAFETY: as above.
+                unsafe { head.write(USED | k) };
+                // SAFETY: the byte is in the mapping; the persister is its own (2).
+                unsafe { persister.flush(head, 1) };
+                reinstated += 1;
+            }
+        }
+    }
+    if reinstated > 0 {
+        // PERSIST: the reinstated heads are durable before the allocator's repair can
+        // merge anything, and before the logs naming them are truncated.
+        persister.fence();
+    }
+    reinstated
 }
 
 /// What recovery found and did in one lane.

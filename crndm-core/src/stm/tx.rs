@@ -1,7 +1,7 @@
 //! Running a transaction: the journal registry of this thread (flat nesting, and the
 //! journal `Drop` code finds), panic capture, commit and rollback.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, UnwindSafe, catch_unwind};
 
 use crate::error::{Error, Result};
@@ -9,10 +9,50 @@ use crate::marker::{TxInSafe, TxOutSafe};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
+/// One running transaction in this thread's registry: a node on the stack of its
+/// [`run`] call, linked to the transaction it runs inside of (of another pool type, as
+/// nesting within one pool type is flat).
+struct Frame {
+    /// The address of the pool type's slot (unique per pool type: MemPool safety (2)).
+    key: usize,
+    /// The `*const Journal<P>` of that pool type.
+    journal: *const (),
+    /// The frame of the enclosing transaction, or null.
+    outer: *const Frame,
+}
+
 thread_local! {
-    /// The journals of the transactions running on this thread: (pool slot address,
-    /// `*const Journal<P>` of that pool).
-    static ACTIVE: RefCell<Vec<(usize, *const ())>> = const { RefCell::new(Vec::new()) };
+    /// The innermost transaction running on this thread, or null. Every frame reachable
+    /// from it lives on the stack of a [`run`] call that has not returned (R1, on
+    /// [`Linked`]). A `Cell` of a pointer needs no destructor, so the access is a plain
+    /// thread-local load, without the lazy-registration check a `Vec` would need.
+    static ACTIVE: Cell<*const Frame> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Keeps a frame linked as the innermost one while it lives.
+///
+/// **R1**: frames are linked and unlinked in LIFO order (each [`run`] call links its own
+/// frame and unlinks it before it returns or unwinds, and the calls nest), so the list
+/// from `ACTIVE` holds exactly the frames of the `run` calls still on the stack.
+struct Linked<'f> {
+    frame: &'f Frame,
+}
+
+impl<'f> Linked<'f> {
+    #[inline]
+    fn new(frame: &'f Frame) -> Linked<'f> {
+        debug_assert_eq!(frame.outer, ACTIVE.get(), "R1: linked on top");
+        ACTIVE.set(std::ptr::from_ref(frame));
+        Linked { frame }
+    }
+}
+
+impl Drop for Linked<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        debug_assert_eq!(ACTIVE.get(), std::ptr::from_ref(self.frame), "R1: LIFO");
+        ACTIVE.set(self.frame.outer);
+    }
 }
 
 fn key<P: MemPool>() -> usize {
@@ -20,20 +60,24 @@ fn key<P: MemPool>() -> usize {
 }
 
 /// Calls `f` with the journal of the transaction of `P` running on this thread, if any.
+#[inline]
 pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) -> T) -> T {
     let k = key::<P>();
-    let ptr = ACTIVE
-        .try_with(|a| a.borrow().iter().rev().find(|e| e.0 == k).map(|e| e.1))
-        .ok()
-        .flatten();
-    match ptr {
-        // SAFETY: the entry was pushed by `run::<P>` for a journal that lives on its
-        // stack frame until the entry is removed, and entries are keyed by P's unique
-        // slot (MemPool safety (2)), so the pointer is a live `Journal<P>`. The borrow
-        // given to `f` ends before `f` returns, inside that frame.
-        Some(p) => f(Some(unsafe { &*p.cast::<Journal<P>>() })),
-        None => f(None),
+    let mut frame = ACTIVE.get();
+    while !frame.is_null() {
+        // SAFETY: a frame reachable from `ACTIVE` is alive on the stack of a `run` call
+        // that has not returned (R1), and nothing mutates it while it is linked.
+        let fr = unsafe { &*frame };
+        if fr.key == k {
+            // SAFETY: the frame was linked by `run::<P>` (keys are unique per pool type,
+            // MemPool safety (2)) for a journal that lives on its stack until the frame
+            // is unlinked (R1), so the pointer is a live `Journal<P>`. The borrow given
+            // to `f` ends before `f` returns, inside that frame.
+            return f(Some(unsafe { &*fr.journal.cast::<Journal<P>>() }));
+        }
+        frame = fr.outer;
     }
+    f(None)
 }
 
 fn message(payload: &(dyn std::any::Any + Send)) -> String {
@@ -52,7 +96,7 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
 /// [`Error::NotOpen`], or [`Error::Aborted`] if the body panicked.
 ///
 /// # Panics
-/// Only on a broken internal invariant (the thread's journal registry).
+/// Only on a broken internal invariant (the flat-nesting bookkeeping).
 pub(crate) fn run<P, F, R>(body: F) -> Result<R>
 where
     P: MemPool,
@@ -67,13 +111,14 @@ where
         return Ok(r);
     }
     let body = body.expect("not nested, so the body is unused");
-    let pool = P::__slot().raw()?;
-    let journal = Journal::<P>::start(pool);
-    let k = key::<P>();
-    ACTIVE.with(|a| {
-        a.borrow_mut()
-            .push((k, std::ptr::from_ref(&journal).cast::<()>()));
-    });
+    // The journal holds the pin (the pool stays mapped while it runs, S2).
+    let journal = Journal::<P>::start(P::__slot().raw()?);
+    let frame = Frame {
+        key: key::<P>(),
+        journal: std::ptr::from_ref(&journal).cast::<()>(),
+        outer: ACTIVE.get(),
+    };
+    let linked = Linked::new(&frame);
     // The journal itself is not unwind-safe (it has a RefCell), but after a panic it is
     // only used to roll back, which is what unwind safety asks for.
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -81,14 +126,7 @@ where
         journal.prepare_commit();
         r
     }));
-    ACTIVE.with(|a| {
-        let mut a = a.borrow_mut();
-        let pos = a
-            .iter()
-            .rposition(|e| e.0 == k)
-            .expect("our entry is present");
-        a.remove(pos);
-    });
+    drop(linked);
     match outcome {
         Ok(r) => {
             journal.commit();

@@ -239,6 +239,46 @@ mod counters {
         assert_eq!(spent.fences, 3, "undo record, data, commit point");
         assert!(spent.flushes <= 4, "flushed {} lines", spent.flushes);
     }
+
+    crndm::pool!(q);
+    type Q = q::BuddyAlloc;
+
+    #[test]
+    fn allocating_and_freeing_cost_no_fence_beyond_an_updates_three() {
+        let d = dir();
+        let root =
+            Q::open::<PRefCell<Option<Pbox<(u64, u64), Q>>, Q>>(d.path().join("f.pool"), O_CF)
+                .unwrap();
+        // Warm the lane's cache: the first allocation splits a large block (two fences).
+        Q::transaction(|j| drop(Pbox::new((0, 0), j))).unwrap();
+        // A fresh block written through `get_mut` is not logged, and its allocation
+        // record shares the parent's log fence.
+        let before = crndm::PersistCounters::current();
+        Q::transaction(|j| {
+            let mut b = Pbox::new((1, 0), j);
+            b.get_mut(j).1 = 2;
+            *root.borrow_mut(j) = Some(b);
+        })
+        .unwrap();
+        let linked = crndm::PersistCounters::current().since(before).fences;
+        assert_eq!(linked, 3, "undo record, data, commit point");
+        assert_eq!(**root.borrow().as_ref().unwrap(), (1, 2));
+        // A free writes its record before the data fence and its head with the commit
+        // point.
+        let before = crndm::PersistCounters::current();
+        Q::transaction(|j| *root.borrow_mut(j) = None).unwrap();
+        let freed = crndm::PersistCounters::current().since(before).fences;
+        assert_eq!(
+            freed, 3,
+            "undo record, data, commit point with the freed head"
+        );
+        assert!(Q::check().unwrap().is_empty());
+        assert_eq!(
+            Q::stats().unwrap().used,
+            64,
+            "only the root block is in use"
+        );
+    }
 }
 
 mod large {

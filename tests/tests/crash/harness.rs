@@ -652,7 +652,17 @@ pub(crate) fn check_image<W: Workload>(
     final_header: Option<&[u8]>,
 ) -> Result<Outcome, String> {
     write_file(path, image)?;
-    let root = match options().open::<W::P, W::R>(path, 0) {
+    // A recovery mutation is planted through a simulator of the image's own.
+    let sim = RECOVERY_MUTATION.with(std::cell::Cell::get).map(|m| {
+        let sim = Sim::new();
+        sim.set_mutation(Some(m));
+        sim
+    });
+    let opts = match &sim {
+        Some(sim) => options().simulate(sim),
+        None => options(),
+    };
+    let root = match opts.open::<W::P, W::R>(path, 0) {
         Ok(r) => r,
         Err(e) => {
             let header_durable = final_header.is_none_or(|h| image.get(..h.len()) == Some(h));
@@ -748,7 +758,18 @@ pub(crate) fn scratch() -> tempfile::TempDir {
 pub(crate) fn run<W: Workload>(w: &W, budget: &Budget, mutation: Option<Mutation>) -> Report {
     let dir = scratch();
     let rec = record(w, dir.path(), mutation);
-    explore(w, &rec, dir.path(), budget, &|label| w.allowed(label))
+    let in_recovery = mutation.filter(|&m| m == Mutation::KeepUncommittedFrees);
+    RECOVERY_MUTATION.with(|m| m.set(in_recovery));
+    let report = explore(w, &rec, dir.path(), budget, &|label| w.allowed(label));
+    RECOVERY_MUTATION.with(|m| m.set(None));
+    report
+}
+
+thread_local! {
+    /// A planted bug in recovery code, which only runs when a crash image is opened: the
+    /// checks of this thread open images with it (see [`check_image`]).
+    static RECOVERY_MUTATION: std::cell::Cell<Option<Mutation>> =
+        const { std::cell::Cell::new(None) };
 }
 
 /// The path of a crndm source file, for resolving mutation call sites.

@@ -57,7 +57,7 @@ fn assert_caught<W: Workload>(w: &W, m: Mutation) -> Report {
 
 crndm::pool!(flush_in_commit_pool);
 crndm::pool!(undo_fence_pool);
-crndm::pool!(free_early_pool);
+crndm::pool!(reinstate_pool);
 crndm::pool!(commit_point_pool);
 crndm::pool!(commit_record_pool);
 crndm::pool!(alloc_fence_pool);
@@ -97,17 +97,18 @@ fn removing_the_undo_log_fence_is_caught() {
 }
 
 #[test]
-fn running_deferred_frees_before_the_commit_mark_is_caught() {
-    // This bug is planted by a hook in stm/journal.rs's commit, not by the persister.
-    let journal = std::fs::read_to_string(crndm_source("stm/journal.rs")).unwrap();
+fn leaving_an_unfinished_commits_frees_at_recovery_is_caught() {
+    // A commit with frees writes the freed heads before its commit point; recovery of a
+    // log without COMMIT record must make them used again (stm/recovery.rs hook; the
+    // harness opens the crash images with the mutation planted, see `check_image`).
+    let recovery = std::fs::read_to_string(crndm_source("stm/recovery.rs")).unwrap();
     assert!(
-        journal.contains("Mutation::FreeBeforeCommit"),
-        "the CRASH-SIM mutation hook in stm/journal.rs (commit, before the COMMIT record) \
-         is missing; restore it (see crndm-core/src/persist/sim.rs, `Mutation`)"
+        recovery.contains("Mutation::KeepUncommittedFrees"),
+        "the CRASH-SIM mutation hook in stm/recovery.rs is missing; restore it"
     );
     assert_caught(
-        &Stack::<free_early_pool::BuddyAlloc>::new(8),
-        Mutation::FreeBeforeCommit,
+        &Stack::<reinstate_pool::BuddyAlloc>::new(8),
+        Mutation::KeepUncommittedFrees,
     );
 }
 
@@ -125,12 +126,12 @@ fn removing_the_commit_point_fence_is_caught() {
 
 #[test]
 fn removing_the_commit_record_fence_is_caught() {
-    // With frees, the COMMIT record's fence is what makes the frees safe: without it the
-    // frees can become durable before the record (the persisted effect of freeing before
-    // the commit mark).
+    // With frees, one fence makes the COMMIT record and the freed heads durable, before
+    // the truncation; without it the truncation can become durable first, and a block
+    // whose free never reached the media leaks.
     let m = Mutation::SkipCall(site(
         "stm/journal.rs",
-        "PERSIST: the commit point: from here recovery finishes the frees",
+        "PERSIST: the commit point: the COMMIT record and the freed heads",
         ".fence()",
     ));
     assert_caught(&Stack::<commit_record_pool::BuddyAlloc>::new(8), m);
