@@ -47,7 +47,9 @@ use crate::pool::header::Geometry;
 use crate::pool::inspect::{Inspection, RawFileReader, inspect, inspect_with_progress};
 use crate::pool::raw::{RawPool, regions};
 use crate::pool::{O_CF, PoolOptions};
-use crate::stm::lane::{Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at, record_len};
+use crate::stm::lane::{
+    COMMIT_REDO, Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at, record_len,
+};
 use crate::stm::recovery::extension_resolver;
 use crate::util::to_usize;
 
@@ -188,6 +190,9 @@ pub struct JournalInfo {
     pub free: usize,
     /// COMMIT records (0 or 1).
     pub commit: usize,
+    /// REDO records (new bytes of a range, for a transaction that commits by rolling
+    /// forward).
+    pub redo: usize,
     /// EXTEND records: extension blocks the log continues in (a log larger than its
     /// journal).
     pub extensions: usize,
@@ -198,7 +203,7 @@ pub struct JournalInfo {
 impl JournalInfo {
     /// All records of the log.
     pub fn records(&self) -> usize {
-        self.undo + self.alloc + self.free + self.commit + self.extensions
+        self.undo + self.alloc + self.free + self.commit + self.redo + self.extensions
     }
 }
 
@@ -1000,6 +1005,7 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
             alloc: 0,
             free: 0,
             commit: 0,
+            redo: 0,
             extensions: 0,
             bytes: 0,
         };
@@ -1011,8 +1017,9 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
                 Kind::Free => info.free += 1,
                 Kind::Commit => info.commit += 1,
                 Kind::Extend => info.extensions += 1,
+                Kind::Redo => info.redo += 1,
             }
-            let payload = if r.kind == Kind::Undo {
+            let payload = if r.kind.has_payload() {
                 to_usize(u64::from(r.aux))
             } else {
                 0
@@ -1148,15 +1155,24 @@ fn check_journal(
         JournalState::Active => ("holds an unfinished transaction", "recovery rolls it back"),
         JournalState::Committed => (
             "holds a committed transaction whose log was not truncated",
-            "recovery finishes its deferred frees",
+            "recovery finishes it",
         ),
     };
     findings.push(Finding::new(
         FindingKind::UnfinishedJournal,
         Severity::Repairable,
         format!(
-            "journal {index}: {what} ({} undo, {} alloc, {} free, {} commit records, {} bytes); {then}",
-            info.undo, info.alloc, info.free, info.commit, info.bytes
+            "journal {index}: {what} ({} undo, {} alloc, {} free, {} commit records{}, {} bytes); {then}",
+            info.undo,
+            info.alloc,
+            info.free,
+            info.commit,
+            if info.redo > 0 {
+                format!(", {} redo records", info.redo)
+            } else {
+                String::new()
+            },
+            info.bytes
         ),
     ));
     let mut bad = |message: String| {
@@ -1194,10 +1210,16 @@ fn check_journal(
     };
     let alloced = blocks_of(Kind::Alloc);
     let freed = blocks_of(Kind::Free);
+    // A redo commit: its used heads became durable with its COMMIT record, so a crash
+    // can leave them free (recovery marks them used).
+    let redo = log
+        .records
+        .iter()
+        .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO);
     for (n, r) in log.records.iter().enumerate() {
         let len = u64::from(r.aux);
         match r.kind {
-            Kind::Undo => {
+            Kind::Undo | Kind::Redo => {
                 // What recovery accepts (stm::recovery): the heap, or the header's
                 // mutable line (the root slot).
                 let end = r.off.checked_add(len);
@@ -1205,7 +1227,8 @@ fn check_journal(
                 let in_line = r.off >= 192 && end.is_some_and(|e| e <= 256);
                 if !(in_heap || in_line) {
                     bad(format!(
-                        "record {n}: UNDO of {len} bytes at {:#x} is outside the heap and the header's mutable line{}",
+                        "record {n}: {} of {len} bytes at {:#x} is outside the heap and the header's mutable line{}",
+                        if r.kind == Kind::Undo { "UNDO" } else { "REDO" },
                         r.off,
                         if committed {
                             ""
@@ -1267,8 +1290,11 @@ fn check_journal(
                         && match (r.kind, committed) {
                             // Allocated, but the crash came before the head byte.
                             (Kind::Alloc, false) => true,
-                            // Freed again after commit by this same transaction.
-                            (Kind::Alloc, true) => pair(&freed),
+                            // Freed again after commit by this same transaction, or
+                            // a redo commit's head not yet durable.
+                            (Kind::Alloc, true) => {
+                                pair(&freed) || (redo && at == Some(BlockAt::Free(u, k)))
+                            }
                             // The deferred free already happened.
                             (Kind::Free, true) => true,
                             // Freed in place by a commit that did not reach its
@@ -1294,7 +1320,7 @@ fn check_journal(
                     ));
                 }
             }
-            Kind::Commit if r.off != 0 || r.aux != 0 => bad(format!(
+            Kind::Commit if r.off != 0 || (r.aux != 0 && r.aux != COMMIT_REDO) => bad(format!(
                 "record {n}: COMMIT with operands {:#x}, {}",
                 r.off, r.aux
             )),
@@ -1312,18 +1338,24 @@ fn check_root(i: &Inspection, logs: &[Log], map: Option<&MapView<'_>>, out: &mut
     // An unfinished transaction that logged the root slot (it was creating the root)
     // explains a slot that does not match the map yet: recovery restores it.
     let slot = 200..232u64;
-    let restored = logs.iter().any(|l| {
-        l.info.state == JournalState::Active
-            && l.records.iter().any(|r| {
-                r.kind == Kind::Undo
-                    && r.off < slot.end
-                    && r.off.saturating_add(u64::from(r.aux)) > slot.start
-            })
+    // Likewise a redo commit that wrote it: recovery marks the root block used.
+    let touches_slot =
+        |r: &Record| r.off < slot.end && r.off.saturating_add(u64::from(r.aux)) > slot.start;
+    let restored = logs.iter().any(|l| match l.info.state {
+        JournalState::Active => l
+            .records
+            .iter()
+            .any(|r| r.kind == Kind::Undo && touches_slot(r)),
+        JournalState::Committed => l
+            .records
+            .iter()
+            .any(|r| r.kind == Kind::Redo && touches_slot(r)),
     });
     let (severity, note) = if restored {
         (
             Severity::Repairable,
-            "; an unfinished transaction changed the root slot, and recovery restores it",
+            "; an unfinished transaction changed the root slot, and recovery restores it \
+             (or finishes the transaction that set it)",
         )
     } else {
         (Severity::Corrupt, "")

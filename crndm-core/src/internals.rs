@@ -49,7 +49,7 @@ pub const CRASH_AT_ENV: &str = "CRNDM_CRASH_AT";
 /// | point | where |
 /// |---|---|
 /// | `commit-before-frees` | a transaction with frees, after its changes are durable and its COMMIT record is written, before its blocks are freed |
-/// | `commit-before-truncate` | a transaction with frees, after its commit point (COMMIT record and freed heads durable), before the log is truncated; in a transaction without frees, before the truncation that commits it |
+/// | `commit-before-truncate` | a transaction with frees, after its commit point (COMMIT record and freed heads durable), before the log is truncated; in a transaction without frees, before the record (redo commit) or the truncation that commits it |
 /// | `recovery-before-frees` | recovery, after restoring undo records |
 pub fn crash_point(point: &str) {
     static WANTED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();

@@ -143,6 +143,9 @@ pub enum Mutation {
     /// Recovery leaves the heads of blocks freed in place by an unfinished commit free
     /// (hook in `stm/recovery.rs`), instead of making them used again.
     KeepUncommittedFrees,
+    /// Recovery treats a redo commit like a classic one (hooks in `stm/recovery.rs`): it
+    /// neither writes the REDO records again nor marks the allocations used.
+    IgnoreRedo,
 }
 
 /// A power-failure simulator: give it to

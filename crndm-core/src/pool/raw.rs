@@ -31,6 +31,8 @@ pub(crate) struct RawPool {
     geo: Geometry,
     uuid: [u8; 16],
     generation: u64,
+    /// Unique among the pools this process ever opened (see [`RawPool::instance`]).
+    instance: u64,
     map: Mapping,
     _file: File,
     path: PathBuf,
@@ -213,6 +215,10 @@ impl RawPool {
             geo,
             uuid: header.uuid,
             generation,
+            instance: {
+                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            },
             map,
             _file: file,
             path: path.to_path_buf(),
@@ -249,6 +255,12 @@ impl RawPool {
         self.generation
     }
 
+    /// This open's identity in the process: never the same for two opens (unlike the
+    /// file's generation, which two copies of one file share).
+    pub(crate) fn instance(&self) -> u64 {
+        self.instance
+    }
+
     pub(crate) fn path(&self) -> &Path {
         &self.path
     }
@@ -264,6 +276,18 @@ impl Drop for RawPool {
         // canonical; their writes are flushed and made durable by the fence below,
         // while the mapping still exists.
         self.heap.close();
+        // Truncations committed transactions left unflushed (stm::deferred) become
+        // durable with the same fence: a cleanly closed file holds no log.
+        for i in 0..u64::from(self.geo.lanes) {
+            let at = self.geo.journals_off + i * self.geo.lane_size + 64;
+            // SAFETY: the first record word of lane `i`, inside the journals region of
+            // the live mapping (validated geometry).
+            let word = unsafe { self.map.ptr().add(to_usize(at)) };
+            // PERSIST: durable at the fence below.
+            // SAFETY: as above.
+            unsafe { self.persister.flush(word, 8) };
+        }
+        // PERSIST: everything the pool's users flushed is durable before the unmap.
         self.persister.fence();
         self.persister
             .forget_range(self.map.ptr() as usize, self.map.len());

@@ -11,7 +11,11 @@
 //!             of any other block: its FREE record is written later, like ALLOC records
 //! commit:     pending records -> flush -> fence if an ALLOC record is not durable (A1)
 //!             -> used heads of the reserved blocks -> flush
-//!             -> flush every written range -> fence (L4)
+//!             redo commit (no object lock, no frees, small, room in the area):
+//!                         REDO records of every written range, COMMIT(redo) record,
+//!                         written ranges -> flush -> fence   (the commit point)
+//!                         -> truncate (not flushed; R1 in `stm::deferred`)
+//!             otherwise:  flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
 //!             with frees: COMMIT record, FREE|k heads -> flush -> fence (commit point)
 //!                         -> truncate (not flushed: the lane's next record is)
@@ -21,7 +25,14 @@
 //!             -> truncate -> fence
 //! recovery:   a log without COMMIT record: FREE|k heads named by its FREE records go
 //!             back to USED|k (before the allocator reads the map), then as rollback;
-//!             a log with one: finish the frees -> truncate -> fence
+//!             a log with one: (redo: ALLOC heads FREE|k -> USED|k before the allocator
+//!             reads the map; write the REDO records again -> fence) finish the frees
+//!             -> truncate -> fence
+//! ```
+//! A redo commit costs one fence less than the classic one (the written bytes travel in
+//! the log, so they need not be durable before the commit point), and leaves its
+//! truncation to the thread's next transaction.
+//! ```text
 //! ```
 //! An empty transaction writes nothing and issues no flush and no fence; neither does
 //! one that only allocates blocks and frees them again.
@@ -33,7 +44,10 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
-use crate::stm::lane::{Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len};
+use crate::stm::deferred;
+use crate::stm::lane::{
+    COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
+};
 
 /// Room kept at the end of every log area for an EXTEND and a COMMIT record.
 const RESERVE: usize = 2 * REC_HEADER;
@@ -97,7 +111,18 @@ struct TxState {
     alloc_unfenced: bool,
     /// The blocks parked on the lane by its previous transaction were published.
     unparked: bool,
+    /// A truncation a redo commit of this thread left unflushed on another lane of the
+    /// pool: flushed before this transaction's first fence (R1).
+    inherited: Option<usize>,
+    /// A reserved block whose ALLOC record is written was freed again (a redo commit
+    /// would mark it used at recovery).
+    cancelled_recorded: bool,
+    /// This transaction commits by redo (decided by `prepare_commit`).
+    redo: bool,
 }
+
+/// A transaction that wrote at most this many bytes may commit by redo.
+const REDO_MAX: usize = 1024;
 
 /// A block reserved by a running transaction.
 #[derive(Clone, Copy, Debug)]
@@ -139,6 +164,10 @@ impl<P: MemPool> Journal<P> {
     /// Starts a transaction's journal: takes a free lane of the pool.
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
+        // R1: a truncation left on this lane is overwritten by our first record, which
+        // every fence of ours follows.
+        let inherited = deferred::take(Self::slot_key(), pool.raw.instance())
+            .filter(|&w| w != lane.truncation_word() as usize);
         Journal {
             pool,
             lane_idx,
@@ -146,6 +175,7 @@ impl<P: MemPool> Journal<P> {
             epoch,
             st: RefCell::new(TxState {
                 pos: LANE_HEADER,
+                inherited,
                 ..TxState::default()
             }),
             _pool: PhantomData,
@@ -155,6 +185,23 @@ impl<P: MemPool> Journal<P> {
 
     fn persister(&self) -> &Persister {
         self.pool.raw.persister()
+    }
+
+    /// The identity of pool type `P`'s slot, for [`deferred`].
+    fn slot_key() -> usize {
+        std::ptr::from_ref(P::__slot()) as usize
+    }
+
+    /// Flushes the truncation inherited from this thread's previous redo commit, so
+    /// that the fence the caller is about to issue makes it durable (R1).
+    fn before_fence(&self, st: &mut TxState) {
+        if let Some(word) = st.inherited.take() {
+            // PERSIST: the caller's fence makes the inherited truncation durable before
+            // this transaction changes anything in place (R1).
+            // SAFETY: a word of a lane of this open pool (same slot and instance), which
+            // `self.pool` keeps mapped.
+            unsafe { self.persister().flush(word as *const u8, 8) };
+        }
     }
 
     /// The address of pool offset 0 (valid while the journal lives).
@@ -212,7 +259,7 @@ impl<P: MemPool> Journal<P> {
     /// # Errors
     /// The allocation errors of an extension block.
     unsafe fn append(&self, st: &mut TxState, rec: NewRecord) -> Result<()> {
-        let plen = if rec.kind == Kind::Undo {
+        let plen = if rec.kind.has_payload() {
             rec.aux as usize
         } else {
             0
@@ -296,6 +343,7 @@ impl<P: MemPool> Journal<P> {
             }
             done += chunk as usize;
         }
+        self.before_fence(&mut st);
         // PERSIST: the undo record is durable before the caller's in-place store (L3).
         self.persister().fence();
         self.fenced(&mut st);
@@ -383,6 +431,30 @@ impl<P: MemPool> Journal<P> {
             drop(st);
             panic!("crndm: {e}");
         }
+        st.redo = self.may_commit_by_redo(&st);
+    }
+
+    /// Whether the transaction may commit by redo: it holds no object lock (R1), frees
+    /// nothing, wrote at most [`REDO_MAX`] bytes, and its REDO and COMMIT records fit in
+    /// the current area (so commit cannot need an extension block).
+    fn may_commit_by_redo(&self, st: &TxState) -> bool {
+        if st.records == 0
+            || !st.locks.is_empty()
+            || !st.frees.is_empty()
+            || !st.extensions.is_empty()
+            || st.cancelled_recorded
+        {
+            return false;
+        }
+        let bytes: usize = st.written.iter().map(|&(_, len)| len).sum();
+        let room: usize = st
+            .written
+            .iter()
+            .map(|&(_, len)| record_len(len))
+            .sum::<usize>()
+            + REC_HEADER;
+        let area = st.area.unwrap_or(self.lane);
+        bytes <= REDO_MAX && st.pos + room <= area.capacity()
     }
 
     /// Frees the block of `order` at `off` after the transaction commits (never before:
@@ -399,6 +471,7 @@ impl<P: MemPool> Journal<P> {
             .iter()
             .position(|r| r.off == off && r.order == order)
         {
+            st.cancelled_recorded |= st.reserved[i].recorded;
             st.reserved.swap_remove(i);
             st.cancelled.push((off, order));
             return;
@@ -480,6 +553,10 @@ impl<P: MemPool> Journal<P> {
     /// The volatile records run first, while the locks are still held: forgetting a
     /// freed object must be visible before another transaction can lock it (K2).
     fn finish(&self, st: &mut TxState, committed: bool) {
+        if let Some(word) = st.inherited.take() {
+            // No fence ran: the inherited truncation is still owed (R1).
+            deferred::put(Self::slot_key(), self.pool.raw.instance(), word);
+        }
         for f in st.on_end.drain(..) {
             f(committed);
         }
@@ -504,6 +581,7 @@ impl<P: MemPool> Journal<P> {
         let p = self.persister();
         if !st.reserved.is_empty() {
             if st.alloc_unfenced {
+                self.before_fence(st);
                 // PERSIST: the ALLOC records are durable before the used heads (A1).
                 p.fence();
                 self.fenced(st);
@@ -516,11 +594,18 @@ impl<P: MemPool> Journal<P> {
             self.pool.release_lane(self.lane_idx);
             return;
         }
+        if st.redo {
+            self.commit_by_redo(st);
+            self.finish(st, true);
+            self.pool.release_lane(self.lane_idx);
+            return;
+        }
         for &(addr, len) in &st.written {
             // SAFETY: every range was checked to lie in the pool mapping, which
             // `self.pool` keeps alive.
             unsafe { p.flush(addr as *const u8, len) };
         }
+        self.before_fence(st);
         // PERSIST: every change is durable before the commit point (L4).
         p.fence();
         self.fenced(st);
@@ -552,10 +637,59 @@ impl<P: MemPool> Journal<P> {
         self.pool.release_lane(self.lane_idx);
     }
 
+    /// The redo commit: the final bytes of every written range go into REDO records,
+    /// then a COMMIT record; one fence makes them, the ranges themselves and the used
+    /// heads durable together. Recovery rolls a log ending so forward, so the ranges need
+    /// not be durable before the commit point; the truncation is left unflushed (R1).
+    fn commit_by_redo(&self, st: &mut TxState) {
+        let p = self.persister();
+        let base = self.base() as usize;
+        // Before anything that commits (a killed process leaves every store in the file).
+        crash_point("commit-before-truncate");
+        let area = st.area.unwrap_or(self.lane);
+        let start = st.pos;
+        let redo = st.written.iter().map(|&(addr, len)| NewRecord {
+            kind: Kind::Redo,
+            aux: u32::try_from(len).unwrap_or(u32::MAX),
+            off: (addr - base) as u64,
+            payload: addr as *const u8,
+        });
+        for rec in redo.chain([NewRecord::plain(Kind::Commit, COMMIT_REDO, 0)]) {
+            // SAFETY: (1) a REDO payload `[addr, addr + len)` was checked to lie in the
+            // pool mapping, kept alive by `self.pool`, and is heap or header bytes, never
+            // a journal; `len` ≤ REDO_MAX fits the `u32`. COMMIT carries no payload.
+            let next = unsafe { area.append_unflushed(st.pos, self.epoch, rec) };
+            debug_assert!(next.is_some(), "prepare_commit made room for the records");
+            st.pos = next.unwrap_or(st.pos);
+            st.records += 1;
+        }
+        // PERSIST: the REDO and COMMIT records are durable at the fence below.
+        area.flush_range(start, st.pos, p);
+        for &(addr, len) in &st.written {
+            // PERSIST: the written ranges are durable before the truncation can be (R1).
+            // SAFETY: every range was checked to lie in the pool mapping, which
+            // `self.pool` keeps alive.
+            unsafe { p.flush(addr as *const u8, len) };
+        }
+        self.before_fence(st);
+        // PERSIST: the commit point: the REDO and COMMIT records, the written ranges and
+        // the used heads are durable together; recovery rolls this log forward.
+        p.fence();
+        self.fenced(st);
+        self.lane.invalidate();
+        deferred::put(
+            Self::slot_key(),
+            self.pool.raw.instance(),
+            self.lane.truncation_word() as usize,
+        );
+    }
+
     /// Undoes everything the transaction did and gives the lane back.
     pub(crate) fn rollback(&self) {
         let st = &mut *self.st.borrow_mut();
         if st.records > 0 {
+            // R1: recovery's fence comes before the restored bytes are reused.
+            self.before_fence(st);
             let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
             debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
             // Recovery's fences made this transaction's first record durable.

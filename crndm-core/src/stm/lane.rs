@@ -77,6 +77,21 @@ pub(crate) enum Kind {
     /// The log continues in the extension block of order `aux` at `off` (records from
     /// its byte 64 on, same epoch); the block is freed when the transaction ends.
     Extend = 5,
+    /// New bytes of `[off, off + aux)` at commit, for a log whose COMMIT record says
+    /// [`COMMIT_REDO`]: recovery writes them again.
+    Redo = 6,
+}
+
+/// The `aux` of a COMMIT record that ends a *redo commit*: the REDO records before it
+/// hold every range the transaction wrote, and its allocations' used heads became
+/// durable with it, so recovery rolls the transaction forward (see `stm::journal`).
+pub(crate) const COMMIT_REDO: u32 = 1;
+
+impl Kind {
+    /// Whether records of this kind carry `aux` bytes of payload.
+    pub(crate) fn has_payload(self) -> bool {
+        matches!(self, Kind::Undo | Kind::Redo)
+    }
 }
 
 impl Kind {
@@ -87,6 +102,7 @@ impl Kind {
             3 => Kind::Free,
             4 => Kind::Commit,
             5 => Kind::Extend,
+            6 => Kind::Redo,
             _ => return None,
         })
     }
@@ -96,10 +112,10 @@ impl Kind {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct NewRecord {
     pub(crate) kind: Kind,
-    /// Payload length (UNDO) or block order (ALLOC, FREE).
+    /// Payload length (UNDO, REDO) or block order (ALLOC, FREE).
     pub(crate) aux: u32,
     pub(crate) off: u64,
-    /// The bytes to save (UNDO only).
+    /// The bytes to save (UNDO and REDO only).
     pub(crate) payload: *const u8,
 }
 
@@ -257,7 +273,7 @@ impl RawLane {
         let [k0, k1, k2, k3, a0, a1, a2, a3] = ka.to_le_bytes();
         let kind = Kind::from_u32(u32::from_le_bytes([k0, k1, k2, k3]))?;
         let aux = u32::from_le_bytes([a0, a1, a2, a3]);
-        let payload = if kind == Kind::Undo { aux as usize } else { 0 };
+        let payload = if kind.has_payload() { aux as usize } else { 0 };
         let next = at.checked_add(record_len(payload))?;
         if next > self.len {
             return None;
@@ -323,8 +339,8 @@ impl RawLane {
     /// flushes it; returns the position after it, or `None` if it does not fit.
     ///
     /// # Safety
-    /// 1. `rec.payload` is `rec.aux` readable bytes when `rec.kind` is UNDO (anything
-    ///    otherwise), and does not overlap the lane.
+    /// 1. `rec.payload` is `rec.aux` readable bytes when `rec.kind` is UNDO or REDO
+    ///    (anything otherwise), and does not overlap the lane.
     pub(crate) unsafe fn append(
         &self,
         at: usize,
@@ -332,13 +348,32 @@ impl RawLane {
         rec: NewRecord,
         persister: &Persister,
     ) -> Option<usize> {
+        // SAFETY: (1) is the caller's.
+        let next = unsafe { self.append_unflushed(at, epoch, rec) }?;
+        // PERSIST: callers fence before relying on the record (L3, L4).
+        // SAFETY: the record lies inside the lane.
+        unsafe { persister.flush(self.at(at), next - at) };
+        Some(next)
+    }
+
+    /// [`RawLane::append`] without the flush: the caller flushes the record (with its
+    /// neighbours, in one call) before any fence that relies on it.
+    ///
+    /// # Safety
+    /// 1. As [`RawLane::append`] (1).
+    pub(crate) unsafe fn append_unflushed(
+        &self,
+        at: usize,
+        epoch: u64,
+        rec: NewRecord,
+    ) -> Option<usize> {
         let NewRecord {
             kind,
             aux,
             off,
             payload,
         } = rec;
-        let plen = if kind == Kind::Undo { aux as usize } else { 0 };
+        let plen = if kind.has_payload() { aux as usize } else { 0 };
         let next = at.checked_add(record_len(plen))?;
         if next > self.len {
             return None;
@@ -355,10 +390,14 @@ impl RawLane {
         self.set_word(at + 24, off);
         let s = seal([epoch, ka, off], self.bytes(at + REC_HEADER, plen));
         self.set_word(at, s);
-        // PERSIST: callers fence before relying on the record (L3, L4).
-        // SAFETY: the record lies inside the lane.
-        unsafe { persister.flush(self.at(at), next - at) };
         Some(next)
+    }
+
+    /// Flushes the bytes `[from, to)` of the area (records written unflushed).
+    pub(crate) fn flush_range(&self, from: usize, to: usize, persister: &Persister) {
+        debug_assert!(from <= to && to <= self.len);
+        // SAFETY: `[from, to)` lies inside the area.
+        unsafe { persister.flush(self.at(from), to - from) };
     }
 
     /// The payload bytes of an UNDO record (in whichever area it is).

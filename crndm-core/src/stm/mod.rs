@@ -2,11 +2,13 @@
 //!
 //! [`lane`] is the on-media journal format (records, epochs, invariants L1–L4);
 //! [`journal`] the journal of a running transaction and its persistence order;
-//! [`recovery`] brings every journal to a clean state at open; [`locks`] holds the
+//! [`recovery`] brings every journal to a clean state at open; [`deferred`] remembers
+//! the truncations redo commits left unflushed; [`locks`] holds the
 //! object locks kept until a transaction ends; [`open`] is a pool opened,
 //! recovered and holding its table of free journals; [`tx`] runs a transaction body;
 //! [`pool_type`] the `MemPool` trait that ties a pool type to an open pool.
 
+pub(crate) mod deferred;
 pub(crate) mod journal;
 pub(crate) mod lane;
 pub(crate) mod locks;

@@ -4,12 +4,15 @@
 //! First, before the allocator reads the map ([`reinstate_uncommitted_frees`]): in every
 //! lane whose log has no COMMIT record, a block named by a FREE record whose head reads
 //! `FREE|k` was freed in place by a commit that did not reach its commit point; its head
-//! goes back to `USED|k`, durably. (Done later, the allocator's repair at open could
-//! already have merged the block with a free buddy.)
+//! goes back to `USED|k`. In a log ending with a redo COMMIT, a block named by an ALLOC
+//! record whose head reads `FREE|k` is a committed allocation whose head was not durable
+//! yet; it becomes `USED|k` too. (Done later, the allocator's repair at open could
+//! already have merged such a block with a free buddy.)
 //!
 //! Then, for each lane holding a log (a valid first record, L2):
-//! - **committed** (a COMMIT record is in the log): finish its deferred frees, leniently
-//!   (a free already done is skipped), then truncate;
+//! - **committed** (a COMMIT record is in the log): write its REDO records again (a redo
+//!   commit), finish its deferred frees, leniently (a free already done is skipped),
+//!   then truncate;
 //! - **not committed**: restore every UNDO record, newest first, persist the restored
 //!   bytes, then free the blocks the transaction allocated, leniently, then truncate.
 //!
@@ -22,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::persist::Persister;
 use crate::pool::header::Geometry;
 use crate::pool::raw::RawPool;
-use crate::stm::lane::{Kind, RawLane, lane_at};
+use crate::stm::lane::{COMMIT_REDO, Kind, RawLane, Record, lane_at};
 use crate::util::to_usize;
 
 /// Extension blocks are at least this order (4 KiB), so they hold a lane header and
@@ -57,7 +60,8 @@ pub(crate) fn extension_resolver(
 }
 
 /// The first step of recovery (see the module doc): heads of blocks freed in place by
-/// a commit that did not reach its commit point go back to `USED|k`, durably. Returns
+/// a commit that did not reach its commit point go back to `USED|k`, and so do heads of
+/// blocks a redo commit allocated whose used head was not durable yet; durably. Returns
 /// how many. Records naming anything but a block head of the heap are ignored here (the
 /// second step reports corrupt records).
 ///
@@ -84,10 +88,14 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
         let Some((_, recs)) = lane.scan_with(&resolve) else {
             continue;
         };
-        if recs.iter().any(|r| r.kind == Kind::Commit) {
-            continue;
-        }
-        for r in recs.iter().filter(|r| r.kind == Kind::Free) {
+        // Without COMMIT record: frees written in place go back. With a redo COMMIT:
+        // allocations whose used heads were not durable yet are marked again.
+        let kind = match recs.iter().find(|r| r.kind == Kind::Commit) {
+            None => Kind::Free,
+            Some(c) if c.aux == COMMIT_REDO && !ignore_redo(persister) => Kind::Alloc,
+            Some(_) => continue,
+        };
+        for r in recs.iter().filter(|r| r.kind == kind) {
             let Some(rel) = r.off.checked_sub(geo.heap_off) else {
                 continue;
             };
@@ -118,6 +126,17 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
     reinstated
 }
 
+/// Whether the crash simulator planted [`IgnoreRedo`](crate::persist::sim::Mutation)
+/// (always false without the `crash-sim` feature).
+fn ignore_redo(persister: &Persister) -> bool {
+    #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
+    if persister.mutated(crate::persist::sim::Mutation::IgnoreRedo) {
+        return true;
+    }
+    let _ = persister;
+    false
+}
+
 /// What recovery found and did in one lane.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LaneOutcome {
@@ -129,6 +148,40 @@ pub(crate) struct LaneOutcome {
     pub(crate) restored: usize,
     /// Blocks freed (allocations undone, or deferred frees finished).
     pub(crate) freed: usize,
+}
+
+/// Writes the payload of the UNDO or REDO record `r` back to the bytes it names, and
+/// flushes them.
+///
+/// # Errors
+/// [`Error::CorruptJournal`] if the record names bytes outside the heap and the header's
+/// mutable line (the root slot): the bytes are untrusted.
+fn write_back(raw: &RawPool, idx: u32, lane: &RawLane, r: &Record) -> Result<()> {
+    let (size, heap_off) = (raw.geometry().pool_size, raw.geometry().heap_off);
+    let len = u64::from(r.aux);
+    let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
+    let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
+    if !(in_heap || in_root_slot) {
+        return Err(Error::CorruptJournal {
+            lane: idx,
+            reason: format!(
+                "{} record for {len} bytes at {:#x} is outside the heap",
+                if r.kind == Kind::Undo { "undo" } else { "redo" },
+                r.off
+            ),
+        });
+    }
+    let payload = lane.payload(r);
+    // SAFETY: `[off, off + len)` is inside the mapping (checked above) and no other code
+    // runs on the pool during recovery.
+    let dst = unsafe { raw.base().add(to_usize(r.off)) };
+    // SAFETY: both ranges are `len` valid bytes of the mapping. The payload is in the
+    // lane or in an extension block; a corrupt log could name the extension block's own
+    // bytes, so the copy allows overlap.
+    unsafe { std::ptr::copy(payload.as_ptr(), dst, payload.len()) };
+    // SAFETY: the restored range is in the mapping.
+    unsafe { raw.persister().flush(dst, payload.len()) };
+    Ok(())
 }
 
 /// Recovers one lane.
@@ -146,8 +199,6 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         committed,
         ..LaneOutcome::default()
     };
-    let size = raw.geometry().pool_size;
-    let heap_off = raw.geometry().heap_off;
     // Extension blocks go in either case, with the frees or the undone allocations.
     let frees: Vec<(u64, u8)> = recs
         .iter()
@@ -156,31 +207,16 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         })
         .filter_map(|r| u8::try_from(r.aux).ok().map(|k| (r.off, k)))
         .collect();
-    if !committed {
-        for r in recs.iter().rev().filter(|r| r.kind == Kind::Undo) {
-            let len = u64::from(r.aux);
-            // Old bytes may only go back into the heap or the header's mutable line
-            // (the root slot); anything else is a corrupt record.
-            let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
-            let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
-            if !(in_heap || in_root_slot) {
-                return Err(Error::CorruptJournal {
-                    lane: idx,
-                    reason: format!(
-                        "undo record for {len} bytes at {:#x} is outside the heap",
-                        r.off
-                    ),
-                });
-            }
-            let payload = lane.payload(r);
-            // SAFETY: `[off, off + len)` is inside the mapping (checked above) and no
-            // other code runs on the pool during recovery; the payload is in the lane,
-            // which does not overlap the heap or the header.
-            let dst = unsafe { raw.base().add(to_usize(r.off)) };
-            // SAFETY: as above: valid, non-overlapping, `len` bytes each.
-            unsafe { std::ptr::copy_nonoverlapping(payload.as_ptr(), dst, payload.len()) };
-            // SAFETY: the restored range is in the mapping.
-            unsafe { persister.flush(dst, payload.len()) };
+    let redo = recs
+        .iter()
+        .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO)
+        && !ignore_redo(persister);
+    if !committed || redo {
+        // Roll back (UNDO records, newest first) or forward (REDO records, in order).
+        let undo: Vec<&Record> = recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect();
+        let redo_recs: Vec<&Record> = recs.iter().filter(|r| r.kind == Kind::Redo).collect();
+        for r in if committed { redo_recs } else { undo } {
+            write_back(raw, idx, lane, r)?;
             out.restored += 1;
         }
         // PERSIST: the restored bytes are durable before the log that could restore them

@@ -758,7 +758,8 @@ pub(crate) fn scratch() -> tempfile::TempDir {
 pub(crate) fn run<W: Workload>(w: &W, budget: &Budget, mutation: Option<Mutation>) -> Report {
     let dir = scratch();
     let rec = record(w, dir.path(), mutation);
-    let in_recovery = mutation.filter(|&m| m == Mutation::KeepUncommittedFrees);
+    let in_recovery =
+        mutation.filter(|&m| matches!(m, Mutation::KeepUncommittedFrees | Mutation::IgnoreRedo));
     RECOVERY_MUTATION.with(|m| m.set(in_recovery));
     let report = explore(w, &rec, dir.path(), budget, &|label| w.allowed(label));
     RECOVERY_MUTATION.with(|m| m.set(None));

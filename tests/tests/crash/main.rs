@@ -42,6 +42,7 @@ use harness::{Budget, Report, run};
 const MIN_IMAGES: usize = 10_000;
 
 crndm::pool!(sum_pool);
+crndm::pool!(locked_sum_pool);
 crndm::pool!(alloc_pool);
 crndm::pool!(stack_pool);
 crndm::pool!(threads_pool);
@@ -141,6 +142,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &sum::Sum::<sum_pool::BuddyAlloc>::new(40),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &sum::Sum::<locked_sum_pool::BuddyAlloc>::locked(20),
                 &Budget::FULL,
                 None,
             )

@@ -56,6 +56,9 @@ fn assert_caught<W: Workload>(w: &W, m: Mutation) -> Report {
 }
 
 crndm::pool!(flush_in_commit_pool);
+crndm::pool!(redo_flush_pool);
+crndm::pool!(redo_fence_pool);
+crndm::pool!(ignore_redo_pool);
 crndm::pool!(undo_fence_pool);
 crndm::pool!(reinstate_pool);
 crndm::pool!(commit_point_pool);
@@ -83,9 +86,41 @@ pub(crate) fn skip_undo_fence() -> Mutation {
 #[test]
 fn removing_the_flush_of_written_ranges_in_commit_is_caught() {
     assert_caught(
-        &Sum::<flush_in_commit_pool::BuddyAlloc>::new(6),
+        &Sum::<flush_in_commit_pool::BuddyAlloc>::locked(6),
         skip_flush_in_commit(),
     );
+}
+
+#[test]
+fn removing_the_flush_of_written_ranges_in_a_redo_commit_is_caught() {
+    // Without it, a later transaction's fence can make the truncation durable while the
+    // committed bytes are still only in the cache.
+    let m = Mutation::SkipCall(site(
+        "stm/journal.rs",
+        "PERSIST: the written ranges are durable before the truncation can be (R1)",
+        "p.flush(",
+    ));
+    assert_caught(&Sum::<redo_flush_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
+fn recovery_ignoring_a_redo_commit_is_caught() {
+    // A redo commit's written bytes and used heads need not be durable at its commit
+    // point: recovery writes them again (stm/recovery.rs hooks).
+    assert_caught(
+        &AllocFree::<ignore_redo_pool::BuddyAlloc>::new(9),
+        Mutation::IgnoreRedo,
+    );
+}
+
+#[test]
+fn removing_the_redo_commit_fence_is_caught() {
+    let m = Mutation::SkipCall(site(
+        "stm/journal.rs",
+        "PERSIST: the commit point: the REDO and COMMIT records",
+        ".fence()",
+    ));
+    assert_caught(&Sum::<redo_fence_pool::BuddyAlloc>::new(6), m);
 }
 
 #[test]
@@ -114,14 +149,15 @@ fn leaving_an_unfinished_commits_frees_at_recovery_is_caught() {
 
 #[test]
 fn removing_the_commit_point_fence_is_caught() {
-    // Without frees, truncating the log is the commit; without its fence, a transaction
-    // that has returned can still be rolled back.
+    // Without frees (and with an object lock, so no redo commit), truncating the log is
+    // the commit; without its fence, a transaction that has returned can still be
+    // rolled back.
     let m = Mutation::SkipCall(site(
         "stm/journal.rs",
         "PERSIST: the commit point: the log is gone",
         ".fence()",
     ));
-    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::new(6), m);
+    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::locked(6), m);
 }
 
 #[test]
@@ -180,7 +216,7 @@ fn removing_the_flush_of_the_truncation_is_caught() {
         "PERSIST: callers fence when a later step depends on the truncation",
         ".flush(",
     ));
-    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::new(6), m);
+    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::locked(6), m);
 }
 
 #[test]
