@@ -94,11 +94,11 @@ pub(crate) const MAX_ALIGN: u64 = 4096;
 /// Orders a lane cache keeps: blocks of 64 B to 4 KiB.
 const CACHE_ORDERS: usize = 7;
 /// Blocks a lane cache keeps per order.
-const CACHE_CAP: usize = 8;
+const CACHE_CAP: usize = 16;
 /// A reservation that must split a block refills its lane's empty cache with the
 /// pieces of the buddies of its `CARVE` lowest orders (2^CARVE - 1 blocks), so that the
 /// split's two fences serve 2^CARVE reservations.
-const CARVE: u8 = 3;
+const CARVE: u8 = 4;
 const _: () = assert!(
     (1 << CARVE) - 1 <= CACHE_CAP,
     "a refill fits an empty cache"
@@ -513,10 +513,7 @@ impl Heap {
             }
         }
         if !rest.is_empty() {
-            let mut st = self.lock();
-            for (u, k) in rest {
-                self.publish(&mut st, u, k);
-            }
+            self.publish_all(&mut self.lock(), &rest);
         }
     }
 
@@ -555,10 +552,7 @@ impl Heap {
             self.persister.fence();
         }
         if !blocks.is_empty() {
-            let mut st = self.lock();
-            for &(u, k) in &blocks {
-                self.publish(&mut st, u, k);
-            }
+            self.publish_all(&mut self.lock(), &blocks);
         }
         blocks.len()
     }
@@ -632,6 +626,15 @@ impl Heap {
         }
         let mut rest = Vec::new();
         if let Some(mut c) = self.cache(lane) {
+            // Small blocks wait for a batch: publishing merges, and one fence serves
+            // every merge of a batch. Large blocks go at once.
+            let large = c
+                .parked
+                .iter()
+                .any(|&(_, k)| usize::from(k) >= CACHE_ORDERS);
+            if c.parked.len() < CACHE_CAP && !large {
+                return;
+            }
             flag.store(false, Ordering::Relaxed);
             let parked = std::mem::take(&mut c.parked);
             for (u, k) in parked {
@@ -644,10 +647,7 @@ impl Heap {
             }
         }
         if !rest.is_empty() {
-            let mut st = self.lock();
-            for (u, k) in rest {
-                self.publish(&mut st, u, k);
-            }
+            self.publish_all(&mut self.lock(), &rest);
         }
     }
 
@@ -771,38 +771,46 @@ impl Heap {
             }
         }
         if !publish.is_empty() {
-            let mut st = self.lock();
-            for (u, k) in publish {
-                self.publish(&mut st, u, k);
-            }
+            self.publish_all(&mut self.lock(), &publish);
         }
         Ok(())
     }
 
     /// Puts a free block into its free set, merging it first with a buddy that another
-    /// thread published while this block was pending (M4): the merged head is one byte
-    /// store (either state is a valid map), and the head that became interior is cleared
-    /// only after that store is durable, as in step 3 of a free.
-    fn publish(&self, st: &mut State, mut u: u64, mut k: u8) {
+    /// thread published while this block was pending (M4).
+    fn publish(&self, st: &mut State, u: u64, k: u8) {
+        self.publish_all(st, &[(u, k)]);
+    }
+
+    /// Puts free blocks into their free sets, merging each with free buddies (M4): a
+    /// merged head is one byte store (either state is a valid map), and the heads that
+    /// became interior are cleared only after those stores are durable, as in step 3 of a
+    /// free; one fence serves the whole batch.
+    fn publish_all(&self, st: &mut State, blocks: &[(u64, u8)]) {
         let mut stale = Vec::new();
         let mut line = usize::MAX;
-        while usize::from(k) + 1 < st.free.len() {
-            let buddy = u ^ (1u64 << k);
-            if buddy + (1u64 << k) > self.units || !st.free[usize::from(k)].remove(&buddy) {
-                break;
+        for &(u0, k0) in blocks {
+            let (mut u, mut k) = (u0, k0);
+            while usize::from(k) + 1 < st.free.len() {
+                let buddy = u ^ (1u64 << k);
+                if buddy + (1u64 << k) > self.units || !st.free[usize::from(k)].remove(&buddy) {
+                    break;
+                }
+                stale.push(u.max(buddy));
+                u = u.min(buddy);
+                k += 1;
+                self.write(u, FREE | k, &mut line);
             }
-            stale.push(u.max(buddy));
-            u = u.min(buddy);
-            k += 1;
-            self.write(u, FREE | k, &mut line);
+            st.free[usize::from(k)].insert(u);
         }
-        st.free[usize::from(k)].insert(u);
         if !stale.is_empty() {
             self.end_writes(&mut line);
-            // PERSIST: the merged head is durable before the old head inside it is
-            // cleared (M1 at every moment). Rare: two buddies freed at once.
+            // PERSIST: the merged heads are durable before the old heads inside them are
+            // cleared (M1 at every moment).
             self.persister.fence();
-            for s in stale.into_iter().filter(|&s| s != u) {
+            // A unit that became interior stays interior: later merges keep the lower
+            // unit of each pair as the head.
+            for s in stale {
                 self.write(s, 0, &mut line);
             }
             self.end_writes(&mut line);

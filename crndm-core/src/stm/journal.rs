@@ -353,8 +353,12 @@ impl<P: MemPool> Journal<P> {
     /// Remembers that `[ptr, ptr + len)` (fresh memory of this transaction) was written,
     /// to flush it at commit.
     pub(crate) fn note_written(&self, ptr: *const u8, len: usize) {
-        if self.offset_of(ptr, len).is_some() {
-            self.st.borrow_mut().written.push((ptr as usize, len));
+        if let Some(off) = self.offset_of(ptr, len) {
+            let mut st = self.st.borrow_mut();
+            // A later `log_range` of the same range has nothing to add.
+            if st.logged.insert((off, len as u64)) {
+                st.written.push((ptr as usize, len));
+            }
         }
     }
 
