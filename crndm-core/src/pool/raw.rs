@@ -31,8 +31,6 @@ pub(crate) struct RawPool {
     geo: Geometry,
     uuid: [u8; 16],
     generation: u64,
-    /// Unique among the pools this process ever opened (see [`RawPool::instance`]).
-    instance: u64,
     map: Mapping,
     _file: File,
     path: PathBuf,
@@ -215,10 +213,6 @@ impl RawPool {
             geo,
             uuid: header.uuid,
             generation,
-            instance: {
-                static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
-                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            },
             map,
             _file: file,
             path: path.to_path_buf(),
@@ -253,12 +247,6 @@ impl RawPool {
 
     pub(crate) fn generation(&self) -> u64 {
         self.generation
-    }
-
-    /// This open's identity in the process: never the same for two opens (unlike the
-    /// file's generation, which two copies of one file share).
-    pub(crate) fn instance(&self) -> u64 {
-        self.instance
     }
 
     pub(crate) fn path(&self) -> &Path {

@@ -1,70 +1,111 @@
-//! Truncations a redo commit left unflushed, remembered per thread until a later
-//! transaction of the same thread flushes them before its first fence.
+//! Truncations redo commits left unflushed, per pool: every transaction makes them
+//! durable before it changes anything in place.
 //!
-//! # Why per thread
+//! # Why
 //! A redo commit (see `stm::journal`) is durable at its COMMIT fence; the truncation of
 //! its log only stops recovery from rolling it forward *again*. That replay is harmless
-//! until something changes what the transaction wrote. A transaction that holds no
-//! object lock wrote nothing another thread can reach (crndm's cross-thread mutation
-//! goes through object locks, which take the classic commit), so only this thread's
-//! later transactions can change those bytes, and each of them makes the truncation
-//! durable before its first in-place store:
+//! until something changes what the transaction wrote, so:
 //!
-//! - **R1** before a transaction's first fence, the truncation a previous redo commit
-//!   of its thread left unflushed on the same pool is flushed (or is on the lane the
-//!   transaction writes its own first record over, which the same fence makes durable).
+//! - **R1** before each fence of a transaction, the truncations left unflushed by redo
+//!   commits that returned before are flushed, so that fence makes them durable, before
+//!   the transaction's first in-place store.
 //!
-//! Another thread that takes the lane overwrites the line with its own first record
-//! before fencing, which also ends the old log. Closing the pool writes every lane's
-//! first line back.
+//! Any transaction that can change what a redo commit wrote runs after that commit
+//! returned (it synchronised with it, through the journal's object locks or whatever
+//! moved the data to its thread), so it sees the commit's entry here.
+//!
+//! # Mechanism
+//! One word per lane holds the epoch of the redo commit whose truncation is pending
+//! there (0: none), and a bitmask marks the lanes whose word may be non-zero. A redo
+//! commit stores its epoch, then sets its bit. A transaction about to fence reads the
+//! mask, flushes the truncated word of each marked lane with a pending epoch, fences,
+//! then clears each word it flushed *if it still holds the epoch it saw* (a newer
+//! commit of the lane keeps its entry), and the bit of a cleared word, setting the bit
+//! again if the word became non-zero meanwhile (all sequentially consistent, so a set
+//! bit can only be lost together with a word that is zero).
+//!
+//! Another transaction that takes the lane overwrites the word's line with its own
+//! first record before fencing, which also ends the old log; closing the pool writes
+//! every lane's first line back.
 
-use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
-/// One unflushed truncation: the pool (its slot's address and the open's
-/// [`instance`](crate::pool::raw::RawPool::instance)) and the address of the cleared
-/// word.
-#[derive(Clone, Copy)]
-struct Pending {
-    slot: usize,
-    instance: u64,
-    word: usize,
+/// Lanes with an unflushed truncation (see the module docs).
+#[derive(Debug)]
+pub(crate) struct Truncations {
+    /// Per lane: the epoch of the redo commit whose truncation is pending, or 0.
+    epochs: Box<[AtomicU64]>,
+    /// Bit `l % 64` of word `l / 64`: lane `l`'s epoch word may be non-zero.
+    mask: Box<[AtomicU64]>,
 }
 
-thread_local! {
-    static PENDING: RefCell<Vec<Pending>> = const { RefCell::new(Vec::new()) };
+/// Flushed lanes a transaction settles after its fence: `(lane, epoch seen)`. A few are
+/// enough: an entry not settled stays pending and is flushed again later.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Claims {
+    taken: [(u32, u64); 4],
+    len: usize,
 }
 
-/// Takes the unflushed truncation of this thread on the pool open in `slot` with
-/// `instance`, if any: the caller flushes `word` before its first fence, or gives it
-/// back with [`put`].
-pub(crate) fn take(slot: usize, instance: u64) -> Option<usize> {
-    PENDING
-        .try_with(|p| {
-            let mut p = p.borrow_mut();
-            let i = p
-                .iter()
-                .position(|e| e.slot == slot && e.instance == instance)?;
-            Some(p.swap_remove(i).word)
-        })
-        .ok()
-        .flatten()
-}
+impl Truncations {
+    /// No truncation pending, for `lanes` lanes.
+    pub(crate) fn new(lanes: u32) -> Truncations {
+        let n = lanes as usize;
+        Truncations {
+            epochs: (0..n).map(|_| AtomicU64::new(0)).collect(),
+            mask: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
 
-/// Remembers that the truncation of the word at `word` of the pool open in `slot` with
-/// `instance` is not flushed (replacing an older one of that pool, which the caller's
-/// fence made durable). Entries of pools opened since are dropped: their mappings may
-/// be gone, and closing wrote their lanes back.
-pub(crate) fn put(slot: usize, instance: u64, word: usize) {
-    // A thread that is exiting has nothing left to order.
-    let _ = PENDING.try_with(|p| {
-        let mut p = p.borrow_mut();
-        p.retain(|e| e.slot != slot);
-        p.push(Pending {
-            slot,
-            instance,
-            word,
-        });
-    });
+    /// Records that the redo commit of `epoch` on `lane` left its truncation unflushed.
+    pub(crate) fn leave(&self, lane: u32, epoch: u64) {
+        let l = lane as usize;
+        debug_assert!(epoch != 0);
+        self.epochs[l].store(epoch, SeqCst);
+        self.mask[l / 64].fetch_or(1 << (l % 64), SeqCst);
+    }
+
+    /// Calls `flush(lane)` for every lane with a pending truncation; the caller fences
+    /// next, then passes the result to [`Truncations::settle`].
+    pub(crate) fn flush_pending(&self, mut flush: impl FnMut(u32)) -> Claims {
+        let mut claims = Claims::default();
+        for (w, word) in self.mask.iter().enumerate() {
+            let mut bits = word.load(SeqCst);
+            while bits != 0 {
+                let l = w * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let epoch = self.epochs[l].load(SeqCst);
+                if epoch == 0 {
+                    continue;
+                }
+                let lane = u32::try_from(l).unwrap_or(u32::MAX);
+                flush(lane);
+                if claims.len < claims.taken.len() {
+                    claims.taken[claims.len] = (lane, epoch);
+                    claims.len += 1;
+                }
+            }
+        }
+        claims
+    }
+
+    /// Clears the entries `claims` names, now durable, unless a newer commit replaced
+    /// them.
+    pub(crate) fn settle(&self, claims: Claims) {
+        for &(lane, epoch) in &claims.taken[..claims.len] {
+            let l = lane as usize;
+            if self.epochs[l]
+                .compare_exchange(epoch, 0, SeqCst, SeqCst)
+                .is_ok()
+            {
+                let bit = 1 << (l % 64);
+                self.mask[l / 64].fetch_and(!bit, SeqCst);
+                if self.epochs[l].load(SeqCst) != 0 {
+                    self.mask[l / 64].fetch_or(bit, SeqCst);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -72,14 +113,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_entry_per_pool_and_open() {
-        put(1, 7, 100);
-        put(2, 3, 200);
-        put(1, 8, 300);
-        assert_eq!(take(1, 7), None, "an older open of slot 1 was replaced");
-        assert_eq!(take(1, 8), Some(300));
-        assert_eq!(take(1, 8), None);
-        assert_eq!(take(2, 3), Some(200));
+    fn entries_are_flushed_until_settled_and_newer_ones_survive() {
+        let t = Truncations::new(70);
+        t.leave(3, 10);
+        t.leave(65, 11);
+        let mut seen = Vec::new();
+        let claims = t.flush_pending(|l| seen.push(l));
+        assert_eq!(seen, [3, 65]);
+        t.leave(3, 12); // a newer commit on lane 3 before the settle
+        t.settle(claims);
+        let mut again = Vec::new();
+        let claims = t.flush_pending(|l| again.push(l));
+        assert_eq!(again, [3], "lane 3's newer entry stays, lane 65's is gone");
+        t.settle(claims);
+        let mut none = Vec::new();
+        let _ = t.flush_pending(|l| none.push(l));
+        assert!(none.is_empty());
     }
 }
 
@@ -94,9 +143,9 @@ mod r1 {
     crate::pool!(r1_pool);
     type P = r1_pool::BuddyAlloc;
 
-    /// R1: a redo commit leaves its truncation unflushed; when the thread's next
-    /// transaction runs on another lane (its own is busy), that transaction's first
-    /// fence makes the old truncation durable, so no stale committed log survives it.
+    /// R1: a redo commit leaves its truncation unflushed; when the next transaction runs
+    /// on another lane (the first one is busy), its first fence makes the old
+    /// truncation durable, so no stale committed log survives it.
     #[test]
     fn a_truncation_left_on_another_lane_is_durable_at_the_next_fence() {
         let dir = tempfile::tempdir().unwrap();
@@ -108,13 +157,19 @@ mod r1 {
             .open::<P, PCell<u64, P>>(dir.path().join("r1.pool"), O_CF)
             .unwrap();
         P::transaction(|j| root.set(1, j)).unwrap();
-        let slot = std::ptr::from_ref(P::__slot()) as usize;
-        let pool = P::__slot().raw().unwrap();
-        let (instance, base) = (pool.raw.instance(), pool.raw.base() as usize);
-        drop(pool);
-        let first = super::take(slot, instance).expect("the redo commit left its truncation");
-        super::put(slot, instance, first);
-        let off = first - base;
+        let pending = || {
+            let pool = P::__slot().raw().unwrap();
+            let mut lanes = Vec::new();
+            let _ = pool.truncations.flush_pending(|l| lanes.push(l));
+            let words: Vec<usize> = lanes
+                .iter()
+                .map(|&l| pool.truncation_word(l) as usize - pool.raw.base() as usize)
+                .collect();
+            words
+        };
+        let first = pending();
+        assert_eq!(first.len(), 1, "the redo commit left its truncation");
+        let off = first[0];
         let word = |image: &[u8]| u64::from_le_bytes(image[off..off + 8].try_into().unwrap());
         assert_ne!(word(&sim.image().unwrap()), 0, "not yet durable");
 
@@ -131,11 +186,14 @@ mod r1 {
         std::thread::sleep(Duration::from_millis(100));
         P::transaction(|j| root.set(2, j)).unwrap();
         holder.join().unwrap();
-        let pool = P::__slot().raw().unwrap();
-        let second = super::take(slot, pool.raw.instance()).expect("a redo commit again");
-        drop(pool);
+        let second = pending();
+        assert_eq!(
+            second.len(),
+            1,
+            "only the second commit's truncation is pending"
+        );
         assert_ne!(
-            second, first,
+            second[0], off,
             "the second transaction ran on the other lane"
         );
         assert_eq!(

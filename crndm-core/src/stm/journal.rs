@@ -44,7 +44,7 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
-use crate::stm::deferred;
+use crate::stm::deferred::Claims;
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
 };
@@ -111,9 +111,8 @@ struct TxState {
     alloc_unfenced: bool,
     /// The blocks parked on the lane by its previous transaction were published.
     unparked: bool,
-    /// A truncation a redo commit of this thread left unflushed on another lane of the
-    /// pool: flushed before this transaction's first fence (R1).
-    inherited: Option<usize>,
+    /// Truncations flushed before the fence under way, settled after it (R1).
+    claims: Claims,
     /// A reserved block whose ALLOC record is written was freed again (a redo commit
     /// would mark it used at recovery).
     cancelled_recorded: bool,
@@ -164,10 +163,6 @@ impl<P: MemPool> Journal<P> {
     /// Starts a transaction's journal: takes a free lane of the pool.
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
-        // R1: a truncation left on this lane is overwritten by our first record, which
-        // every fence of ours follows.
-        let inherited = deferred::take(Self::slot_key(), pool.raw.instance())
-            .filter(|&w| w != lane.truncation_word() as usize);
         Journal {
             pool,
             lane_idx,
@@ -175,7 +170,6 @@ impl<P: MemPool> Journal<P> {
             epoch,
             st: RefCell::new(TxState {
                 pos: LANE_HEADER,
-                inherited,
                 ..TxState::default()
             }),
             _pool: PhantomData,
@@ -187,21 +181,18 @@ impl<P: MemPool> Journal<P> {
         self.pool.raw.persister()
     }
 
-    /// The identity of pool type `P`'s slot, for [`deferred`].
-    fn slot_key() -> usize {
-        std::ptr::from_ref(P::__slot()) as usize
-    }
-
-    /// Flushes the truncation inherited from this thread's previous redo commit, so
-    /// that the fence the caller is about to issue makes it durable (R1).
+    /// Flushes the truncations redo commits left unflushed, so that the fence the caller
+    /// is about to issue makes them durable (R1). This lane's own is overwritten by our
+    /// first record, which every fence of ours follows.
     fn before_fence(&self, st: &mut TxState) {
-        if let Some(word) = st.inherited.take() {
-            // PERSIST: the caller's fence makes the inherited truncation durable before
-            // this transaction changes anything in place (R1).
-            // SAFETY: a word of a lane of this open pool (same slot and instance), which
-            // `self.pool` keeps mapped.
-            unsafe { self.persister().flush(word as *const u8, 8) };
-        }
+        st.claims = self.pool.truncations.flush_pending(|lane| {
+            if lane != self.lane_idx {
+                // PERSIST: the caller's fence makes the old truncation durable before
+                // this transaction changes anything in place (R1).
+                // SAFETY: a word of a lane of this pool, which `self.pool` keeps mapped.
+                unsafe { self.persister().flush(self.pool.truncation_word(lane), 8) };
+            }
+        });
     }
 
     /// The address of pool offset 0 (valid while the journal lives).
@@ -382,6 +373,7 @@ impl<P: MemPool> Journal<P> {
     /// blocks that log freed may be reused (F2).
     fn fenced(&self, st: &mut TxState) {
         st.alloc_unfenced = false;
+        self.pool.truncations.settle(std::mem::take(&mut st.claims));
         if !st.unparked && st.records > 0 {
             st.unparked = true;
             self.pool.raw.heap().unpark(self.lane_idx);
@@ -557,10 +549,6 @@ impl<P: MemPool> Journal<P> {
     /// The volatile records run first, while the locks are still held: forgetting a
     /// freed object must be visible before another transaction can lock it (K2).
     fn finish(&self, st: &mut TxState, committed: bool) {
-        if let Some(word) = st.inherited.take() {
-            // No fence ran: the inherited truncation is still owed (R1).
-            deferred::put(Self::slot_key(), self.pool.raw.instance(), word);
-        }
         for f in st.on_end.drain(..) {
             f(committed);
         }
@@ -681,11 +669,7 @@ impl<P: MemPool> Journal<P> {
         p.fence();
         self.fenced(st);
         self.lane.invalidate();
-        deferred::put(
-            Self::slot_key(),
-            self.pool.raw.instance(),
-            self.lane.truncation_word() as usize,
-        );
+        self.pool.truncations.leave(self.lane_idx, self.epoch);
     }
 
     /// Undoes everything the transaction did and gives the lane back.

@@ -32,6 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::Result;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
+use crate::stm::deferred::Truncations;
 use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
@@ -240,6 +241,8 @@ pub(crate) struct OpenPool {
     /// Objects with volatile weak pointers: offset → identity (see [`OpenPool::vweak_id`]).
     vweaks: Mutex<HashMap<u64, u64>>,
     next_vweak: AtomicU64,
+    /// Truncations redo commits left unflushed (R1, `stm::deferred`).
+    pub(crate) truncations: Truncations,
 }
 
 impl OpenPool {
@@ -266,7 +269,13 @@ impl OpenPool {
             locks: LockTable::new(),
             vweaks: Mutex::new(HashMap::new()),
             next_vweak: AtomicU64::new(1),
+            truncations: Truncations::new(lanes),
         })
+    }
+
+    /// The word of lane `lane` a truncation clears (see [`RawLane::truncation_word`]).
+    pub(crate) fn truncation_word(&self, lane: u32) -> *const u8 {
+        Self::lane_of(&self.raw, lane).truncation_word()
     }
 
     #[inline]
