@@ -466,14 +466,11 @@ impl Heap {
 
     /// Marks reserved blocks used: stores and flushes their head bytes. The caller's
     /// records naming them must be durable already (A1); the heads are durable at the
-    /// caller's next fence.
+    /// caller's next fence. The counters change later, in [`Heap::count_used`]: an
+    /// atomic read-modify-write here would wait for the caller's earlier flushes and
+    /// fences to complete (CLWB is ordered by locked instructions; a fence only orders
+    /// later stores), where plain work can overlap them.
     pub(crate) fn mark_used(&self, blocks: &[(u64, u8)]) {
-        // The counters first: an atomic read-modify-write after a flush would wait for
-        // the write-back, as a fence does (CLWB is ordered by locked instructions).
-        for &(_, k) in blocks {
-            self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
-            self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
-        }
         let mut line = usize::MAX;
         for &(off, k) in blocks {
             let Some(u) = self.unit_of(off) else {
@@ -483,6 +480,14 @@ impl Heap {
             self.write(u, USED | k, &mut line);
         }
         self.end_writes(&mut line);
+    }
+
+    /// Counts blocks [`Heap::mark_used`] marked as used instead of reserved.
+    pub(crate) fn count_used(&self, blocks: &[(u64, u8)]) {
+        for &(_, k) in blocks {
+            self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+            self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Gives back blocks reserved on `lane` and never marked used: into the lane's
@@ -1179,6 +1184,7 @@ mod tests {
         offs.dedup();
         assert_eq!(offs.len(), 20, "every reservation is its own block");
         h.heap.mark_used(&blocks[..10]);
+        h.heap.count_used(&blocks[..10]);
         h.heap.unreserve(0, &blocks[10..]);
         assert_eq!(h.heap.check(), Vec::<String>::new());
         let s = h.heap.stats();
@@ -1202,6 +1208,7 @@ mod tests {
         let small = h.heap.reserve(0, 64, 8).unwrap();
         let large = h.heap.reserve(0, 64 << 8, 8).unwrap();
         h.heap.mark_used(&[small, large]);
+        h.heap.count_used(&[small, large]);
         let freed = h.heap.free_in_place(&[small, large, large]);
         assert_eq!(
             freed.len(),

@@ -109,10 +109,14 @@ struct TxState {
     cancelled: Vec<(u64, u8)>,
     /// An ALLOC record was written since the last fence.
     alloc_unfenced: bool,
-    /// The blocks parked on the lane by its previous transaction were published.
-    unparked: bool,
-    /// Truncations flushed before the fence under way, settled after it (R1).
+    /// A fence followed this transaction's first record, which overwrote the lane's
+    /// previous log: the blocks it parked may be published (F2).
+    fenced_in_lane: bool,
+    /// Truncations flushed before this transaction's first fence, settled when it ends
+    /// (R1).
     claims: Claims,
+    /// `claims` was taken.
+    truncations_flushed: bool,
     /// A reserved block whose ALLOC record is written was freed again (a redo commit
     /// would mark it used at recovery).
     cancelled_recorded: bool,
@@ -185,6 +189,12 @@ impl<P: MemPool> Journal<P> {
     /// is about to issue makes them durable (R1). This lane's own is overwritten by our
     /// first record, which every fence of ours follows.
     fn before_fence(&self, st: &mut TxState) {
+        // Once is enough: a commit that returns while this transaction runs has nothing
+        // in common with it (R1).
+        if st.truncations_flushed {
+            return;
+        }
+        st.truncations_flushed = true;
         st.claims = self.pool.truncations.flush_pending(|lane| {
             if lane != self.lane_idx {
                 // PERSIST: the caller's fence makes the old truncation durable before
@@ -371,11 +381,22 @@ impl<P: MemPool> Journal<P> {
     /// Notes a fence of this transaction: every record so far is durable, so the
     /// lane's first record overwrote the previous transaction's log durably, and the
     /// blocks that log freed may be reused (F2).
+    ///
+    /// What that allows (settling the flushed truncations, publishing parked blocks)
+    /// waits for the end of the transaction: its atomic read-modify-writes would wait
+    /// here for the fence to complete, where the transaction's own work can overlap it.
     fn fenced(&self, st: &mut TxState) {
         st.alloc_unfenced = false;
+        if st.records > 0 {
+            st.fenced_in_lane = true;
+        }
+    }
+
+    /// The bookkeeping of a transaction's fences, once they are done (see
+    /// [`Journal::fenced`]).
+    fn after_fences(&self, st: &mut TxState) {
         self.pool.truncations.settle(std::mem::take(&mut st.claims));
-        if !st.unparked && st.records > 0 {
-            st.unparked = true;
+        if st.fenced_in_lane {
             self.pool.raw.heap().unpark(self.lane_idx);
         }
     }
@@ -549,6 +570,11 @@ impl<P: MemPool> Journal<P> {
     /// The volatile records run first, while the locks are still held: forgetting a
     /// freed object must be visible before another transaction can lock it (K2).
     fn finish(&self, st: &mut TxState, committed: bool) {
+        self.after_fences(st);
+        if committed {
+            let used: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
+            self.pool.raw.heap().count_used(&used);
+        }
         for f in st.on_end.drain(..) {
             f(committed);
         }
