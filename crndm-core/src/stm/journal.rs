@@ -122,6 +122,56 @@ struct TxState {
     cancelled_recorded: bool,
     /// This transaction commits by redo (decided by `prepare_commit`).
     redo: bool,
+    /// `(off, order)` of the reserved blocks, built at commit.
+    reserved_blocks: Vec<(u64, u8)>,
+}
+
+impl TxState {
+    /// Empties the state for the thread's next transaction, keeping the buffers that
+    /// are not too large (a transaction allocates nothing for its bookkeeping then).
+    fn recycle(&mut self) {
+        const KEEP: usize = 1024;
+        fn clear<T>(v: &mut Vec<T>) {
+            if v.capacity() > KEEP {
+                *v = Vec::new();
+            } else {
+                v.clear();
+            }
+        }
+        clear(&mut self.extensions);
+        clear(&mut self.written);
+        clear(&mut self.frees);
+        clear(&mut self.locks);
+        clear(&mut self.guards);
+        clear(&mut self.on_end);
+        clear(&mut self.reserved);
+        clear(&mut self.cancelled);
+        clear(&mut self.reserved_blocks);
+        if self.logged.capacity() > KEEP {
+            self.logged = LoggedSet::default();
+        } else {
+            self.logged.clear();
+        }
+        *self = TxState {
+            extensions: std::mem::take(&mut self.extensions),
+            written: std::mem::take(&mut self.written),
+            frees: std::mem::take(&mut self.frees),
+            logged: std::mem::take(&mut self.logged),
+            locks: std::mem::take(&mut self.locks),
+            guards: std::mem::take(&mut self.guards),
+            on_end: std::mem::take(&mut self.on_end),
+            reserved: std::mem::take(&mut self.reserved),
+            cancelled: std::mem::take(&mut self.cancelled),
+            reserved_blocks: std::mem::take(&mut self.reserved_blocks),
+            pos: LANE_HEADER,
+            ..TxState::default()
+        };
+    }
+}
+
+thread_local! {
+    /// The state of this thread's last finished transaction, emptied, for its next one.
+    static SPARE: std::cell::Cell<Option<TxState>> = const { std::cell::Cell::new(None) };
 }
 
 /// A transaction that wrote at most this many bytes may commit by redo.
@@ -153,6 +203,15 @@ pub struct Journal<P: MemPool> {
     _not_send: PhantomData<*const ()>,
 }
 
+impl<P: MemPool> Drop for Journal<P> {
+    fn drop(&mut self) {
+        let mut st = std::mem::take(self.st.get_mut());
+        st.recycle();
+        // A thread that is exiting keeps nothing.
+        let _ = SPARE.try_with(|s| s.set(Some(st)));
+    }
+}
+
 impl<P: MemPool> std::fmt::Debug for Journal<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
@@ -172,10 +231,16 @@ impl<P: MemPool> Journal<P> {
             lane_idx,
             lane,
             epoch,
-            st: RefCell::new(TxState {
-                pos: LANE_HEADER,
-                ..TxState::default()
-            }),
+            st: RefCell::new(
+                SPARE
+                    .try_with(std::cell::Cell::take)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_else(|| TxState {
+                        pos: LANE_HEADER,
+                        ..TxState::default()
+                    }),
+            ),
             _pool: PhantomData,
             _not_send: PhantomData,
         }
@@ -572,8 +637,7 @@ impl<P: MemPool> Journal<P> {
     fn finish(&self, st: &mut TxState, committed: bool) {
         self.after_fences(st);
         if committed {
-            let used: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
-            self.pool.raw.heap().count_used(&used);
+            self.pool.raw.heap().count_used(&st.reserved_blocks);
         }
         for f in st.on_end.drain(..) {
             f(committed);
@@ -583,8 +647,10 @@ impl<P: MemPool> Journal<P> {
         // blocks any more: they may be handed out again (F2).
         let heap = self.pool.raw.heap();
         if !committed {
-            let reserved: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
-            heap.unreserve(self.lane_idx, &reserved);
+            st.reserved_blocks.clear();
+            st.reserved_blocks
+                .extend(st.reserved.iter().map(|r| (r.off, r.order)));
+            heap.unreserve(self.lane_idx, &st.reserved_blocks);
         }
         heap.unreserve(self.lane_idx, &st.cancelled);
     }
@@ -604,8 +670,9 @@ impl<P: MemPool> Journal<P> {
                 p.fence();
                 self.fenced(st);
             }
-            let used: Vec<(u64, u8)> = st.reserved.iter().map(|r| (r.off, r.order)).collect();
-            self.pool.raw.heap().mark_used(&used);
+            st.reserved_blocks
+                .extend(st.reserved.iter().map(|r| (r.off, r.order)));
+            self.pool.raw.heap().mark_used(&st.reserved_blocks);
         }
         if st.records == 0 {
             self.finish(st, true);
