@@ -162,19 +162,20 @@ pub(crate) fn write_journals(
     }
     writeln!(
         out,
-        "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>8}",
-        "journal", "state", "undo", "alloc", "free", "commit", "bytes"
+        "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "journal", "state", "undo", "alloc", "free", "commit", "redo", "bytes"
     )?;
     for l in logs {
         writeln!(
             out,
-            "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>8}",
+            "  {:<9} {:<24} {:>6} {:>6} {:>6} {:>6} {:>6} {:>8}",
             l.index,
             l.state.name(),
             l.undo,
             l.alloc,
             l.free,
             l.commit,
+            l.redo,
             l.bytes
         )?;
     }
@@ -198,6 +199,7 @@ pub(crate) fn journals_json(summary: &JournalSummary, logs: &[JournalInfo]) -> V
                 "alloc": l.alloc,
                 "free": l.free,
                 "commit": l.commit,
+                "redo": l.redo,
             },
             "bytes": l.bytes,
         })).collect::<Vec<_>>(),

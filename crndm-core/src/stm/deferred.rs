@@ -11,8 +11,9 @@
 //!   the transaction's first in-place store.
 //!
 //! Any transaction that can change what a redo commit wrote runs after that commit
-//! returned (it synchronised with it, through the journal's object locks or whatever
-//! moved the data to its thread), so it sees the commit's entry here.
+//! returned (it synchronised with it, through the object locks the commit released
+//! after recording its entry, or whatever moved the data to its thread), so it sees the
+//! commit's entry here. Commits with frees record their unflushed truncation here too.
 //!
 //! # Mechanism
 //! One word per lane holds the epoch of the redo commit whose truncation is pending

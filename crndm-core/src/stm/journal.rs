@@ -11,7 +11,7 @@
 //!             of any other block: its FREE record is written later, like ALLOC records
 //! commit:     pending records -> flush -> fence if an ALLOC record is not durable (A1)
 //!             -> used heads of the reserved blocks -> flush
-//!             redo commit (no object lock, no frees, small, room in the area):
+//!             redo commit (no frees, small, room in the area):
 //!                         REDO records of every written range, COMMIT(redo) record,
 //!                         written ranges -> flush -> fence   (the commit point)
 //!                         -> truncate (not flushed; R1 in `stm::deferred`)
@@ -516,12 +516,11 @@ impl<P: MemPool> Journal<P> {
         st.redo = self.may_commit_by_redo(&st);
     }
 
-    /// Whether the transaction may commit by redo: it holds no object lock (R1), frees
-    /// nothing, wrote at most [`REDO_MAX`] bytes, and its REDO and COMMIT records fit in
-    /// the current area (so commit cannot need an extension block).
+    /// Whether the transaction may commit by redo: it frees nothing, wrote at most
+    /// [`REDO_MAX`] bytes, and its REDO and COMMIT records fit in the current area (so
+    /// commit cannot need an extension block).
     fn may_commit_by_redo(&self, st: &TxState) -> bool {
         if st.records == 0
-            || !st.locks.is_empty()
             || !st.frees.is_empty()
             || !st.extensions.is_empty()
             || st.cancelled_recorded
@@ -714,6 +713,7 @@ impl<P: MemPool> Journal<P> {
             p.fence();
             crash_point("commit-before-truncate");
             self.lane.invalidate();
+            self.pool.truncations.leave(self.lane_idx, self.epoch);
             // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
             // `self.pool` keeps alive as long as the heap.
             unsafe { heap.take_back(self.lane_idx, &freed, self.lane.truncation_word()) };

@@ -36,19 +36,8 @@ use crate::stm::deferred::Truncations;
 use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
-use crate::sync::primitive::{Condvar, Mutex};
+use crate::sync::primitive::{Condvar, LaneWord, Mutex};
 use crate::util::to_usize;
-
-/// The atomics of the lane set, swapped for loom's in model tests (`crndm_loom`), as
-/// `crate::sync::primitive` does for locks. The rest of `OpenPool` uses std atomics:
-/// nothing else here is modelled.
-mod primitive {
-    #[cfg(crndm_loom)]
-    pub(super) use loom::sync::atomic::AtomicU64 as LaneWord;
-    #[cfg(not(crndm_loom))]
-    pub(super) use std::sync::atomic::AtomicU64 as LaneWord;
-}
-use primitive::LaneWord;
 
 /// Gives every [`OpenPool`] of the process its own identity, for the lane hint.
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);

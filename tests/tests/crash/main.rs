@@ -42,7 +42,7 @@ use harness::{Budget, Report, run};
 const MIN_IMAGES: usize = 10_000;
 
 crndm::pool!(sum_pool);
-crndm::pool!(locked_sum_pool);
+crndm::pool!(classic_sum_pool);
 crndm::pool!(alloc_pool);
 crndm::pool!(stack_pool);
 crndm::pool!(threads_pool);
@@ -148,7 +148,7 @@ fn every_crash_image_of_every_workload_recovers() {
         }),
         Box::new(|| {
             run(
-                &sum::Sum::<locked_sum_pool::BuddyAlloc>::locked(20),
+                &sum::Sum::<classic_sum_pool::BuddyAlloc>::classic(20),
                 &Budget::FULL,
                 None,
             )

@@ -86,7 +86,7 @@ pub(crate) fn skip_undo_fence() -> Mutation {
 #[test]
 fn removing_the_flush_of_written_ranges_in_commit_is_caught() {
     assert_caught(
-        &Sum::<flush_in_commit_pool::BuddyAlloc>::locked(6),
+        &Sum::<flush_in_commit_pool::BuddyAlloc>::classic(6),
         skip_flush_in_commit(),
     );
 }
@@ -149,15 +149,15 @@ fn leaving_an_unfinished_commits_frees_at_recovery_is_caught() {
 
 #[test]
 fn removing_the_commit_point_fence_is_caught() {
-    // Without frees (and with an object lock, so no redo commit), truncating the log is
-    // the commit; without its fence, a transaction that has returned can still be
-    // rolled back.
+    // Without frees (and too large for a redo commit), truncating the log is the
+    // commit; without its fence, a transaction that has returned can still be rolled
+    // back.
     let m = Mutation::SkipCall(site(
         "stm/journal.rs",
         "PERSIST: the commit point: the log is gone",
         ".fence()",
     ));
-    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::locked(6), m);
+    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::classic(6), m);
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn removing_the_flush_of_the_truncation_is_caught() {
         "PERSIST: callers fence when a later step depends on the truncation",
         ".flush(",
     ));
-    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::locked(6), m);
+    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::classic(6), m);
 }
 
 #[test]

@@ -1,12 +1,12 @@
 //! Single-field updates: three `PCell`s in three cache lines whose sum is constant; each
 //! operation moves amounts between them (one cell twice, so it is logged once and written
-//! twice) and advances the step counter, which sits in a fourth line. Its locked variant
-//! also counts the operations in a `PMutex`, so that every transaction holds an object
-//! lock and takes the classic commit instead of the redo commit.
+//! twice) and advances the step counter, which sits in a fourth line. Its classic variant
+//! also rewrites a 2 KiB block of filler each operation, so that every transaction is
+//! too large for the redo commit and takes the classic one.
 
 use std::marker::PhantomData;
 
-use crndm::{MemPool, PCell, PMutex, Root};
+use crndm::{MemPool, PCell, Root};
 
 use crate::harness::{Observed, Workload, root_block};
 
@@ -19,14 +19,14 @@ pub(crate) struct SumRoot<P: MemPool> {
     c: PCell<i64, P>,
     _pad_c: [u64; 7],
     step: PCell<u64, P>,
-    /// Operations run by the locked variant (0 otherwise).
-    locked_ops: PMutex<u64, P>,
+    /// The classic variant's filler: the step number, 256 times (zero otherwise).
+    filler: PCell<[[u64; 32]; 8], P>,
 }
 
 /// The workload; `P` is its pool type.
 pub(crate) struct Sum<P> {
     pub(crate) ops: usize,
-    locked: bool,
+    classic: bool,
     _pool: PhantomData<P>,
 }
 
@@ -34,15 +34,15 @@ impl<P> Sum<P> {
     pub(crate) fn new(ops: usize) -> Self {
         Sum {
             ops,
-            locked: false,
+            classic: false,
             _pool: PhantomData,
         }
     }
 
-    /// The variant whose transactions hold an object lock (the classic commit).
-    pub(crate) fn locked(ops: usize) -> Self {
+    /// The variant whose transactions are too large for a redo commit.
+    pub(crate) fn classic(ops: usize) -> Self {
         Sum {
-            locked: true,
+            classic: true,
             ..Sum::new(ops)
         }
     }
@@ -57,8 +57,8 @@ impl<P: MemPool> Workload for Sum<P> {
     type R = SumRoot<P>;
 
     fn name(&self) -> &'static str {
-        if self.locked {
-            "single-field updates under a lock"
+        if self.classic {
+            "single-field updates, classic commit"
         } else {
             "single-field updates"
         }
@@ -70,10 +70,10 @@ impl<P: MemPool> Workload for Sum<P> {
 
     fn run(&self, root: &SumRoot<P>, op: usize) {
         let x = amount(op);
-        let locked = self.locked;
+        let classic = self.classic;
         P::transaction(|j| {
-            if locked {
-                *root.locked_ops.lock(j) += 1;
+            if classic {
+                root.filler.set([[op as u64 + 1; 32]; 8], j);
             }
             root.a.set(root.a.get() - x, j);
             root.b.set(root.b.get() + x / 2, j);
@@ -90,11 +90,10 @@ impl<P: MemPool> Workload for Sum<P> {
             return Err(format!("a + b + c = {} (a {a}, b {b}, c {c})", a + b + c));
         }
         let step = root.step.get();
-        let counted = P::transaction(|j| *root.locked_ops.lock(j)).map_err(|e| e.to_string())?;
-        if counted != if self.locked { step } else { 0 } {
-            return Err(format!(
-                "{counted} operations counted under the lock at step {step}"
-            ));
+        let filler = root.filler.get();
+        let want = if self.classic { step } else { 0 };
+        if filler.iter().flatten().any(|&x| x != want) {
+            return Err(format!("filler not all {want} at step {step}"));
         }
         Ok(Observed {
             step: usize::try_from(step).map_err(|e| e.to_string())?,
