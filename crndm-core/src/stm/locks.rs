@@ -26,8 +26,18 @@ const SHARDS: usize = 64;
 
 #[derive(Debug)]
 struct Shard {
-    held: Mutex<HashMap<u64, Owner>>,
+    held: Mutex<Held>,
     released: Condvar,
+}
+
+/// The locks of one shard, and how many transactions wait for one of them.
+#[derive(Debug, Default)]
+struct Held {
+    owners: HashMap<u64, Owner>,
+    /// Waiters on `released`: a release notifies only when there are some (a notify is
+    /// a system call even when nobody waits). Changed under the shard's mutex, so a
+    /// waiter counted before it sleeps is always woken.
+    waiters: usize,
 }
 
 /// The lock table of one open pool.
@@ -50,7 +60,7 @@ impl LockTable {
         LockTable {
             shards: (0..SHARDS)
                 .map(|_| Shard {
-                    held: Mutex::new(HashMap::new()),
+                    held: Mutex::new(Held::default()),
                     released: Condvar::new(),
                 })
                 .collect(),
@@ -63,7 +73,7 @@ impl LockTable {
         &self.shards[crate::util::to_usize(h) % SHARDS]
     }
 
-    fn map(shard: &Shard) -> MutexGuard<'_, HashMap<u64, Owner>> {
+    fn map(shard: &Shard) -> MutexGuard<'_, Held> {
         shard.held.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -72,14 +82,16 @@ impl LockTable {
         let shard = self.shard(off);
         let mut held = Self::map(shard);
         loop {
-            match held.get(&off) {
+            match held.owners.get(&off) {
                 None => {
-                    held.insert(off, owner);
+                    held.owners.insert(off, owner);
                     return Taken::New;
                 }
                 Some(o) if *o == owner => return Taken::Again,
                 Some(_) => {
+                    held.waiters += 1;
                     held = shard.released.wait(held).unwrap_or_else(|p| p.into_inner());
+                    held.waiters -= 1;
                 }
             }
         }
@@ -88,9 +100,9 @@ impl LockTable {
     /// Takes the lock on `off` for `owner` if no other transaction holds it.
     pub(crate) fn try_lock(&self, off: u64, owner: Owner) -> Option<Taken> {
         let mut held = Self::map(self.shard(off));
-        match held.get(&off) {
+        match held.owners.get(&off) {
             None => {
-                held.insert(off, owner);
+                held.owners.insert(off, owner);
                 Some(Taken::New)
             }
             Some(o) if *o == owner => Some(Taken::Again),
@@ -102,16 +114,19 @@ impl LockTable {
     pub(crate) fn unlock_all(&self, offs: &[u64], owner: Owner) {
         for &off in offs {
             let shard = self.shard(off);
-            let removed = Self::map(shard).remove(&off);
+            let mut held = Self::map(shard);
+            let removed = held.owners.remove(&off);
             debug_assert_eq!(removed, Some(owner), "K1: the lock was ours");
-            shard.released.notify_all();
+            if held.waiters > 0 {
+                shard.released.notify_all();
+            }
         }
     }
 
     /// Whether any transaction holds the lock on `off`.
     #[cfg(all(test, not(crndm_loom)))]
     pub(crate) fn is_locked(&self, off: u64) -> bool {
-        Self::map(self.shard(off)).contains_key(&off)
+        Self::map(self.shard(off)).owners.contains_key(&off)
     }
 }
 
