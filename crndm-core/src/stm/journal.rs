@@ -127,14 +127,23 @@ struct TxState {
 }
 
 impl TxState {
-    /// Empties the state for the thread's next transaction, keeping the buffers that
-    /// are not too large (a transaction allocates nothing for its bookkeeping then).
+    /// A state for a transaction that has done nothing yet.
+    fn fresh() -> Box<TxState> {
+        Box::new(TxState {
+            pos: LANE_HEADER,
+            ..TxState::default()
+        })
+    }
+
+    /// Empties the state, in place, for the thread's next transaction, keeping the
+    /// buffers that are not too large (a transaction allocates nothing for its
+    /// bookkeeping then).
     fn recycle(&mut self) {
         const KEEP: usize = 1024;
         fn clear<T>(v: &mut Vec<T>) {
             if v.capacity() > KEEP {
                 *v = Vec::new();
-            } else {
+            } else if !v.is_empty() {
                 v.clear();
             }
         }
@@ -149,29 +158,25 @@ impl TxState {
         clear(&mut self.reserved_blocks);
         if self.logged.capacity() > KEEP {
             self.logged = LoggedSet::default();
-        } else {
+        } else if !self.logged.is_empty() {
             self.logged.clear();
         }
-        *self = TxState {
-            extensions: std::mem::take(&mut self.extensions),
-            written: std::mem::take(&mut self.written),
-            frees: std::mem::take(&mut self.frees),
-            logged: std::mem::take(&mut self.logged),
-            locks: std::mem::take(&mut self.locks),
-            guards: std::mem::take(&mut self.guards),
-            on_end: std::mem::take(&mut self.on_end),
-            reserved: std::mem::take(&mut self.reserved),
-            cancelled: std::mem::take(&mut self.cancelled),
-            reserved_blocks: std::mem::take(&mut self.reserved_blocks),
-            pos: LANE_HEADER,
-            ..TxState::default()
-        };
+        self.area = None;
+        self.pos = LANE_HEADER;
+        self.records = 0;
+        self.frees_recorded = 0;
+        self.alloc_unfenced = false;
+        self.fenced_in_lane = false;
+        self.claims = Claims::default();
+        self.truncations_flushed = false;
+        self.cancelled_recorded = false;
+        self.redo = false;
     }
 }
 
 thread_local! {
     /// The state of this thread's last finished transaction, emptied, for its next one.
-    static SPARE: std::cell::Cell<Option<TxState>> = const { std::cell::Cell::new(None) };
+    static SPARE: std::cell::Cell<Option<Box<TxState>>> = const { std::cell::Cell::new(None) };
 }
 
 /// A transaction that wrote at most this many bytes may commit by redo.
@@ -197,7 +202,9 @@ pub struct Journal<P: MemPool> {
     lane_idx: u32,
     lane: RawLane,
     epoch: u64,
-    st: RefCell<TxState>,
+    /// The transaction's state (taken back for the thread's next transaction when the
+    /// journal is dropped).
+    st: RefCell<Option<Box<TxState>>>,
     _pool: PhantomData<fn() -> P>,
     /// Makes the journal neither `Send` nor `Sync`.
     _not_send: PhantomData<*const ()>,
@@ -205,10 +212,11 @@ pub struct Journal<P: MemPool> {
 
 impl<P: MemPool> Drop for Journal<P> {
     fn drop(&mut self) {
-        let mut st = std::mem::take(self.st.get_mut());
-        st.recycle();
-        // A thread that is exiting keeps nothing.
-        let _ = SPARE.try_with(|s| s.set(Some(st)));
+        if let Some(mut st) = self.st.get_mut().take() {
+            st.recycle();
+            // A thread that is exiting keeps nothing.
+            let _ = SPARE.try_with(|s| s.set(Some(st)));
+        }
     }
 }
 
@@ -217,7 +225,7 @@ impl<P: MemPool> std::fmt::Debug for Journal<P> {
         f.debug_struct("Journal")
             .field("pool", &std::any::type_name::<P>())
             .field("lane", &self.lane_idx)
-            .field("records", &self.st.borrow().records)
+            .field("records", &self.st.borrow().as_ref().map(|st| st.records))
             .finish()
     }
 }
@@ -231,19 +239,26 @@ impl<P: MemPool> Journal<P> {
             lane_idx,
             lane,
             epoch,
-            st: RefCell::new(
+            st: RefCell::new(Some(
                 SPARE
                     .try_with(std::cell::Cell::take)
                     .ok()
                     .flatten()
-                    .unwrap_or_else(|| TxState {
-                        pos: LANE_HEADER,
-                        ..TxState::default()
-                    }),
-            ),
+                    .unwrap_or_else(TxState::fresh),
+            )),
             _pool: PhantomData,
             _not_send: PhantomData,
         }
+    }
+
+    /// The transaction's state, borrowed.
+    ///
+    /// # Panics
+    /// If it is borrowed already (an internal error), or after the journal's drop began.
+    fn state(&self) -> std::cell::RefMut<'_, TxState> {
+        std::cell::RefMut::map(self.st.borrow_mut(), |st| {
+            &mut **st.as_mut().expect("the state lives as long as the journal")
+        })
     }
 
     fn persister(&self) -> &Persister {
@@ -368,7 +383,7 @@ impl<P: MemPool> Journal<P> {
         if len == 0 {
             return;
         }
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state();
         if !st.logged.insert((off, len as u64)) {
             return;
         }
@@ -420,7 +435,7 @@ impl<P: MemPool> Journal<P> {
     /// to flush it at commit.
     pub(crate) fn note_written(&self, ptr: *const u8, len: usize) {
         if let Some(off) = self.offset_of(ptr, len) {
-            let mut st = self.st.borrow_mut();
+            let mut st = self.state();
             // A later `log_range` of the same range has nothing to add.
             if st.logged.insert((off, len as u64)) {
                 st.written.push((ptr as usize, len));
@@ -435,7 +450,7 @@ impl<P: MemPool> Journal<P> {
     /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
     pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
         let (off, order) = self.pool.raw.heap().reserve(self.lane_idx, size, align)?;
-        self.st.borrow_mut().reserved.push(Reservation {
+        self.state().reserved.push(Reservation {
             off,
             order,
             recorded: false,
@@ -508,7 +523,7 @@ impl<P: MemPool> Journal<P> {
     /// # Panics
     /// If the journal is full; the transaction then aborts and rolls back.
     pub(crate) fn prepare_commit(&self) {
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state();
         if let Err(e) = self.record_pending(&mut st) {
             drop(st);
             panic!("crndm: {e}");
@@ -544,7 +559,7 @@ impl<P: MemPool> Journal<P> {
     /// # Panics
     /// If the journal is full; the transaction then aborts and rolls back.
     pub(crate) fn defer_free(&self, off: u64, order: u8) {
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state();
         // A block this transaction reserved was never marked used: nothing in the pool
         // refers to it once the transaction ends, whatever its outcome.
         if let Some(i) = st
@@ -575,7 +590,7 @@ impl<P: MemPool> Journal<P> {
     /// locking), waiting while another transaction holds it. Re-locking is free.
     pub(crate) fn lock_object(&self, off: u64) {
         if self.pool.locks.lock(off, self.owner()) == Taken::New {
-            self.st.borrow_mut().locks.push(off);
+            self.state().locks.push(off);
         }
     }
 
@@ -584,7 +599,7 @@ impl<P: MemPool> Journal<P> {
     pub(crate) fn try_lock_object(&self, off: u64) -> bool {
         match self.pool.locks.try_lock(off, self.owner()) {
             Some(Taken::New) => {
-                self.st.borrow_mut().locks.push(off);
+                self.state().locks.push(off);
                 true
             }
             Some(Taken::Again) => true,
@@ -594,7 +609,7 @@ impl<P: MemPool> Journal<P> {
 
     /// Registers a guard on the locked object `off`; false if one is alive already.
     pub(crate) fn enter_guard(&self, off: u64) -> bool {
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state();
         if st.guards.contains(&off) {
             return false;
         }
@@ -604,13 +619,13 @@ impl<P: MemPool> Journal<P> {
 
     /// Unregisters the guard on `off`.
     pub(crate) fn exit_guard(&self, off: u64) {
-        self.st.borrow_mut().guards.retain(|&g| g != off);
+        self.state().guards.retain(|&g| g != off);
     }
 
     /// Runs `f(committed)` when the transaction ends, after its commit point or its
     /// rollback (a volatile record: nothing of it is in the pool).
     pub(crate) fn on_end(&self, f: impl FnOnce(bool) + 'static) {
-        self.st.borrow_mut().on_end.push(Box::new(f));
+        self.state().on_end.push(Box::new(f));
     }
 
     /// The open pool this journal writes to.
@@ -656,7 +671,7 @@ impl<P: MemPool> Journal<P> {
 
     /// Makes the transaction durable and gives the lane back.
     pub(crate) fn commit(&self) {
-        let st = &mut *self.st.borrow_mut();
+        let st = &mut *self.state();
         debug_assert!(
             st.reserved.iter().all(|r| r.recorded) && st.frees_recorded == st.frees.len(),
             "prepare_commit ran"
@@ -767,7 +782,7 @@ impl<P: MemPool> Journal<P> {
 
     /// Undoes everything the transaction did and gives the lane back.
     pub(crate) fn rollback(&self) {
-        let st = &mut *self.st.borrow_mut();
+        let st = &mut *self.state();
         if st.records > 0 {
             // R1: recovery's fence comes before the restored bytes are reused.
             self.before_fence(st);
