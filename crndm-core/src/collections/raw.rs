@@ -78,6 +78,8 @@ pub(crate) trait RawJournal {
     fn log_range(&self, ptr: *const u8, len: usize);
     /// Remembers a range of dead or fresh bytes written now, to flush it at commit.
     fn note_written(&self, ptr: *const u8, len: usize);
+    /// Runs `saves`, which only logs and notes ranges, with one fence for all of them.
+    fn log_batch(&self, saves: &mut dyn FnMut());
     /// The identity of the running transaction: pool base, lane, epoch.
     fn tx_key(&self) -> TxKey;
     /// Runs `f` when the transaction ends (a volatile record).
@@ -238,6 +240,9 @@ impl<P: MemPool> RawJournal for Journal<P> {
     }
     fn defer_free(&self, off: u64, order: u8) {
         Journal::defer_free(self, off, order);
+    }
+    fn log_batch(&self, saves: &mut dyn FnMut()) {
+        Journal::log_batch(self, saves);
     }
     fn log_range(&self, ptr: *const u8, len: usize) {
         if len > 0 {
@@ -831,6 +836,9 @@ mod tests {
             self.logged.borrow_mut().push((ptr as usize, len));
         }
         fn note_written(&self, _: *const u8, _: usize) {}
+        fn log_batch(&self, saves: &mut dyn FnMut()) {
+            saves();
+        }
         fn tx_key(&self) -> TxKey {
             (std::ptr::from_ref(self) as usize, 0, 0)
         }

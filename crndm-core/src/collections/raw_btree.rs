@@ -293,7 +293,14 @@ impl W<'_> {
         // SAFETY: (1).
         let (len, st) = unsafe { self.open(n) };
         assert!(len < CAP && idx <= len, "T3: insert into a node with room");
-        self.save_kvs(n, st, idx, len + 1);
+        // Everything this insert changes, saved under one fence.
+        self.j.log_batch(&mut || {
+            self.save_kvs(n, st, idx, len + 1);
+            if internal {
+                self.save_edges(n, st, idx + 1, len + 2);
+            }
+            save(self.j, n, 8, st.is_some());
+        });
         // SAFETY: (1) ranges inside the node; saved above.
         unsafe { self.move_kvs(n, idx, n, idx + 1, len - idx) };
         // SAFETY: (2); entry `idx` saved above.
@@ -357,7 +364,14 @@ impl W<'_> {
         // SAFETY: (1).
         let (len, st) = unsafe { self.open(n) };
         debug_assert!(idx < len);
-        self.save_kvs(n, st, idx, len - 1);
+        // Everything this removal changes, saved under one fence.
+        self.j.log_batch(&mut || {
+            self.save_kvs(n, st, idx, len - 1);
+            if with_edge {
+                self.save_edges(n, st, idx + 1, len);
+            }
+            save(self.j, n, 8, st.is_some());
+        });
         // SAFETY: (1); saved above.
         unsafe { self.move_kvs(n, idx + 1, n, idx, len - idx - 1) };
         if with_edge {

@@ -124,6 +124,13 @@ struct TxState {
     redo: bool,
     /// `(off, order)` of the reserved blocks, built at commit.
     reserved_blocks: Vec<(u64, u8)>,
+    /// The last ranges logged, `[start, end)` offsets: a range inside one of them is
+    /// saved already.
+    recent: [(u64, u64); 4],
+    /// Inside [`Journal::log_batch`]: undo records wait for the batch's fence.
+    batching: bool,
+    /// An undo record of the batch waits for its fence.
+    fence_owed: bool,
 }
 
 impl TxState {
@@ -171,6 +178,9 @@ impl TxState {
         self.truncations_flushed = false;
         self.cancelled_recorded = false;
         self.redo = false;
+        self.recent = [(0, 0); 4];
+        self.batching = false;
+        self.fence_owed = false;
     }
 }
 
@@ -384,12 +394,18 @@ impl<P: MemPool> Journal<P> {
             return;
         }
         let mut st = self.state();
+        let end = off + len as u64;
+        // Inside a range logged just before (a struct, then one of its fields): saved.
+        if st.recent.iter().any(|&(a, b)| a <= off && end <= b) {
+            return;
+        }
         if !st.logged.insert((off, len as u64)) {
             return;
         }
+        st.recent.rotate_right(1);
+        st.recent[0] = (off, end);
         // Memory of a block this transaction reserved has no old contents worth saving:
         // an abort frees the block.
-        let end = off + len as u64;
         if st
             .reserved
             .iter()
@@ -424,11 +440,33 @@ impl<P: MemPool> Journal<P> {
             }
             done += chunk as usize;
         }
+        st.written.push((ptr as usize, len));
+        if st.batching {
+            // The batch's end fences for all of its records.
+            st.fence_owed = true;
+            return;
+        }
         self.before_fence(&mut st);
         // PERSIST: the undo record is durable before the caller's in-place store (L3).
         self.persister().fence();
         self.fenced(&mut st);
-        st.written.push((ptr as usize, len));
+    }
+
+    /// Runs `saves`, which only logs ranges (and notes fresh ones), with one fence for
+    /// all of its undo records at the end instead of one each: nothing is stored in
+    /// place before that fence (L3 holds at the caller's first store after the batch).
+    pub(crate) fn log_batch(&self, saves: &mut dyn FnMut()) {
+        let outer = std::mem::replace(&mut self.state().batching, true);
+        saves();
+        let mut st = self.state();
+        st.batching = outer;
+        if !outer && std::mem::take(&mut st.fence_owed) {
+            self.before_fence(&mut st);
+            // PERSIST: the batch's undo records are durable before the caller's in-place
+            // stores (L3).
+            self.persister().fence();
+            self.fenced(&mut st);
+        }
     }
 
     /// Remembers that `[ptr, ptr + len)` (fresh memory of this transaction) was written,

@@ -59,6 +59,7 @@ crndm::pool!(flush_in_commit_pool);
 crndm::pool!(redo_flush_pool);
 crndm::pool!(redo_fence_pool);
 crndm::pool!(ignore_redo_pool);
+crndm::pool!(batch_fence_pool);
 crndm::pool!(undo_fence_pool);
 crndm::pool!(reinstate_pool);
 crndm::pool!(commit_point_pool);
@@ -110,6 +111,20 @@ fn recovery_ignoring_a_redo_commit_is_caught() {
     assert_caught(
         &AllocFree::<ignore_redo_pool::BuddyAlloc>::new(9),
         Mutation::IgnoreRedo,
+    );
+}
+
+#[test]
+fn removing_the_fence_of_a_log_batch_is_caught() {
+    // A B-tree node's keys, values and length are saved under one fence (L3).
+    let m = Mutation::SkipCall(site(
+        "stm/journal.rs",
+        "PERSIST: the batch's undo records are durable",
+        ".fence()",
+    ));
+    assert_caught(
+        &crate::ordered::Ordered::<batch_fence_pool::BuddyAlloc>::new(12),
+        m,
     );
 }
 
