@@ -10,7 +10,7 @@
 # What it does:
 #   1. installs libpmemobj-dev with apt-get if it is missing (needs root or sudo);
 #   2. builds pmdk_bench.c with cc against libpmemobj, and crndm's `pmdk_ops` bench and
-#      `bst`, `kvstore`, `list` examples with cargo (release);
+#      `bst`, `kvstore`, `list`, `btree` examples with cargo (release);
 #   3. runs every operation RUNS times, alternating which side goes first, both on
 #      PMEM_DIR: PMDK with PMEM_IS_PMEM_FORCE=1, crndm with CRNDM_FORCE_PMEM=1, so both
 #      flush with clwb/clflushopt + sfence;
@@ -52,7 +52,8 @@ cc -O2 -Wall -Wextra -o "$BUILD/pmdk_bench" "$HERE/pmdk_bench.c" -lpmemobj
 
 echo "building the crndm side ..." >&2
 cd "$ROOT"
-cargo build --release --quiet -p crndm --example bst --example kvstore --example list
+cargo build --release --quiet -p crndm --example bst --example kvstore --example list \
+    --example btree
 OPS_BIN="$(cargo bench --no-run --quiet -p crndm --bench pmdk_ops --message-format=json \
     | grep -o '"executable":"[^"]*pmdk_ops[^"]*"' | tail -1 | cut -d'"' -f4)"
 EXAMPLES="$ROOT/target/release/examples"
@@ -66,7 +67,7 @@ run_side() {
     local side="$1" test="$2"
     if [ "$side" = pmdk ]; then
         case "$test" in
-            bst | kv | list) n="$N_WORK" ;;
+            bst | kv | list | btree) n="$N_WORK" ;;
             *) n="$N_MICRO" ;;
         esac
         PMEM_IS_PMEM_FORCE=1 "$BUILD/pmdk_bench" "$test" "$n" "$PMEM_DIR"
@@ -75,12 +76,13 @@ run_side() {
             bst) CRNDM_FORCE_PMEM=1 "$EXAMPLES/bst" "$N_WORK" --dir "$PMEM_DIR" 2>/dev/null ;;
             kv) CRNDM_FORCE_PMEM=1 "$EXAMPLES/kvstore" "$N_WORK" --dir "$PMEM_DIR" 2>/dev/null ;;
             list) CRNDM_FORCE_PMEM=1 "$EXAMPLES/list" "$N_WORK" --dir "$PMEM_DIR" 2>/dev/null ;;
+            btree) CRNDM_FORCE_PMEM=1 "$EXAMPLES/btree" "$N_WORK" --dir "$PMEM_DIR" 2>/dev/null ;;
             *) CRNDM_FORCE_PMEM=1 "$OPS_BIN" "$test" "$N_MICRO" "$PMEM_DIR" ;;
         esac
     fi | awk -v side="$side" '$1 == "RESULT" { print side, $2, $3, $4, $5 }' >>"$RESULTS"
 }
 
-TESTS="empty update8 update4k allocfree64 alloc64+free64 bst kv list"
+TESTS="empty update8 update4k allocfree64 alloc64+free64 bst kv list btree"
 for run in $(seq 1 "$RUNS"); do
     echo "run $run of $RUNS ..." >&2
     for test in $TESTS; do
@@ -114,6 +116,7 @@ function median(list,   n, a, i, j, t) {
 END {
     target["update8"] = "<= 0.7"; target["allocfree64"] = "<= 0.7"; target["alloc64+free64"] = "<= 0.7"
     target["bst_insert"] = "<= 0.7"; target["kv_put"] = "<= 0.7"
+    target["btree_insert"] = "<= 1.0"; target["btree_lookup"] = "<= 1.0"; target["btree_remove"] = "<= 1.0"
     printf "| %-16s | %12s | %12s | %8s | %-20s | %-7s |\n", "operation", "PMDK ns/op", "crndm ns/op", "ratio", "crndm flushes/fences", "target"
     printf "|%s|%s|%s|%s|%s|%s|\n", "------------------", "--------------", "--------------", "----------", "----------------------", "---------"
     for (i = 1; i <= count; i++) {

@@ -774,7 +774,8 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
     type Item = (&'a K, &'a V);
     fn next(&mut self) -> Option<Self::Item> {
         let kv = self.inner.next()?;
-        self.left -= 1;
+        // Saturating: a corrupt pool may hold more entries than its length says.
+        self.left = self.left.saturating_sub(1);
         Some(kv)
     }
     fn size_hint(&self) -> (usize, Option<usize>) {
@@ -785,7 +786,8 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
 impl<K: PSafe, V: PSafe, P: MemPool> DoubleEndedIterator for Iter<'_, K, V, P> {
     fn next_back(&mut self) -> Option<Self::Item> {
         let kv = self.inner.next_back()?;
-        self.left -= 1;
+        // Saturating: a corrupt pool may hold more entries than its length says.
+        self.left = self.left.saturating_sub(1);
         Some(kv)
     }
 }

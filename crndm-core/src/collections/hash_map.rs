@@ -668,7 +668,8 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
         // borrowed (S2).
         let i = unsafe { raw.next_occupied(base, self.next, PHashMap::<K, V, P>::SHAPE) }?;
         self.next = i + 1;
-        self.left -= 1;
+        // Saturating: a corrupt pool may hold more entries than its length says.
+        self.left = self.left.saturating_sub(1);
         // SAFETY: (1) as above; (2) `i` is occupied.
         Some(unsafe { raw.entry::<K, V>(base, i) })
     }
