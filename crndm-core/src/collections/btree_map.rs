@@ -94,7 +94,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         self.len() == 0
     }
 
-    fn search<Q>(&self, k: &Q, path: &mut Path) -> Search
+    fn search<Q>(&self, k: &Q, path: Option<&mut Path>) -> Search
     where
         K: Borrow<Q>,
         Q: Ord + ?Sized,
@@ -147,7 +147,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        match self.search(k, &mut Vec::new()) {
+        match self.search(k, None) {
             Search::Found { node, idx, .. } => {
                 // SAFETY: (1) field invariant, pool open; the search found a live entry.
                 Some(unsafe { self.raw.kv::<K, V>(pool_base::<P>(), node, idx) })
@@ -197,7 +197,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
-        match self.search(k, &mut Vec::new()) {
+        match self.search(k, None) {
             Search::Found { node, idx, .. } => {
                 // SAFETY: (1) field invariant, `j` a transaction of P; a live entry.
                 Some(unsafe { self.raw.value_mut_logged::<K, V>(node, idx, j) })
@@ -260,7 +260,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Ord,
     {
         let mut path = Vec::new();
-        let vacant = match self.search(&k, &mut path) {
+        let vacant = match self.search(&k, Some(&mut path)) {
             Search::Found { node, idx, .. } => {
                 // SAFETY: (1) field invariant, `j` a transaction of P; a live entry.
                 let slot = unsafe { self.raw.value_mut_logged::<K, V>(node, idx, j) };
@@ -331,7 +331,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         Q: Ord + ?Sized,
     {
         let mut path = Vec::new();
-        let Search::Found { node, idx, level } = self.search(k, &mut path) else {
+        let Search::Found { node, idx, level } = self.search(k, Some(&mut path)) else {
             return None;
         };
         Some(self.remove_found(&mut path, node, idx, level, j))

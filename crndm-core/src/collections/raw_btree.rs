@@ -404,6 +404,17 @@ impl W<'_> {
         let (nl, st_n) = unsafe { self.open(node) };
         // SAFETY: as above.
         let (_, st_p) = unsafe { self.open(parent) };
+        // Everything this steal changes, saved under one fence (the saves below repeat
+        // nothing then).
+        self.j.log_batch(&mut || {
+            self.save_kvs(node, st_n, 0, nl + 1);
+            if internal {
+                self.save_edges(node, st_n, 0, nl + 2);
+            }
+            self.save_kvs(parent, st_p, pidx - 1, pidx);
+            save(self.j, left, 8, st_l.is_some());
+            save(self.j, node, 8, st_n.is_some());
+        });
         self.save_kvs(node, st_n, 0, nl + 1);
         // SAFETY: (1); saved above.
         unsafe { self.move_kvs(node, 0, node, 1, nl) };
@@ -448,6 +459,18 @@ impl W<'_> {
         let (rl, st_r) = unsafe { self.open(right) };
         // SAFETY: as above.
         let (_, st_p) = unsafe { self.open(parent) };
+        // Everything this steal changes, saved under one fence.
+        self.j.log_batch(&mut || {
+            self.save_kvs(node, st_n, nl, nl + 1);
+            self.save_kvs(parent, st_p, pidx, pidx + 1);
+            self.save_kvs(right, st_r, 0, rl - 1);
+            if internal {
+                self.save_edges(node, st_n, nl + 1, nl + 2);
+                self.save_edges(right, st_r, 0, rl);
+            }
+            save(self.j, right, 8, st_r.is_some());
+            save(self.j, node, 8, st_n.is_some());
+        });
         self.save_kvs(node, st_n, nl, nl + 1);
         // SAFETY: (1); saved above.
         unsafe { self.put_kv(node, nl, s.key(parent, pidx), s.val(parent, pidx)) };
@@ -500,6 +523,20 @@ impl W<'_> {
         // SAFETY: as above.
         let rl = unsafe { len_of(right) };
         assert!(ll + 1 + rl <= CAP, "T3: merged node fits");
+        // SAFETY: as above.
+        let (pl, st_p) = unsafe { self.open(parent) };
+        // Everything this merge changes, the parent's removal included, saved under
+        // one fence.
+        self.j.log_batch(&mut || {
+            self.save_kvs(left, st_l, ll, ll + 1 + rl);
+            if level > 0 {
+                self.save_edges(left, st_l, ll + 1, ll + 2 + rl);
+            }
+            save(self.j, left, 8, st_l.is_some());
+            self.save_kvs(parent, st_p, kidx, pl - 1);
+            self.save_edges(parent, st_p, kidx + 1, pl);
+            save(self.j, parent, 8, st_p.is_some());
+        });
         self.save_kvs(left, st_l, ll, ll + 1 + rl);
         // SAFETY: (1); saved above.
         unsafe { self.put_kv(left, ll, s.key(parent, kidx), s.val(parent, kidx)) };
@@ -943,12 +980,18 @@ impl RawBTree {
 
     // ---- typed access and navigation ----
 
-    /// Searches for `q` from the root, recording the path of internal nodes.
+    /// Searches for `q` from the root, recording the path of internal nodes in `path`
+    /// if given (a lookup needs none, and allocates nothing).
     ///
     /// # Safety
     /// 1. `base` is offset 0 of the open pool this tree belongs to, and the tree holds
     ///    `K`s and `V`s.
-    pub(crate) unsafe fn search<K, V, Q>(&self, base: *mut u8, q: &Q, path: &mut Path) -> Search
+    pub(crate) unsafe fn search<K, V, Q>(
+        &self,
+        base: *mut u8,
+        q: &Q,
+        mut path: Option<&mut Path>,
+    ) -> Search
     where
         K: std::borrow::Borrow<Q>,
         Q: Ord + ?Sized,
@@ -984,7 +1027,9 @@ impl RawBTree {
             if level == 0 {
                 return Search::Vacant { node, idx };
             }
-            path.push((node, idx));
+            if let Some(path) = path.as_deref_mut() {
+                path.push((node, idx));
+            }
             // SAFETY: (1) an internal node, `idx <= len`.
             node = unsafe { edge_of(s, n, idx) };
             level -= 1;
