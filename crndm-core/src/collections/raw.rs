@@ -99,30 +99,68 @@ struct Start {
     logged: (usize, usize),
 }
 
+/// A hasher for block addresses: one multiply (the keys are addresses of this
+/// process's own blocks, not chosen by anyone).
+#[derive(Default)]
+struct AddrHasher(u64);
+
+impl std::hash::Hasher for AddrHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_usize(&mut self, x: usize) {
+        self.0 = (x as u64)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            .rotate_left(26);
+    }
+}
+
 /// What the transaction knows about each block it touched, by address.
-type Starts = HashMap<usize, Start>;
+type Starts = HashMap<usize, Start, std::hash::BuildHasherDefault<AddrHasher>>;
+
+/// The registry of the transactions running on this thread (one per pool), and maps of
+/// finished ones, emptied, for the next.
+#[derive(Default)]
+struct Registry {
+    running: Vec<(TxKey, Starts)>,
+    spare: Vec<Starts>,
+}
 
 thread_local! {
-    /// The registry of the transactions running on this thread (one per pool).
-    static STARTS: RefCell<Vec<(TxKey, Starts)>> = const { RefCell::new(Vec::new()) };
+    static STARTS: RefCell<Registry> = RefCell::new(Registry::default());
 }
 
 fn with_starts<R>(j: &dyn RawJournal, f: impl FnOnce(&mut Starts) -> R) -> R {
     let key = j.tx_key();
     STARTS.with(|s| {
         let mut s = s.borrow_mut();
-        let i = match s.iter().position(|e| e.0 == key) {
+        let i = match s.running.iter().position(|e| e.0 == key) {
             Some(i) => i,
             None => {
-                s.push((key, Starts::new()));
+                let map = s.spare.pop().unwrap_or_default();
+                s.running.push((key, map));
                 j.on_end(Box::new(move |_| {
                     // `try_with`: the thread may be exiting.
-                    let _ = STARTS.try_with(|s| s.borrow_mut().retain(|e| e.0 != key));
+                    let _ = STARTS.try_with(|s| {
+                        let mut s = s.borrow_mut();
+                        if let Some(i) = s.running.iter().position(|e| e.0 == key) {
+                            let (_, mut map) = s.running.swap_remove(i);
+                            if map.capacity() <= 1024 && s.spare.len() < 4 {
+                                map.clear();
+                                s.spare.push(map);
+                            }
+                        }
+                    });
                 }));
-                s.len() - 1
+                s.running.len() - 1
             }
         };
-        f(&mut s[i].1)
+        f(&mut s.running[i].1)
     })
 }
 
@@ -873,7 +911,7 @@ mod tests {
         for f in j.end.borrow_mut().drain(..) {
             f(true);
         }
-        assert!(STARTS.with(|s| s.borrow().is_empty()));
+        assert!(STARTS.with(|s| s.borrow().running.is_empty()));
     }
 
     #[test]

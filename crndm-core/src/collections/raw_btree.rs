@@ -526,7 +526,11 @@ impl W<'_> {
         // SAFETY: as above.
         let (pl, st_p) = unsafe { self.open(parent) };
         // Everything this merge changes, the parent's removal included, saved under
-        // one fence.
+        // one fence, which also makes the free of `right` durable (its record is
+        // written with the first undo record), so the commit can be a redo commit.
+        if let Some(order) = s.order(level) {
+            self.j.defer_free(roff, order);
+        }
         self.j.log_batch(&mut || {
             self.save_kvs(left, st_l, ll, ll + 1 + rl);
             if level > 0 {
@@ -552,9 +556,6 @@ impl W<'_> {
         // SAFETY: (1): the parent's entry `kidx` was copied down, edge `kidx + 1` is
         // `right`, now empty.
         unsafe { self.remove_kv(parent, kidx, true) };
-        if let Some(order) = s.order(level) {
-            self.j.defer_free(roff, order);
-        }
     }
 }
 

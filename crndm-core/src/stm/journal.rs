@@ -11,9 +11,9 @@
 //!             of any other block: its FREE record is written later, like ALLOC records
 //! commit:     pending records -> flush -> fence if an ALLOC record is not durable (A1)
 //!             -> used heads of the reserved blocks -> flush
-//!             redo commit (no frees, small, room in the area):
+//!             redo commit (FREE records durable, small, room in the area):
 //!                         REDO records of every written range, COMMIT(redo) record,
-//!                         written ranges -> flush -> fence   (the commit point)
+//!                         FREE|k heads, written ranges -> flush -> fence (commit point)
 //!                         -> truncate (not flushed; R1 in `stm::deferred`)
 //!             otherwise:  flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
@@ -109,6 +109,8 @@ struct TxState {
     cancelled: Vec<(u64, u8)>,
     /// An ALLOC record was written since the last fence.
     alloc_unfenced: bool,
+    /// A FREE record was written since the last fence.
+    free_unfenced: bool,
     /// A fence followed this transaction's first record, which overwrote the lane's
     /// previous log: the blocks it parked may be published (F2).
     fenced_in_lane: bool,
@@ -173,6 +175,7 @@ impl TxState {
         self.records = 0;
         self.frees_recorded = 0;
         self.alloc_unfenced = false;
+        self.free_unfenced = false;
         self.fenced_in_lane = false;
         self.claims = Claims::default();
         self.truncations_flushed = false;
@@ -505,6 +508,7 @@ impl<P: MemPool> Journal<P> {
     /// here for the fence to complete, where the transaction's own work can overlap it.
     fn fenced(&self, st: &mut TxState) {
         st.alloc_unfenced = false;
+        st.free_unfenced = false;
         if st.records > 0 {
             st.fenced_in_lane = true;
         }
@@ -532,6 +536,7 @@ impl<P: MemPool> Journal<P> {
             // SAFETY: (1) FREE records carry no payload.
             unsafe { self.append(st, rec) }?;
             st.frees_recorded += 1;
+            st.free_unfenced = true;
         }
         Ok(())
     }
@@ -569,14 +574,12 @@ impl<P: MemPool> Journal<P> {
         st.redo = self.may_commit_by_redo(&st);
     }
 
-    /// Whether the transaction may commit by redo: it frees nothing, wrote at most
-    /// [`REDO_MAX`] bytes, and its REDO and COMMIT records fit in the current area (so
-    /// commit cannot need an extension block).
+    /// Whether the transaction may commit by redo: its FREE records (if any) are
+    /// durable already (its frees were requested before its last log fence), it has no
+    /// extension block, wrote at most [`REDO_MAX`] bytes, and its REDO and COMMIT
+    /// records fit in the current area (so commit cannot need an extension block).
     fn may_commit_by_redo(&self, st: &TxState) -> bool {
-        if st.records == 0
-            || !st.frees.is_empty()
-            || !st.extensions.is_empty()
-            || st.cancelled_recorded
+        if st.records == 0 || st.free_unfenced || !st.extensions.is_empty() || st.cancelled_recorded
         {
             return false;
         }
@@ -803,6 +806,12 @@ impl<P: MemPool> Journal<P> {
         }
         // PERSIST: the REDO and COMMIT records are durable at the fence below.
         area.flush_range(start, st.pos, p);
+        // Frees in place: their FREE records are durable (`may_commit_by_redo`), so the
+        // heads may become durable with the COMMIT record (recovery undoes them without
+        // it, and finishes them with it).
+        let frees = std::mem::take(&mut st.frees);
+        let heap = self.pool.raw.heap();
+        let freed = heap.free_in_place(&frees);
         for &(addr, len) in &st.written {
             // PERSIST: the written ranges are durable before the truncation can be (R1).
             // SAFETY: every range was checked to lie in the pool mapping, which
@@ -816,6 +825,9 @@ impl<P: MemPool> Journal<P> {
         self.fenced(st);
         self.lane.invalidate();
         self.pool.truncations.leave(self.lane_idx, self.epoch);
+        // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
+        // `self.pool` keeps alive as long as the heap.
+        unsafe { heap.take_back(self.lane_idx, &freed, self.lane.truncation_word()) };
     }
 
     /// Undoes everything the transaction did and gives the lane back.
