@@ -176,6 +176,16 @@ impl W<'_> {
         (len, live_at_start(self.j, n, len))
     }
 
+    /// Logs the whole node `n` (of a level with `internal == (level > 0)`) if it was
+    /// live at the start of the transaction (`start`): one undo record for everything a
+    /// change of the node may touch, after which the finer saves are no-ops. A node the
+    /// transaction allocated needs none.
+    fn save_node(&self, n: *mut u8, start: Option<usize>, internal: bool) {
+        if start.is_some() {
+            self.j.log_range(n, self.s.size(usize::from(internal)));
+        }
+    }
+
     /// Saves the keys and values `[from, to)` of `n` (whose entries at the start of the
     /// transaction were `start`) before they are written: logs the part live at the
     /// start, notes the rest.
@@ -295,6 +305,7 @@ impl W<'_> {
         assert!(len < CAP && idx <= len, "T3: insert into a node with room");
         // Everything this insert changes, saved under one fence.
         self.j.log_batch(&mut || {
+            self.save_node(n, st, internal);
             self.save_kvs(n, st, idx, len + 1);
             if internal {
                 self.save_edges(n, st, idx + 1, len + 2);
@@ -366,6 +377,7 @@ impl W<'_> {
         debug_assert!(idx < len);
         // Everything this removal changes, saved under one fence.
         self.j.log_batch(&mut || {
+            self.save_node(n, st, with_edge);
             self.save_kvs(n, st, idx, len - 1);
             if with_edge {
                 self.save_edges(n, st, idx + 1, len);
@@ -407,6 +419,9 @@ impl W<'_> {
         // Everything this steal changes, saved under one fence (the saves below repeat
         // nothing then).
         self.j.log_batch(&mut || {
+            self.save_node(node, st_n, internal);
+            self.save_node(left, st_l, internal);
+            self.save_node(parent, st_p, true);
             self.save_kvs(node, st_n, 0, nl + 1);
             if internal {
                 self.save_edges(node, st_n, 0, nl + 2);
@@ -461,6 +476,9 @@ impl W<'_> {
         let (_, st_p) = unsafe { self.open(parent) };
         // Everything this steal changes, saved under one fence.
         self.j.log_batch(&mut || {
+            self.save_node(node, st_n, internal);
+            self.save_node(right, st_r, internal);
+            self.save_node(parent, st_p, true);
             self.save_kvs(node, st_n, nl, nl + 1);
             self.save_kvs(parent, st_p, pidx, pidx + 1);
             self.save_kvs(right, st_r, 0, rl - 1);
@@ -532,6 +550,8 @@ impl W<'_> {
             self.j.defer_free(roff, order);
         }
         self.j.log_batch(&mut || {
+            self.save_node(left, st_l, level > 0);
+            self.save_node(parent, st_p, true);
             self.save_kvs(left, st_l, ll, ll + 1 + rl);
             if level > 0 {
                 self.save_edges(left, st_l, ll + 1, ll + 2 + rl);

@@ -193,7 +193,7 @@ thread_local! {
 }
 
 /// A transaction that wrote at most this many bytes may commit by redo.
-const REDO_MAX: usize = 1024;
+const REDO_MAX: usize = 2048;
 
 /// A block reserved by a running transaction.
 #[derive(Clone, Copy, Debug)]
@@ -477,6 +477,11 @@ impl<P: MemPool> Journal<P> {
     pub(crate) fn note_written(&self, ptr: *const u8, len: usize) {
         if let Some(off) = self.offset_of(ptr, len) {
             let mut st = self.state();
+            let end = off + len as u64;
+            // Inside a range logged just before: it is written back at commit already.
+            if st.recent.iter().any(|&(a, b)| a <= off && end <= b) {
+                return;
+            }
             // A later `log_range` of the same range has nothing to add.
             if st.logged.insert((off, len as u64)) {
                 st.written.push((ptr as usize, len));
