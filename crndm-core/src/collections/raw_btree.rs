@@ -1026,24 +1026,17 @@ impl RawBTree {
             let n = base.wrapping_add(to_usize(node));
             // SAFETY: (1) a live node (T2).
             let len = unsafe { len_of(n) };
-            let mut idx = len;
-            for i in 0..len {
-                // SAFETY: (1) an initialised, aligned key (T3, A2).
-                let k: &K = unsafe { &*s.key(n, i).cast::<K>() };
-                match k.borrow().cmp(q) {
-                    std::cmp::Ordering::Less => {}
-                    std::cmp::Ordering::Equal => {
-                        return Search::Found {
-                            node,
-                            idx: i,
-                            level,
-                        };
-                    }
-                    std::cmp::Ordering::Greater => {
-                        idx = i;
-                        break;
-                    }
-                }
+            let key = |i: usize| -> &K {
+                // SAFETY: (1) called with `i < len`: an initialised, aligned key (T3, A2).
+                unsafe { &*s.key(n, i).cast::<K>() }
+            };
+            // One comparison per key passed, as a sorted scan needs.
+            let mut idx = 0;
+            while idx < len && key(idx).borrow() < q {
+                idx += 1;
+            }
+            if idx < len && key(idx).borrow() == q {
+                return Search::Found { node, idx, level };
             }
             if level == 0 {
                 return Search::Vacant { node, idx };
