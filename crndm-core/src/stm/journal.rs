@@ -707,6 +707,12 @@ impl<P: MemPool> Journal<P> {
         // blocks any more: they may be handed out again (F2).
         let heap = self.pool.raw.heap();
         if !committed {
+            // Objects of this transaction never existed: volatile weak pointers made to
+            // them must not reach a later object in the same block.
+            let offs = st.reserved.iter().map(|r| r.off);
+            for off in offs.chain(st.cancelled.iter().map(|b| b.0)) {
+                self.pool.forget_vweaks(off);
+            }
             st.reserved_blocks.clear();
             st.reserved_blocks
                 .extend(st.reserved.iter().map(|r| (r.off, r.order)));

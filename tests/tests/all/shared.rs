@@ -254,6 +254,34 @@ fn a_vweak_kept_across_close_and_reopen_promotes_to_none() {
 }
 
 #[test]
+fn a_vweak_to_an_object_of_an_aborted_transaction_promotes_to_none() {
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+    thread_local! {
+        // Volatile weak pointers may live anywhere, a thread-local included.
+        static KEPT: std::cell::RefCell<Option<VWeak<u64, P>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let d = shm_dir();
+    let h = P::open::<Holder<P>>(d.path().join("a.pool"), O_CF).unwrap();
+    let r = P::transaction(|j| {
+        let obj = Prc::new(1, j);
+        KEPT.with(|k| *k.borrow_mut() = Some(Prc::demote(&obj)));
+        *h.slot.borrow_mut(j) = Some(obj);
+        panic!("abort: the object never existed");
+    });
+    assert!(r.is_err());
+    // The next allocation of that size reuses the block.
+    P::transaction(|j| *h.slot.borrow_mut(j) = Some(Prc::new(2, j))).unwrap();
+    let weak = KEPT.with(|k| k.borrow_mut().take()).unwrap();
+    assert_eq!(
+        P::transaction(|j| weak.promote(j).map(|p| *p)).unwrap(),
+        None,
+        "a weak pointer to the aborted object does not reach the new one"
+    );
+}
+
+#[test]
 fn a_vweak_to_a_freed_and_reused_object_promotes_to_none() {
     crndm::pool!(p);
     type P = p::BuddyAlloc;
