@@ -24,7 +24,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
+
+mod workload;
 use crndm::default::*;
+use workload::{report_since, splitmix64};
 
 /// A link to a subtree.
 type Link = PRefCell<Option<Pbox<Node>>>;
@@ -45,15 +48,6 @@ struct Node {
 
 // As the C side's `struct node` (whose `TOID`s are 16 bytes): one 64-byte block each.
 const _: () = assert!(size_of::<Node>() == 48);
-
-/// The splitmix64 generator (the same as the C side's).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// Inserts `key` in transaction `j`; `false` if it was there. Recursive, so every
 /// node reference stays borrowed from a live `Ref` guard of its parent link.
@@ -87,19 +81,6 @@ fn lookup(link: &Link, key: u64) -> Option<u64> {
     }
 }
 
-/// Prints one phase's `RESULT` line.
-fn report(name: &str, n: u64, start: Instant, counters: PersistCounters) {
-    let secs = start.elapsed().as_secs_f64();
-    let c = PersistCounters::current().since(counters);
-    println!(
-        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
-        secs * 1e9 / n as f64,
-        c.flushes as f64 / n as f64,
-        c.fences as f64 / n as f64,
-        n as f64 / secs
-    );
-}
-
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let mut n: u64 = 100_000;
     let mut dir = PathBuf::from("/dev/shm");
@@ -130,7 +111,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let key = splitmix64(&mut seed);
         BuddyAlloc::transaction(|j| insert(&tree.root, key, j))?;
     }
-    report("bst_insert", n, start, counters);
+    report_since("bst_insert", n, start, counters);
 
     let mut seed = 42;
     let mut found = 0;
@@ -138,7 +119,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     for _ in 0..n {
         found += u64::from(lookup(&tree.root, splitmix64(&mut seed)).is_some());
     }
-    report("bst_lookup", n, start, counters);
+    report_since("bst_lookup", n, start, counters);
     assert_eq!(found, n, "every inserted key is found");
     Ok(())
 }

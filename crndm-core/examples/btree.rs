@@ -24,34 +24,15 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
+
+mod workload;
 use crndm::default::*;
+use workload::{report_since, splitmix64};
 
 /// The pool's root: the map.
 #[derive(Root)]
 struct Store {
     map: PRefCell<PBTreeMap<u64, u64>>,
-}
-
-/// The splitmix64 generator (the same as the C side's).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// Prints one phase's `RESULT` line.
-fn report(name: &str, n: u64, start: Instant, counters: PersistCounters) {
-    let secs = start.elapsed().as_secs_f64();
-    let c = PersistCounters::current().since(counters);
-    println!(
-        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
-        secs * 1e9 / n as f64,
-        c.flushes as f64 / n as f64,
-        c.fences as f64 / n as f64,
-        n as f64 / secs
-    );
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
@@ -84,7 +65,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let key = splitmix64(&mut seed);
         BuddyAlloc::transaction(|j| store.map.borrow_mut(j).insert(key, key, j))?;
     }
-    report("btree_insert", n, start, counters);
+    report_since("btree_insert", n, start, counters);
 
     let mut seed = 42;
     let mut found = 0;
@@ -96,7 +77,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
             found += u64::from(map.get(&key) == Some(&key));
         }
     }
-    report("btree_lookup", n, start, counters);
+    report_since("btree_lookup", n, start, counters);
     assert_eq!(found, n, "every inserted key is found");
 
     let mut seed = 42;
@@ -106,7 +87,7 @@ fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
         let removed = BuddyAlloc::transaction(|j| store.map.borrow_mut(j).remove(&key, j))?;
         assert_eq!(removed, Some(key));
     }
-    report("btree_remove", n, start, counters);
+    report_since("btree_remove", n, start, counters);
     assert!(store.map.borrow().is_empty(), "every key was removed");
     Ok(())
 }

@@ -27,7 +27,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
+
+mod workload;
 use crndm::default::*;
+use workload::{report, splitmix64};
 
 /// Buckets in the table (a power of two; the C side uses the same).
 const BUCKETS: usize = 1 << 16;
@@ -82,15 +85,6 @@ impl Default for SharedTable {
             buckets: std::array::from_fn(|_| PMutex::new(None)),
         }
     }
-}
-
-/// The splitmix64 generator (the same as the C side's).
-fn splitmix64(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 /// The bucket of `key`.
@@ -190,17 +184,6 @@ fn get_shared(table: &SharedTable, key: u64, j: &Journal) -> Option<Value> {
         cur = &e.next;
     }
     None
-}
-
-/// Prints one phase's `RESULT` line.
-fn report(name: &str, n: u64, secs: f64, c: PersistCounters, counted: u64) {
-    println!(
-        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
-        secs * 1e9 / n as f64,
-        c.flushes as f64 / counted as f64,
-        c.fences as f64 / counted as f64,
-        n as f64 / secs
-    );
 }
 
 /// One thread: put `n` keys, then get them.

@@ -25,7 +25,10 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
+
+mod workload;
 use crndm::default::*;
+use workload::report;
 
 /// The one-thread list: the pool's root.
 #[derive(Root)]
@@ -47,17 +50,6 @@ struct SharedNode {
 
 /// The shared list's head.
 type SharedHead = PMutex<Option<Pbox<SharedNode>>>;
-
-/// Prints one phase's `RESULT` line.
-fn report(name: &str, n: u64, secs: f64, c: PersistCounters, counted: u64) {
-    println!(
-        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
-        secs * 1e9 / n as f64,
-        c.flushes as f64 / counted as f64,
-        c.fences as f64 / counted as f64,
-        n as f64 / secs
-    );
-}
 
 /// One thread: push `n` values, then pop them.
 fn single(dir: &std::path::Path, n: u64) -> Result<()> {

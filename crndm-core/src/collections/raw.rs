@@ -99,29 +99,8 @@ struct Start {
     logged: (usize, usize),
 }
 
-/// A hasher for block addresses: one multiply (the keys are addresses of this
-/// process's own blocks, not chosen by anyone).
-#[derive(Default)]
-struct AddrHasher(u64);
-
-impl std::hash::Hasher for AddrHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_usize(&mut self, x: usize) {
-        self.0 = (x as u64)
-            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
-            .rotate_left(26);
-    }
-}
-
 /// What the transaction knows about each block it touched, by address.
-type Starts = HashMap<usize, Start, std::hash::BuildHasherDefault<AddrHasher>>;
+type Starts = HashMap<usize, Start, crate::util::WordHash>;
 
 /// The registry of the transactions running on this thread (one per pool), and maps of
 /// finished ones, emptied, for the next.

@@ -39,7 +39,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
@@ -55,29 +54,10 @@ use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::{MemPool, PoolRef};
 use crate::stm::recovery::recover_lane;
-use crate::util::crash_point;
-
-/// A hasher for `(offset, len)` keys: one multiply, enough for a per-transaction set of
-/// distinct offsets (not exposed to untrusted keys).
-#[derive(Default)]
-struct OffHasher(u64);
-
-impl Hasher for OffHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
-        }
-    }
-    fn write_u64(&mut self, x: u64) {
-        self.0 = (self.0.rotate_left(23) ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
-}
+use crate::util::{WordHash, crash_point};
 
 /// `(offset, len)` of the ranges a transaction has logged.
-type LoggedSet = HashSet<(u64, u64), BuildHasherDefault<OffHasher>>;
+type LoggedSet = HashSet<(u64, u64), WordHash>;
 
 #[derive(Default)]
 struct TxState {

@@ -1,0 +1,36 @@
+//! What the workload examples (`bst`, `btree`, `kvstore`, `list`) share: the key
+//! sequence of their libpmemobj twins and the `RESULT` line `bench/compare-pmdk` reads.
+
+#![allow(dead_code, reason = "each example uses part of this module")]
+
+use std::time::Instant;
+
+use crndm::PersistCounters;
+
+/// The splitmix64 generator, the same as the C side's (`bench/compare-pmdk/pmdk_bench.c`),
+/// so that both sides use the same keys.
+pub(crate) fn splitmix64(state: &mut u64) -> u64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Prints one phase's line: `RESULT <name> <ns/op> <flushes/op> <fences/op> <ops/s>`, for
+/// `n` operations in `secs` seconds, with the persistence counts `c` of `counted` of them.
+pub(crate) fn report(name: &str, n: u64, secs: f64, c: PersistCounters, counted: u64) {
+    println!(
+        "RESULT {name} {:.1} {:.2} {:.2} {:.0}",
+        secs * 1e9 / n as f64,
+        c.flushes as f64 / counted as f64,
+        c.fences as f64 / counted as f64,
+        n as f64 / secs
+    );
+}
+
+/// [`report`] for a phase of `n` operations of this thread, since `start` and `counters`.
+pub(crate) fn report_since(name: &str, n: u64, start: Instant, counters: PersistCounters) {
+    let secs = start.elapsed().as_secs_f64();
+    report(name, n, secs, PersistCounters::current().since(counters), n);
+}
