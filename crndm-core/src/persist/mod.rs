@@ -33,7 +33,10 @@ pub use counters::PersistCounters;
 pub(crate) use flush::CACHE_LINE;
 pub use flush::FlushInstr;
 
-/// How a pool's stores are made durable; see the [module docs](self) for the table.
+/// How a pool's stores are made durable: `Dax` (`clwb` + `sfence` on a DAX mapping:
+/// survives power failure), `Emulated` (the same instructions on tmpfs or with
+/// `CRNDM_FORCE_PMEM=1`: survives a process crash) or `Msync` (an ordinary file: `msync`
+/// of the flushed pages at each fence).
 ///
 /// ```
 /// # fn main() -> crndm::Result<()> {

@@ -18,9 +18,10 @@
 //!             otherwise:  flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
 //!             with frees: COMMIT record, FREE|k heads -> flush -> fence (commit point)
-//!                         -> truncate (not flushed: the lane's next record is)
+//!                         -> truncate (not flushed; R1)
 //!                         -> freed blocks to the lane's cache, or parked (F2)
-//! first fence of the lane's next transaction: publish the parked blocks
+//! (a redo commit with frees also gives its freed blocks back this way)
+//! end of the lane's next transaction that fenced: publish the parked blocks
 //! rollback:   restore UNDO newest first -> flush -> fence -> free ALLOC blocks
 //!             -> truncate -> fence
 //! recovery:   a log without COMMIT record: FREE|k heads named by its FREE records go
@@ -31,9 +32,13 @@
 //! ```
 //! A redo commit costs one fence less than the classic one (the written bytes travel in
 //! the log, so they need not be durable before the commit point), and leaves its
-//! truncation to the thread's next transaction.
-//! ```text
-//! ```
+//! truncation to the next transaction that fences (R1, `stm::deferred`).
+//!
+//! Between a transaction's first fence and its end, nothing here does an atomic
+//! read-modify-write (lane, counters, truncation table, lane cache): on x86 one waits
+//! for every earlier `clwb` to complete, as a fence does, while plain work overlaps the
+//! write-backs. That bookkeeping runs in `finish`.
+//!
 //! An empty transaction writes nothing and issues no flush and no fence; neither does
 //! one that only allocates blocks and frees them again.
 
