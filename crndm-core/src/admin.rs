@@ -985,12 +985,12 @@ fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log>
     let base = i.bytes()[to_usize(journals.off)..].as_ptr().cast_mut();
     let mut logs = Vec::new();
     for index in 0..geo.lanes {
-        // SAFETY: (1) `base` is the journals region of the inspection's mapping, which
-        // holds `lanes` lanes of `lane_size` bytes (validated geometry, I3 of
-        // pool::inspect) and outlives the lanes made here (they do not leave
-        // `examine`'s borrow of `i`); (2) nobody writes the lane: the mapping is
-        // read-only and the shared lock excludes writers (I1, I2), and only the reading
-        // methods of `RawLane` (`scan`, `payload`, `epoch_reserved`) are called on it.
+        // `base` is the journals region of the inspection's mapping, which holds `lanes`
+        // lanes of `lane_size` bytes (validated geometry, I3 of pool::inspect) and outlives
+        // the lanes made here (they do not leave `examine`'s borrow of `i`). The mapping is
+        // read-only and the shared lock excludes writers (I1, I2); only the reading methods
+        // of `RawLane` (`scan`, `payload`, `epoch_reserved`) are called on the lane.
+        // SAFETY: (1) lane `index` lies in that live region; (2) nobody writes it.
         let lane = unsafe { lane_at(base, index, geo.lane_size) };
         progress(geo.map_len + (u64::from(index) + 1) * geo.lane_size, total);
         let pool_base = i.bytes().as_ptr().cast_mut();

@@ -88,9 +88,9 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
     #[expect(clippy::cast_ptr_alignment, reason = "the mapping is page-aligned")]
     let header = pool.raw.base().cast::<Header>();
     let (size, align, hash) = fingerprint::<R>();
-    // SAFETY: the header is at the start of the live mapping (kept by `pool`); the
-    // root slot is read while no transaction of this pool runs (it was just opened and
-    // the slot's handle is ours alone).
+    // The root slot is read while no transaction of this pool runs (it was just opened
+    // and the slot's handle is ours alone).
+    // SAFETY: the header is at the start of the live mapping (kept by `pool`).
     let h = unsafe { header.read() };
     let off = if h.root_off == 0 {
         let base = pool.raw.base() as usize;

@@ -265,9 +265,9 @@ impl Heap {
         debug_assert!(u < self.units);
         // SAFETY: `u < units`, so the byte is inside the map (Heap::open (1)).
         let p = unsafe { self.map.add(to_usize(u)) };
-        // SAFETY: the byte is valid for the heap's life (Heap::open (1)); `AtomicU8` has
-        // the size and alignment of `u8`, and every access to the map outside
+        // `AtomicU8` has the size and alignment of `u8`, and every access to the map outside
         // `Heap::open` goes through these atomics.
+        // SAFETY: the byte is valid for the heap's life (Heap::open (1)), accessed atomically.
         unsafe { AtomicU8::from_ptr(p) }
     }
 
@@ -961,8 +961,8 @@ mod tests {
         fn new(units: u64) -> TestHeap {
             let mut map = vec![0u8; to_usize(units)];
             map::format(&mut map, units);
-            // SAFETY: (1) `map` lives as long as the TestHeap and is only touched
-            // through the heap (and read back by tests after the heap is idle);
+            // `map` is read back by tests only after the heap is idle.
+            // SAFETY: (1) `map` lives as long as the TestHeap, touched only through the heap;
             // (2) an Emulated persister only issues cache flushes, valid on any memory.
             let heap = unsafe {
                 Heap::open(
@@ -1153,8 +1153,8 @@ mod tests {
         map[1] = FREE;
         map[2] = FREE | 1;
         map[8] = USED | 3;
-        // SAFETY: (1) `map` outlives the heap; (2) Emulated flushes are valid anywhere.
         let heap =
+            // SAFETY: (1) `map` outlives the heap; (2) Emulated flushes are valid anywhere.
             unsafe { Heap::open(map.as_mut_ptr(), 16, 0, Persister::new(Mode::Emulated), 2) }
                 .unwrap();
         assert!(heap.check().is_empty());

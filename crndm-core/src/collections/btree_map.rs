@@ -272,9 +272,10 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         let (k, v) = (ManuallyDrop::new(k), ManuallyDrop::new(v));
         let kp = std::ptr::from_ref::<K>(&k).cast::<u8>();
         let vp = std::ptr::from_ref::<V>(&v).cast::<u8>();
-        // SAFETY: (1) field invariant, `j` a transaction of P; (2) the search just
-        // made, nothing changed since, T4 by `K: Ord`; (3) `k`, `v` are locals, which
-        // the tree takes over on `Ok` (never dropped here: `ManuallyDrop`).
+        // (3): `k`, `v` are locals, which the tree takes over on `Ok` (never dropped here:
+        // `ManuallyDrop`).
+        // SAFETY: (1) field invariant, `j` a transaction of P; (2) the search just made,
+        // nothing changed since, T4 by `K: Ord`; (3) as above.
         let r = unsafe { self.raw.insert(Self::SHAPE, j, &path, vacant, kp, vp) };
         match r {
             Ok(()) => Ok(None),

@@ -549,9 +549,10 @@ impl RawVec {
         }
         if new_buf != 0 && len > 0 {
             let dst = base.wrapping_add(to_usize(new_buf));
-            // SAFETY: the source is the live slots of the old block (V2, V3), the
-            // destination a fresh block of at least `new_cap >= len` slots; blocks of
-            // one pool never overlap; both lie in the mapping `j` keeps alive.
+            // The destination is a fresh block of at least `new_cap >= len` slots; both lie in
+            // the mapping `j` keeps alive.
+            // SAFETY: the source is the live slots of the old block (V2, V3), the destination
+            // another block: blocks of one pool never overlap.
             unsafe { std::ptr::copy_nonoverlapping(self.data(base, e), dst, len * e.size) };
             j.note_written(dst, len * e.size);
         }
@@ -695,9 +696,9 @@ impl RawVec {
     ///    holds `T`s: `Elem::of::<T>()` is the shape it was built with (V2, V3).
     pub(crate) unsafe fn as_slice<T>(&self, base: *mut u8) -> &[T] {
         let data = self.data(base, Elem::of::<T>()).cast::<T>();
+        // Only shared access: changes need `&mut self`.
         // SAFETY: (1) `data` is the aligned start of the buffer (A2) or dangling for an
-        // empty one, and slots [0, len) hold initialised Ts (V3). Only shared access:
-        // changes need `&mut self`.
+        // empty one, and slots [0, len) hold initialised Ts (V3).
         unsafe { std::slice::from_raw_parts(data, self.len()) }
     }
 
@@ -784,9 +785,10 @@ impl RawVec {
             "V3: write inside the buffer"
         );
         let dst = self.slot(j.base(), at, e).cast::<T>();
-        // SAFETY: (1) the range is inside the buffer (asserted), aligned; it cannot
-        // overlap `src`, a shared borrow that is not into this buffer (we hold
-        // `&mut self`, and the buffer is reached only through it); (2) nothing is lost.
+        // `src` is a shared borrow that is not into this buffer: we hold `&mut self`, and the
+        // buffer is reached only through it.
+        // SAFETY: (1) the range is inside the buffer (asserted), aligned, and does not
+        // overlap `src`; (2) nothing is lost.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
     }
 

@@ -971,8 +971,8 @@ impl RawBTree {
             if !(min..=CAP).contains(&len) {
                 return Err(format!("T3: node {off:#x} at level {level} holds {len}"));
             }
-            // SAFETY: (1) initialised keys (T3).
             let keys: Vec<&K> = (0..len)
+                // SAFETY: (1) initialised keys (T3).
                 .map(|i| unsafe { &*s.key(n, i).cast::<K>() })
                 .collect();
             if keys.windows(2).any(|w| w[0] >= w[1])
@@ -1258,8 +1258,8 @@ impl RawBTree {
         Q: Ord + ?Sized,
     {
         let s = NodeShape::of::<K, V>();
-        // SAFETY: (1).
         let (mut c, leaf_len) =
+            // SAFETY: (1).
             unsafe { self.descend::<K, V, Q>(base, |k| if exclusive { k > q } else { k >= q }) }?;
         let d = c.len() - 1;
         if c[d].1 < leaf_len {
@@ -1286,8 +1286,8 @@ impl RawBTree {
         Q: Ord + ?Sized,
     {
         let s = NodeShape::of::<K, V>();
-        // SAFETY: (1).
         let (mut c, _) =
+            // SAFETY: (1).
             unsafe { self.descend::<K, V, Q>(base, |k| if exclusive { k >= q } else { k > q }) }?;
         let d = c.len() - 1;
         if c[d].1 > 0 {

@@ -273,9 +273,9 @@ impl<P: MemPool> PString<P> {
         }
         let len = self.len();
         self.raw.shift_up(idx, s.len(), BYTE, j);
-        // SAFETY: (1) field invariant, `j` a transaction of P; (2) the slots were
-        // saved by `shift_up` and hold plain bytes. S1 holds after the new
-        // length: `s` is whole UTF-8 inserted at a char boundary.
+        // S1 holds after the new length: `s` is whole UTF-8 inserted at a char boundary.
+        // SAFETY: (1) field invariant, `j` a transaction of P; (2) the slots were saved by
+        // `shift_up` and hold plain bytes.
         unsafe { self.raw.write_copy(idx, s.as_bytes(), j) };
         self.raw.set_len(len + s.len(), j);
     }

@@ -167,9 +167,9 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     /// # }
     /// ```
     pub fn as_slice(&self) -> &[T] {
-        // SAFETY: (1) `raw` holds Ts of P (field invariant); a vector with a buffer is
-        // reachable only while its pool is open (a handle or a transaction keeps it,
-        // S2), and an empty one reads no memory.
+        // A vector with a buffer is reachable only while its pool is open (a handle or a
+        // transaction keeps it, S2), and an empty one reads no memory.
+        // SAFETY: (1) `raw` holds Ts of P (field invariant), at the open pool's base.
         unsafe { self.raw.as_slice::<T>(pool_base::<P>()) }
     }
 
@@ -301,9 +301,9 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         if len == 0 {
             return None;
         }
-        // SAFETY: (1) field invariant; (2) slot `len - 1` becomes dead just below (its
-        // bytes stay, and an abort restores `len` with them); until then the vector
-        // still owns the element (`ManuallyDrop`).
+        // Its bytes stay, and an abort restores `len` with them; until then the vector still
+        // owns the element (`ManuallyDrop`).
+        // SAFETY: (1) field invariant; (2) slot `len - 1` becomes dead just below.
         let value = ManuallyDrop::new(unsafe { self.raw.read::<T>(j.base(), len - 1) });
         self.raw.set_len(len - 1, j);
         Some(ManuallyDrop::into_inner(value))
@@ -366,9 +366,10 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     pub fn remove(&mut self, i: usize, j: &Journal<P>) -> T {
         let len = self.len();
         assert!(i < len, "PVec::remove: index {i} out of bounds (len {len})");
-        // SAFETY: (1) field invariant; (2) the slot is overwritten by the shift or made
-        // dead by the new length below. Until both are done the pool still owns the
-        // element, so it is not dropped on an unwind.
+        // Until both are done the pool still owns the element, so it is not dropped on an
+        // unwind.
+        // SAFETY: (1) field invariant; (2) the slot is overwritten by the shift or made dead
+        // by the new length below.
         let value = ManuallyDrop::new(unsafe { self.raw.read::<T>(j.base(), i) });
         self.raw.shift_down(i, 1, Self::ELEM, j);
         self.raw.set_len(len - 1, j);
@@ -612,6 +613,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         let removed: ManuallyDrop<Vec<T>> = ManuallyDrop::new(
             (first..keep.len())
                 .filter(|&i| !keep[i])
+                // SAFETY: as above: each slot is read once, then overwritten or dead.
                 .map(|i| unsafe { self.raw.read::<T>(base, i) })
                 .collect(),
         );

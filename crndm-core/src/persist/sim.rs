@@ -417,9 +417,9 @@ pub(crate) unsafe fn flush(s: &SimRef, ptr: *const u8, len: usize, loc: &Locatio
                 continue;
             }
             let mut bytes = [0u8; LINE];
-            // SAFETY: (1) the line overlaps the caller's range inside the live mapping and
-            // lies wholly inside it (checked above); a raw copy creates no reference, so
-            // it does not assert anything about references the program holds into it.
+            // A raw copy creates no reference, so it asserts nothing about references the
+            // program holds into the line.
+            // SAFETY: (1) the line lies wholly inside the live mapping (checked above).
             unsafe { std::ptr::copy_nonoverlapping(line as *const u8, bytes.as_mut_ptr(), LINE) };
             let index = u32::try_from((line - s.base) / LINE).unwrap_or(u32::MAX);
             p.push(Pending {

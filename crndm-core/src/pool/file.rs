@@ -109,10 +109,10 @@ impl Mapping {
             libc::PROT_READ
         };
         let try_map = |flags| {
+            let fd = file.as_raw_fd();
             // SAFETY: a fresh mapping at a kernel-chosen address of a valid descriptor;
             // it aliases no Rust object.
-            let p =
-                unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, file.as_raw_fd(), 0) };
+            let p = unsafe { libc::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) };
             if p == libc::MAP_FAILED {
                 Err(std::io::Error::last_os_error())
             } else {

@@ -197,8 +197,8 @@ impl Header {
         if bytes.len() < size_of::<Header>() {
             return None;
         }
-        // SAFETY: `bytes` has at least size_of::<Header>() bytes (checked above), and
-        // every bit pattern is a valid `Header` (integers and byte arrays only);
+        // Every bit pattern is a valid `Header` (integers and byte arrays only).
+        // SAFETY: `bytes` has at least size_of::<Header>() bytes (checked above);
         // `read_unaligned` needs no alignment.
         Some(unsafe { bytes.as_ptr().cast::<Header>().read_unaligned() })
     }

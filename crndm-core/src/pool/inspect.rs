@@ -48,9 +48,10 @@ pub(crate) struct Inspection {
 impl Inspection {
     /// The whole pool file, as mapped (read-only).
     pub(crate) fn bytes(&self) -> &[u8] {
+        // The shared lock excludes writers while it lives (I2), so the bytes do not change
+        // under the returned slice.
         // SAFETY: the mapping covers the whole file (validated length, I3), is read-only
-        // (I1), lives as long as `self`, and the shared lock excludes writers while it
-        // lives (I2), so the bytes do not change under the returned slice.
+        // (I1) and lives as long as `self`.
         unsafe { std::slice::from_raw_parts(self.mapping.ptr(), self.mapping.len()) }
     }
 
@@ -97,9 +98,9 @@ pub(crate) fn inspect_with_progress(
     let file = open_shared(path)?;
     let geo = read_geometry(&file, path)?;
     let (mapping, mode) = Mapping::map(&file, path, geo.pool_size, false, None)?;
+    // `file` and `mapping` are moved into the result only after the last use of `bytes`.
     // SAFETY: as in `Inspection::bytes`: the whole file, read-only, under the shared lock
-    // held by `file`, which outlives this slice (both are moved into the result only
-    // after the last use of `bytes`).
+    // held by `file`, which outlives this slice.
     let bytes = unsafe { std::slice::from_raw_parts(mapping.ptr(), mapping.len()) };
     let header = Header::read_from(bytes).ok_or(Error::Truncated {
         len: geo.pool_size,

@@ -193,11 +193,11 @@ impl RawPool {
         unsafe { crate::stm::recovery::reinstate_uncommitted_frees(map.ptr(), &geo, &persister) };
         // SAFETY: the map region is inside the mapping (validated geometry).
         let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
-        // SAFETY: (1) `map_ptr` holds `heap_units` bytes of the mapping, which the
-        // returned RawPool keeps alive longer than the heap (field order), and only the
-        // heap touches them; (2) the persister is this mapping's.
-        let heap =
-            unsafe { Heap::open(map_ptr, geo.heap_units, geo.heap_off, persister, geo.lanes)? };
+        // The returned RawPool keeps the mapping alive longer than the heap (field order).
+        let (units, lanes) = (geo.heap_units, geo.lanes);
+        // SAFETY: (1) `map_ptr` holds `units` bytes of the mapping, only the heap's;
+        // (2) the persister is this mapping's.
+        let heap = unsafe { Heap::open(map_ptr, units, geo.heap_off, persister, lanes)? };
         let generation = header.generation.wrapping_add(1);
         // SAFETY: the header is inside the live mapping; this only computes a field address.
         let gen_ptr = unsafe { &raw mut (*map.header_ptr()).generation };

@@ -129,9 +129,9 @@ pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> boo
         return false;
     }
     let value = std::ptr::from_ref(&b.value).cast_mut();
-    // SAFETY: the last strong handle is gone (R1): nobody reads the value any more. It is
-    // moved out and dropped in DRAM, so a user `Drop` cannot change pool bytes without
-    // logging; its bytes stay intact until the deferred free (a rollback brings it back).
+    // It is dropped in DRAM, so a user `Drop` cannot change pool bytes without logging;
+    // its bytes stay intact until the deferred free (a rollback brings it back).
+    // SAFETY: the last strong handle is gone (R1): nobody reads the value any more.
     drop(unsafe { std::ptr::read(value) });
     // SAFETY: the block is still allocated: the strong handles' weak reference is ours.
     unsafe { drop_weak::<T, P>(off, j) }

@@ -313,9 +313,9 @@ impl<P: MemPool> Journal<P> {
         let off = self.pool.raw.heap().alloc(size, 64, |off, order| {
             order_seen = order;
             let rec = NewRecord::plain(Kind::Extend, u32::from(order), off);
-            // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve. The
-            // record is flushed here and made durable by the allocator's fence before
-            // the block's head byte (A1), so recovery always knows to free it.
+            // The record is flushed here and made durable by the allocator's fence before the
+            // block's head byte (A1), so recovery always knows to free it.
+            // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve.
             unsafe { self.append_here(st, rec) }
         })?;
         let len = 64usize << order_seen;
@@ -418,9 +418,10 @@ impl<P: MemPool> Journal<P> {
                 off: off + done as u64,
                 payload: src,
             };
-            // SAFETY: (1) `[src, src + chunk)` is inside the pool mapping (offset_of
-            // checked the whole range), kept alive by `self.pool`; it is heap or header
-            // bytes, never the journals region, so it does not overlap the lane.
+            // offset_of checked the whole range; it is heap or header bytes, never the journals
+            // region.
+            // SAFETY: (1) `[src, src + chunk)` is in the mapping `self.pool` keeps alive, and not
+            // in the lane.
             let r = unsafe { self.append(&mut st, rec) };
             if let Err(e) = r {
                 drop(st);
@@ -792,9 +793,10 @@ impl<P: MemPool> Journal<P> {
             payload: addr as *const u8,
         });
         for rec in redo.chain([NewRecord::plain(Kind::Commit, COMMIT_REDO, 0)]) {
-            // SAFETY: (1) a REDO payload `[addr, addr + len)` was checked to lie in the
-            // pool mapping, kept alive by `self.pool`, and is heap or header bytes, never
-            // a journal; `len` ≤ REDO_MAX fits the `u32`. COMMIT carries no payload.
+            // A REDO payload is heap or header bytes, never a journal; `len` ≤ REDO_MAX fits the
+            // `u32`.
+            // SAFETY: (1) a REDO payload was checked to lie in the mapping `self.pool` keeps
+            // alive; COMMIT carries no payload.
             let next = unsafe { area.append_unflushed(st.pos, self.epoch, rec) };
             debug_assert!(next.is_some(), "prepare_commit made room for the records");
             st.pos = next.unwrap_or(st.pos);

@@ -237,9 +237,9 @@ impl RawLane {
     /// The bytes `[at, at + len)` of the lane.
     fn bytes(&self, at: usize, len: usize) -> &[u8] {
         debug_assert!(at + len <= self.len);
-        // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the
-        // lane exists while the slice lives (all writes go through raw pointers and
-        // happen between reads).
+        // All writes go through raw pointers and happen between reads.
+        // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the lane
+        // exists while the slice lives.
         unsafe { std::slice::from_raw_parts(self.at(at), len) }
     }
 
@@ -470,8 +470,8 @@ mod tests {
         assert!(lane.epoch_reserved(e + 1000));
         // SAFETY: (1) `data` is 10 readable bytes outside the lane.
         let at = unsafe { lane.append(64, e, undo(10, 4096, data.as_ptr()), &ps) }.unwrap();
-        // SAFETY: (1) no payload for ALLOC.
         let at =
+            // SAFETY: (1) no payload for ALLOC.
             unsafe { lane.append(at, e, NewRecord::plain(Kind::Alloc, 3, 8192), &ps) }.unwrap();
         let (epoch, recs) = lane.scan().unwrap();
         assert_eq!(epoch, e);

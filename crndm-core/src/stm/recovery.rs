@@ -175,9 +175,9 @@ fn write_back(raw: &RawPool, idx: u32, lane: &RawLane, r: &Record) -> Result<()>
     // SAFETY: `[off, off + len)` is inside the mapping (checked above) and no other code
     // runs on the pool during recovery.
     let dst = unsafe { raw.base().add(to_usize(r.off)) };
-    // SAFETY: both ranges are `len` valid bytes of the mapping. The payload is in the
-    // lane or in an extension block; a corrupt log could name the extension block's own
-    // bytes, so the copy allows overlap.
+    // The payload is in the lane or in an extension block; a corrupt log could name the
+    // extension block's own bytes, so the copy allows overlap.
+    // SAFETY: both ranges are `len` valid bytes of the mapping.
     unsafe { std::ptr::copy(payload.as_ptr(), dst, payload.len()) };
     // SAFETY: the restored range is in the mapping.
     unsafe { raw.persister().flush(dst, payload.len()) };

@@ -69,10 +69,10 @@ pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) ->
         // that has not returned (R1), and nothing mutates it while it is linked.
         let fr = unsafe { &*frame };
         if fr.key == k {
-            // SAFETY: the frame was linked by `run::<P>` (keys are unique per pool type,
-            // MemPool safety (2)) for a journal that lives on its stack until the frame
-            // is unlinked (R1), so the pointer is a live `Journal<P>`. The borrow given
-            // to `f` ends before `f` returns, inside that frame.
+            // Keys are unique per pool type (MemPool safety (2)). The borrow given to `f` ends
+            // before `f` returns, inside that frame.
+            // SAFETY: the frame was linked by `run::<P>` for a journal that lives on its stack
+            // until the frame is unlinked (R1), so the pointer is a live `Journal<P>`.
             return f(Some(unsafe { &*fr.journal.cast::<Journal<P>>() }));
         }
         frame = fr.outer;
