@@ -20,7 +20,6 @@
 //! own.
 
 use std::cmp::Ordering;
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
@@ -82,24 +81,7 @@ fn lookup(link: &Link, key: u64) -> Option<u64> {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut n: u64 = 100_000;
-    let mut dir = PathBuf::from("/dev/shm");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--dir" => dir = args.next().map(PathBuf::from).unwrap_or(dir),
-            s => match s.parse() {
-                Ok(v) => n = v,
-                Err(_) => {
-                    eprintln!("usage: bst [N] [--dir DIR]");
-                    std::process::exit(2);
-                }
-            },
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("crndm-bst-")
-        .tempdir_in(dir)?;
+    let workload::Args { n, dir, .. } = workload::args("bst", false)?;
     let tree = PoolOptions::new()
         .size(256 << 20)
         .open::<BuddyAlloc, Tree>(dir.path().join("bst.pool"), O_CF)?;

@@ -20,7 +20,6 @@
 //! of the same order: up to 11 keys a node), which removes them in the same order. One
 //! thread only: a tree behind one lock would not scale.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
@@ -36,24 +35,7 @@ struct Store {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut n: u64 = 100_000;
-    let mut dir = PathBuf::from("/dev/shm");
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--dir" => dir = args.next().map(PathBuf::from).unwrap_or(dir),
-            s => match s.parse() {
-                Ok(v) => n = v,
-                Err(_) => {
-                    eprintln!("usage: btree [N] [--dir DIR]");
-                    std::process::exit(2);
-                }
-            },
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("crndm-btree-")
-        .tempdir_in(dir)?;
+    let workload::Args { n, dir, .. } = workload::args("btree", false)?;
     let store = PoolOptions::new()
         .size(256 << 20)
         .open::<BuddyAlloc, Store>(dir.path().join("btree.pool"), O_CF)?;

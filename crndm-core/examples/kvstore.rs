@@ -23,7 +23,6 @@
 //! operation across all threads (wall time ÷ total operations) and the counts of the
 //! main thread's share.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
@@ -280,30 +279,7 @@ fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut n: u64 = 100_000;
-    let mut threads: u64 = 1;
-    let mut dir = PathBuf::from("/dev/shm");
-    let mut args = std::env::args().skip(1);
-    let usage = || -> ! {
-        eprintln!("usage: kvstore [N] [--threads T] [--dir DIR]");
-        std::process::exit(2)
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--dir" => dir = args.next().map_or_else(|| usage(), PathBuf::from),
-            "--threads" => {
-                threads = args
-                    .next()
-                    .and_then(|t| t.parse().ok())
-                    .filter(|&t| t > 0)
-                    .unwrap_or_else(|| usage());
-            }
-            s => n = s.parse().unwrap_or_else(|_| usage()),
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("crndm-kv-")
-        .tempdir_in(dir)?;
+    let workload::Args { n, threads, dir } = workload::args("kvstore", true)?;
     if threads == 1 {
         single(dir.path(), n)?;
     } else {

@@ -21,7 +21,6 @@
 //! values; the lines are `list_push_mt` and `list_pop_mt`, with the wall time per
 //! operation across all threads and the counts of the first thread's share.
 
-use std::path::PathBuf;
 use std::time::Instant;
 
 use crndm::PersistCounters;
@@ -168,30 +167,7 @@ fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
 }
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let mut n: u64 = 100_000;
-    let mut threads: u64 = 1;
-    let mut dir = PathBuf::from("/dev/shm");
-    let mut args = std::env::args().skip(1);
-    let usage = || -> ! {
-        eprintln!("usage: list [N] [--threads T] [--dir DIR]");
-        std::process::exit(2)
-    };
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--dir" => dir = args.next().map_or_else(|| usage(), PathBuf::from),
-            "--threads" => {
-                threads = args
-                    .next()
-                    .and_then(|t| t.parse().ok())
-                    .filter(|&t| t > 0)
-                    .unwrap_or_else(|| usage());
-            }
-            s => n = s.parse().unwrap_or_else(|_| usage()),
-        }
-    }
-    let dir = tempfile::Builder::new()
-        .prefix("crndm-list-")
-        .tempdir_in(dir)?;
+    let workload::Args { n, threads, dir } = workload::args("list", true)?;
     if threads == 1 {
         single(dir.path(), n)?;
     } else {

@@ -138,8 +138,8 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
         let b = std::mem::ManuallyDrop::new(b);
         // Its pool bytes stay intact until the deferred free runs after commit; an abort
         // keeps the block, and the box it came from.
-        // SAFETY: the object is live (field invariant); `b` is never dropped, so this is the
-        // only move out of it.
+        // SAFETY: the object is live (field invariant); `b` is never dropped, so this is
+        // the only move out of it.
         let x = unsafe { std::ptr::read(b.ptr()) };
         if let Ok(order) = order_for(size_of::<T>() as u64, align_of::<T>() as u64) {
             j.defer_free(b.off.get(), order);
@@ -170,10 +170,12 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
         with_current::<P, _>(|j| {
             if let Some(j) = j {
                 let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
-                // The object is dropped in DRAM, so a user `Drop` changing its own fields cannot
-                // change pool bytes without logging; the pool bytes stay intact until the deferred
-                // free runs after commit (a rollback brings the object back as it was).
-                // SAFETY: the object is live and this is its only drop (we are in the Pbox's Drop).
+                // The object is dropped in DRAM, so a user `Drop` changing its own fields
+                // cannot change pool bytes without logging; the pool bytes stay intact
+                // until the deferred free runs after commit (a rollback brings the object
+                // back as it was).
+                // SAFETY: the object is live and this is its only drop (we are in the
+                // Pbox's Drop).
                 drop(unsafe { std::ptr::read(self.ptr()) });
                 if let Ok(order) = order {
                     j.defer_free(self.off.get(), order);

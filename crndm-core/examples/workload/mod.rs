@@ -34,3 +34,49 @@ pub(crate) fn report_since(name: &str, n: u64, start: Instant, counters: Persist
     let secs = start.elapsed().as_secs_f64();
     report(name, n, secs, PersistCounters::current().since(counters), n);
 }
+
+/// A workload's command line: `[N] [--dir DIR]`, plus `[--threads T]` where allowed.
+pub(crate) struct Args {
+    /// Keys or values per phase (default 100 000).
+    pub(crate) n: u64,
+    /// Threads (default 1).
+    pub(crate) threads: u64,
+    /// A fresh directory in `DIR` (default `/dev/shm`) for the pool, removed at exit.
+    pub(crate) dir: tempfile::TempDir,
+}
+
+/// Parses the command line of workload `name`; exits with status 2 and the usage line
+/// on a bad one.
+///
+/// # Errors
+/// If the scratch directory cannot be made.
+pub(crate) fn args(name: &str, threads_allowed: bool) -> std::io::Result<Args> {
+    let (mut n, mut threads, mut dir) = (100_000, 1, std::path::PathBuf::from("/dev/shm"));
+    let usage = || -> ! {
+        let threads = if threads_allowed {
+            " [--threads T]"
+        } else {
+            ""
+        };
+        eprintln!("usage: {name} [N]{threads} [--dir DIR]");
+        std::process::exit(2)
+    };
+    let mut words = std::env::args().skip(1);
+    while let Some(arg) = words.next() {
+        match arg.as_str() {
+            "--dir" => dir = words.next().map_or_else(|| usage(), Into::into),
+            "--threads" if threads_allowed => {
+                threads = words
+                    .next()
+                    .and_then(|t| t.parse().ok())
+                    .filter(|&t| t > 0)
+                    .unwrap_or_else(|| usage());
+            }
+            s => n = s.parse().unwrap_or_else(|_| usage()),
+        }
+    }
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("crndm-{name}-"))
+        .tempdir_in(dir)?;
+    Ok(Args { n, threads, dir })
+}

@@ -42,14 +42,13 @@
 //! ([`Heap::unpark`]), so that no block is reused while the log could free it again (F2).
 //!
 //! *Free* a batch of blocks (recovery, the `internals` API):
-//! 1. blocks bound for the lane cache get `FREE|k` at their head, unmerged; the others
-//!    merge with free buddies in DRAM and get the merged head `FREE|k'`; one byte store
-//!    commits each free;
+//! 1. the blocks merge with free buddies in DRAM and get the merged head `FREE|k'`; one
+//!    byte store commits each free;
 //! 2. fence — the frees are durable (F1);
 //! 3. zero the heads that became interior (crash residue otherwise, cleaned at open);
-//! 4. the caller's `before_publish` hook runs (the journal forgets the frees, durably);
-//! 5. only now do the blocks enter the lane cache or the free sets, so a block is never
-//!    handed out again while a journal could still replay its free (F2).
+//! 4. the caller's `before_publish` hook runs (recovery forgets the log, durably);
+//! 5. only now do the blocks enter the free sets, so a block is never handed out again
+//!    while a journal could still replay its free (F2).
 //!
 //! # Concurrency
 //! The mutex guards the DRAM free sets; fences happen outside it. A lane cache has its
@@ -265,9 +264,10 @@ impl Heap {
         debug_assert!(u < self.units);
         // SAFETY: `u < units`, so the byte is inside the map (Heap::open (1)).
         let p = unsafe { self.map.add(to_usize(u)) };
-        // `AtomicU8` has the size and alignment of `u8`, and every access to the map outside
-        // `Heap::open` goes through these atomics.
-        // SAFETY: the byte is valid for the heap's life (Heap::open (1)), accessed atomically.
+        // `AtomicU8` has the size and alignment of `u8`, and every access to the map
+        // outside `Heap::open` goes through these atomics.
+        // SAFETY: the byte is valid for the heap's life (Heap::open (1)), accessed
+        // atomically.
         unsafe { AtomicU8::from_ptr(p) }
     }
 
@@ -671,21 +671,6 @@ impl Heap {
         strict: bool,
         before_publish: impl FnOnce(),
     ) -> Result<()> {
-        self.free_batch_in(None, blocks, strict, before_publish)
-    }
-
-    /// [`Heap::free_batch`] for a transaction of `lane`: small blocks go to that lane's
-    /// cache, unmerged, while it has room.
-    ///
-    /// # Errors
-    /// As [`Heap::free_batch`].
-    pub(crate) fn free_batch_in(
-        &self,
-        lane: Option<u32>,
-        blocks: &[(u64, u8)],
-        strict: bool,
-        before_publish: impl FnOnce(),
-    ) -> Result<()> {
         let mut todo = Vec::with_capacity(blocks.len());
         for &(off, k) in blocks {
             // C1: a used block's head changes only by its own free, which is this one.
@@ -708,24 +693,6 @@ impl Heap {
             }
         }
         let mut line = usize::MAX;
-        // Blocks bound for the lane cache: freed in place, unmerged (A3 allows it).
-        let mut to_cache: Vec<(u64, u8)> = Vec::new();
-        if let Some(cache) = lane.and_then(|l| self.cache(l)) {
-            todo.retain(|&(u, k)| {
-                let kk = usize::from(k);
-                let room = kk < CACHE_ORDERS
-                    && cache.free[kk].len() + to_cache.iter().filter(|b| b.1 == k).count()
-                        < CACHE_CAP;
-                if room {
-                    to_cache.push((u, k));
-                }
-                !room
-            });
-        }
-        for &(u, k) in &to_cache {
-            self.used[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
-            self.write(u, FREE | k, &mut line);
-        }
         let mut publish: Vec<(u64, u8)> = Vec::with_capacity(todo.len());
         let mut interior = Vec::new();
         if !todo.is_empty() {
@@ -768,13 +735,6 @@ impl Heap {
         }
         self.end_writes(&mut line);
         before_publish();
-        if !to_cache.is_empty()
-            && let Some(mut cache) = lane.and_then(|l| self.cache(l))
-        {
-            for (u, k) in to_cache {
-                cache.free[usize::from(k)].push(u);
-            }
-        }
         if !publish.is_empty() {
             self.publish_all(&mut self.lock(), &publish);
         }
@@ -961,9 +921,10 @@ mod tests {
         fn new(units: u64) -> TestHeap {
             let mut map = vec![0u8; to_usize(units)];
             map::format(&mut map, units);
-            // `map` is read back by tests only after the heap is idle.
-            // SAFETY: (1) `map` lives as long as the TestHeap, touched only through the heap;
-            // (2) an Emulated persister only issues cache flushes, valid on any memory.
+            // `map` lives as long as the TestHeap and is read back only while the heap is
+            // idle; an Emulated persister only issues cache flushes.
+            // SAFETY: (1) the heap alone touches `map` while it works; (2) cache flushes
+            // are valid on any memory.
             let heap = unsafe {
                 Heap::open(
                     map.as_mut_ptr(),
@@ -1190,9 +1151,11 @@ mod tests {
         let s = h.heap.stats();
         assert_eq!(s.used, 10 * 64);
         assert_eq!(s.used + s.free, s.total);
-        h.heap
-            .free_batch_in(Some(0), &blocks[..10], true, || {})
-            .unwrap();
+        // A commit's frees: in place, then back to the lane's cache.
+        let freed = h.heap.free_in_place(&blocks[..10]);
+        let line = [0u8; 64];
+        // SAFETY: (1) a live line standing in for the lane's first line.
+        unsafe { h.heap.take_back(0, &freed, line.as_ptr()) };
         assert_eq!(h.heap.check(), Vec::<String>::new());
         assert_eq!(h.heap.stats().used, 0);
         // Cached blocks sit unmerged next to their buddies; draining merges them back.

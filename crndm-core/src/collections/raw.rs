@@ -549,10 +549,10 @@ impl RawVec {
         }
         if new_buf != 0 && len > 0 {
             let dst = base.wrapping_add(to_usize(new_buf));
-            // The destination is a fresh block of at least `new_cap >= len` slots; both lie in
-            // the mapping `j` keeps alive.
-            // SAFETY: the source is the live slots of the old block (V2, V3), the destination
-            // another block: blocks of one pool never overlap.
+            // The destination is a fresh block of at least `new_cap >= len` slots; both lie
+            // in the mapping `j` keeps alive.
+            // SAFETY: the source is the live slots of the old block (V2, V3), the
+            // destination another block: blocks of one pool never overlap.
             unsafe { std::ptr::copy_nonoverlapping(self.data(base, e), dst, len * e.size) };
             j.note_written(dst, len * e.size);
         }
@@ -785,8 +785,8 @@ impl RawVec {
             "V3: write inside the buffer"
         );
         let dst = self.slot(j.base(), at, e).cast::<T>();
-        // `src` is a shared borrow that is not into this buffer: we hold `&mut self`, and the
-        // buffer is reached only through it.
+        // `src` is a shared borrow that is not into this buffer: we hold `&mut self`, and
+        // the buffer is reached only through it.
         // SAFETY: (1) the range is inside the buffer (asserted), aligned, and does not
         // overlap `src`; (2) nothing is lost.
         unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };

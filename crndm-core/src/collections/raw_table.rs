@@ -346,8 +346,8 @@ impl RawTable {
                 while unsafe { new.tag(base, k, s) } != 0 {
                     k = (k + 1) & new.mask();
                 }
-                // The new slot is fresh memory, noted above. The entry is moved bitwise: after the
-                // swap below only the new table owns it.
+                // The new slot is fresh memory, noted above. The entry is moved bitwise:
+                // after the swap below only the new table owns it.
                 // SAFETY: a slot of the old table and one of the new (distinct blocks).
                 unsafe {
                     std::ptr::copy_nonoverlapping(src, new.slot(base, k, s), s.slot.size);

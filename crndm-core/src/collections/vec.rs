@@ -301,8 +301,8 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         if len == 0 {
             return None;
         }
-        // Its bytes stay, and an abort restores `len` with them; until then the vector still
-        // owns the element (`ManuallyDrop`).
+        // Its bytes stay, and an abort restores `len` with them; until then the vector
+        // still owns the element (`ManuallyDrop`).
         // SAFETY: (1) field invariant; (2) slot `len - 1` becomes dead just below.
         let value = ManuallyDrop::new(unsafe { self.raw.read::<T>(j.base(), len - 1) });
         self.raw.set_len(len - 1, j);
@@ -368,8 +368,8 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
         assert!(i < len, "PVec::remove: index {i} out of bounds (len {len})");
         // Until both are done the pool still owns the element, so it is not dropped on an
         // unwind.
-        // SAFETY: (1) field invariant; (2) the slot is overwritten by the shift or made dead
-        // by the new length below.
+        // SAFETY: (1) field invariant; (2) the slot is overwritten by the shift or made
+        // dead by the new length below.
         let value = ManuallyDrop::new(unsafe { self.raw.read::<T>(j.base(), i) });
         self.raw.shift_down(i, 1, Self::ELEM, j);
         self.raw.set_len(len - 1, j);

@@ -199,7 +199,8 @@ impl RawPool {
         // (2) the persister is this mapping's.
         let heap = unsafe { Heap::open(map_ptr, units, geo.heap_off, persister, lanes)? };
         let generation = header.generation.wrapping_add(1);
-        // SAFETY: the header is inside the live mapping; this only computes a field address.
+        // SAFETY: the header is inside the live mapping; this only computes a field
+        // address.
         let gen_ptr = unsafe { &raw mut (*map.header_ptr()).generation };
         // SAFETY: aligned, in the live mapping, not referenced elsewhere (H3).
         unsafe { gen_ptr.write(generation) };

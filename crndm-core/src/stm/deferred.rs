@@ -144,6 +144,28 @@ mod r1 {
     crate::pool!(r1_pool);
     type P = r1_pool::BuddyAlloc;
 
+    /// A clean close leaves no log behind, not even the one whose truncation the last
+    /// commit left unflushed: closing writes every lane's first line back.
+    #[test]
+    fn a_clean_close_leaves_no_log_behind() {
+        crate::pool!(close_pool);
+        type Q = close_pool::BuddyAlloc;
+        let dir = tempfile::tempdir().unwrap();
+        let sim = Sim::new();
+        let root = PoolOptions::new()
+            .size(1 << 20)
+            .journals(2, 4096)
+            .simulate(&sim)
+            .open::<Q, PCell<u64, Q>>(dir.path().join("c.pool"), O_CF)
+            .unwrap();
+        Q::transaction(|j| root.set(1, j)).unwrap();
+        drop(root);
+        let closed = dir.path().join("closed.pool");
+        std::fs::write(&closed, sim.image().unwrap()).unwrap();
+        let logs = crate::admin::info(&closed).unwrap().journal_logs;
+        assert!(logs.is_empty(), "logs left by a clean close: {logs:?}");
+    }
+
     /// R1: a redo commit leaves its truncation unflushed; when the next transaction runs
     /// on another lane (the first one is busy), its first fence makes the old
     /// truncation durable, so no stale committed log survives it.

@@ -313,8 +313,8 @@ impl<P: MemPool> Journal<P> {
         let off = self.pool.raw.heap().alloc(size, 64, |off, order| {
             order_seen = order;
             let rec = NewRecord::plain(Kind::Extend, u32::from(order), off);
-            // The record is flushed here and made durable by the allocator's fence before the
-            // block's head byte (A1), so recovery always knows to free it.
+            // The record is flushed here and made durable by the allocator's fence before
+            // the block's head byte (A1), so recovery always knows to free it.
             // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve.
             unsafe { self.append_here(st, rec) }
         })?;
@@ -418,10 +418,10 @@ impl<P: MemPool> Journal<P> {
                 off: off + done as u64,
                 payload: src,
             };
-            // offset_of checked the whole range; it is heap or header bytes, never the journals
-            // region.
-            // SAFETY: (1) `[src, src + chunk)` is in the mapping `self.pool` keeps alive, and not
-            // in the lane.
+            // offset_of checked the whole range; it is heap or header bytes, never the
+            // journals region.
+            // SAFETY: (1) `[src, src + chunk)` is in the mapping `self.pool` keeps alive,
+            // and not in the lane.
             let r = unsafe { self.append(&mut st, rec) };
             if let Err(e) = r {
                 drop(st);
@@ -765,11 +765,7 @@ impl<P: MemPool> Journal<P> {
             // together (recovery undoes freed heads of a log without COMMIT record).
             p.fence();
             crash_point("commit-before-truncate");
-            self.lane.invalidate();
-            self.pool.truncations.leave(self.lane_idx, self.epoch);
-            // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
-            // `self.pool` keeps alive as long as the heap.
-            unsafe { heap.take_back(self.lane_idx, &freed, self.lane.truncation_word()) };
+            self.leave_log(&freed);
         }
         self.finish(st, true);
         self.pool.release_lane(self.lane_idx);
@@ -793,10 +789,10 @@ impl<P: MemPool> Journal<P> {
             payload: addr as *const u8,
         });
         for rec in redo.chain([NewRecord::plain(Kind::Commit, COMMIT_REDO, 0)]) {
-            // A REDO payload is heap or header bytes, never a journal; `len` ≤ REDO_MAX fits the
-            // `u32`.
-            // SAFETY: (1) a REDO payload was checked to lie in the mapping `self.pool` keeps
-            // alive; COMMIT carries no payload.
+            // A REDO payload is heap or header bytes, never a journal; `len` ≤ REDO_MAX
+            // fits the `u32`.
+            // SAFETY: (1) a REDO payload was checked to lie in the mapping `self.pool`
+            // keeps alive; COMMIT carries no payload.
             let next = unsafe { area.append_unflushed(st.pos, self.epoch, rec) };
             debug_assert!(next.is_some(), "prepare_commit made room for the records");
             st.pos = next.unwrap_or(st.pos);
@@ -821,11 +817,20 @@ impl<P: MemPool> Journal<P> {
         // the used heads are durable together; recovery rolls this log forward.
         p.fence();
         self.fenced(st);
+        self.leave_log(&freed);
+    }
+
+    /// After a commit point reached by a COMMIT record: truncates the log without
+    /// flushing it (the next transaction to fence makes that durable, R1) and gives the
+    /// blocks freed in place back to the allocator, which keeps them from other lanes
+    /// until then (F2).
+    fn leave_log(&self, freed: &[(u64, u8)]) {
         self.lane.invalidate();
         self.pool.truncations.leave(self.lane_idx, self.epoch);
+        let word = self.lane.truncation_word();
         // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
         // `self.pool` keeps alive as long as the heap.
-        unsafe { heap.take_back(self.lane_idx, &freed, self.lane.truncation_word()) };
+        unsafe { self.pool.raw.heap().take_back(self.lane_idx, freed, word) };
     }
 
     /// Undoes everything the transaction did and gives the lane back.

@@ -238,8 +238,8 @@ impl RawLane {
     fn bytes(&self, at: usize, len: usize) -> &[u8] {
         debug_assert!(at + len <= self.len);
         // All writes go through raw pointers and happen between reads.
-        // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the lane
-        // exists while the slice lives.
+        // SAFETY: in bounds (callers check), owned by this lane's user; no `&mut` to the
+        // lane exists while the slice lives.
         unsafe { std::slice::from_raw_parts(self.at(at), len) }
     }
 
@@ -381,8 +381,8 @@ impl RawLane {
         let ka = kind as u64 | u64::from(aux) << 32;
         if plen > 0 {
             let dst = self.at(at + REC_HEADER);
-            // SAFETY: (1) `payload` has `plen` readable bytes not overlapping the lane;
-            // the destination `[at + 32, at + 32 + plen)` is inside the lane (`next` <= len).
+            // SAFETY: (1) `payload` has `plen` readable bytes not overlapping the lane; the
+            // destination `[at + 32, at + 32 + plen)` is inside the lane (`next` <= len).
             unsafe { std::ptr::copy_nonoverlapping(payload, dst, plen) };
         }
         self.set_word(at + 8, epoch);

@@ -273,8 +273,8 @@ impl OpenPool {
         debug_assert!(i < geo.lanes);
         // SAFETY: the journals region is inside the mapping (validated geometry).
         let journals = unsafe { raw.base().add(to_usize(geo.journals_off)) };
-        // Lanes are used only by the transaction that acquired them from `free_lanes`, or by
-        // recovery before any transaction exists.
+        // Lanes are used only by the transaction that acquired them from `free_lanes`, or
+        // by recovery before any transaction exists.
         // SAFETY: (1) lane `i` < `lanes` is inside the region; (2) its user alone uses it.
         unsafe { lane_at(journals, i, geo.lane_size) }
     }

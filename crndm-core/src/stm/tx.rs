@@ -69,10 +69,11 @@ pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) ->
         // that has not returned (R1), and nothing mutates it while it is linked.
         let fr = unsafe { &*frame };
         if fr.key == k {
-            // Keys are unique per pool type (MemPool safety (2)). The borrow given to `f` ends
-            // before `f` returns, inside that frame.
-            // SAFETY: the frame was linked by `run::<P>` for a journal that lives on its stack
-            // until the frame is unlinked (R1), so the pointer is a live `Journal<P>`.
+            // Keys are unique per pool type (MemPool safety (2)); the frame was linked by
+            // `run::<P>` for a journal on its stack. The borrow given to `f` ends before
+            // `f` returns, inside that frame.
+            // SAFETY: that journal lives until the frame is unlinked (R1), so the pointer
+            // is a live `Journal<P>`.
             return f(Some(unsafe { &*fr.journal.cast::<Journal<P>>() }));
         }
         frame = fr.outer;

@@ -243,6 +243,21 @@ fn recover_child() {
     retry_locked(|| crndm::admin::recover(&path)).unwrap();
 }
 
+/// Heap bytes in use in the pool file at `path`, read without opening it.
+fn used_bytes(path: &Path) -> u64 {
+    retry_locked(|| crndm::admin::info(path))
+        .unwrap()
+        .stats
+        .used
+}
+
+/// Runs the child test `name` on `pool_type`'s pool at `path` and asserts that it dies
+/// (at the crash point `env` names, or by its own abort).
+fn run_dying_child(name: &str, pool_type: &str, path: &Path, env: &[(&str, &str)], why: &str) {
+    let status = child(name, pool_type, path, env).status().unwrap();
+    assert!(!status.success(), "{why}");
+}
+
 fn prepared_bank<P: MemPool>(path: &Path, nodes: u64) {
     let bank = retry_locked(|| P::open::<Bank<P>>(path, O_CF)).unwrap();
     P::transaction(|j| {
@@ -269,20 +284,14 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
         let d = dir();
         let path = d.path().join("c.pool");
         prepared_bank::<P>(&path, 3);
-        let status = child(
+        run_dying_child(
             "pop_child",
             "commit",
             &path,
             &[(crndm::internals::CRASH_AT_ENV, point)],
-        )
-        .status()
-        .unwrap();
-        assert!(
-            !status.success(),
-            "{point}: the child must die at the crash point"
+            &format!("{point}: the child must die at the crash point"),
         );
-        let info = retry_locked(|| crndm::admin::info(&path)).unwrap();
-        let used_before = info.stats.used;
+        let used_before = used_bytes(&path);
         let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
         assert_eq!(
             (report.journals_with_logs, report.committed),
@@ -292,13 +301,7 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
         assert_eq!(report.rolled_back, 0);
         let expect_freed = usize::from(point == "commit-before-frees");
         assert_eq!(report.freed_blocks, expect_freed, "{point}");
-        assert_eq!(
-            retry_locked(|| crndm::admin::info(&path))
-                .unwrap()
-                .stats
-                .used,
-            used_before - 64 * expect_freed as u64
-        );
+        assert_eq!(used_bytes(&path), used_before - 64 * expect_freed as u64);
         // Recovery is idempotent: a second run finds nothing to do.
         assert_eq!(
             retry_locked(|| crndm::admin::recover(&path)).unwrap(),
@@ -317,28 +320,21 @@ fn a_crash_during_recovery_is_recovered_again() {
     let d = dir();
     let path = d.path().join("r.pool");
     prepared_bank::<P>(&path, 2);
-    let used = retry_locked(|| crndm::admin::info(&path))
-        .unwrap()
-        .stats
-        .used;
-    let status = child(
+    let used = used_bytes(&path);
+    run_dying_child(
         "abort_child",
         "recovery",
         &path,
         &[(crndm::internals::CRASH_AT_ENV, "commit-before-truncate")],
-    )
-    .status()
-    .unwrap();
-    assert!(!status.success());
-    let status = child(
+        "the transaction must stop at the crash point",
+    );
+    run_dying_child(
         "recover_child",
         "recovery",
         &path,
         &[(crndm::internals::CRASH_AT_ENV, "recovery-before-frees")],
-    )
-    .status()
-    .unwrap();
-    assert!(!status.success(), "recovery must stop at the crash point");
+        "recovery must stop at the crash point",
+    );
     let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
     assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
     assert_eq!(
@@ -349,13 +345,7 @@ fn a_crash_during_recovery_is_recovered_again() {
         retry_locked(|| crndm::admin::recover(&path)).unwrap(),
         crndm::admin::RecoveryReport::default()
     );
-    assert_eq!(
-        retry_locked(|| crndm::admin::info(&path))
-            .unwrap()
-            .stats
-            .used,
-        used
-    );
+    assert_eq!(used_bytes(&path), used);
     let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     assert_eq!(bank.a.get(), TOTAL);
     assert_eq!(bank.len.get(), 2);
@@ -369,26 +359,20 @@ fn a_transaction_killed_before_its_commit_never_marked_its_blocks_used() {
     let d = dir();
     let path = d.path().join("k.pool");
     prepared_bank::<P>(&path, 2);
-    let used = retry_locked(|| crndm::admin::info(&path))
-        .unwrap()
-        .stats
-        .used;
-    let status = child("abort_child", "reservation", &path, &[])
-        .status()
-        .unwrap();
-    assert!(!status.success());
+    let used = used_bytes(&path);
+    run_dying_child(
+        "abort_child",
+        "reservation",
+        &path,
+        &[],
+        "the transaction must die",
+    );
     // The three nodes were only reserved: the map never called them used, so recovery
     // restores the undo records and has nothing to free.
     let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
     assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
     assert_eq!(report.freed_blocks, 0);
-    assert_eq!(
-        retry_locked(|| crndm::admin::info(&path))
-            .unwrap()
-            .stats
-            .used,
-        used
-    );
+    assert_eq!(used_bytes(&path), used);
     let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
     assert_eq!(bank.a.get(), TOTAL);
     drop(bank);
