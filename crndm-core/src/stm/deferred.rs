@@ -136,7 +136,7 @@ mod tests {
 #[cfg(all(test, feature = "crash-sim", not(crndm_loom)))]
 mod r1 {
     use crate::persist::sim::Sim;
-    use crate::{MemPool, O_CF, PCell, PoolOptions};
+    use crate::{MemPool, O_CF, PCell, PoolOptions, RootCell};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::time::Duration;
@@ -144,20 +144,24 @@ mod r1 {
     crate::pool!(r1_pool);
     type P = r1_pool::BuddyAlloc;
 
+    /// A new pool of `Q` in `dir` with two journals, under `sim`, whose root is a cell.
+    fn simulated<Q: MemPool>(dir: &tempfile::TempDir, sim: &Sim) -> RootCell<PCell<u64, Q>, Q> {
+        PoolOptions::new()
+            .size(1 << 20)
+            .journals(2, 4096)
+            .simulate(sim)
+            .open::<Q, PCell<u64, Q>>(dir.path().join("sim.pool"), O_CF)
+            .unwrap()
+    }
+
     /// A clean close leaves no log behind, not even the one whose truncation the last
     /// commit left unflushed: closing writes every lane's first line back.
     #[test]
     fn a_clean_close_leaves_no_log_behind() {
         crate::pool!(close_pool);
         type Q = close_pool::BuddyAlloc;
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Sim::new();
-        let root = PoolOptions::new()
-            .size(1 << 20)
-            .journals(2, 4096)
-            .simulate(&sim)
-            .open::<Q, PCell<u64, Q>>(dir.path().join("c.pool"), O_CF)
-            .unwrap();
+        let (dir, sim) = (tempfile::tempdir().unwrap(), Sim::new());
+        let root = simulated::<Q>(&dir, &sim);
         Q::transaction(|j| root.set(1, j)).unwrap();
         drop(root);
         let closed = dir.path().join("closed.pool");
@@ -171,14 +175,8 @@ mod r1 {
     /// truncation durable, so no stale committed log survives it.
     #[test]
     fn a_truncation_left_on_another_lane_is_durable_at_the_next_fence() {
-        let dir = tempfile::tempdir().unwrap();
-        let sim = Sim::new();
-        let root = PoolOptions::new()
-            .size(1 << 20)
-            .journals(2, 4096)
-            .simulate(&sim)
-            .open::<P, PCell<u64, P>>(dir.path().join("r1.pool"), O_CF)
-            .unwrap();
+        let (dir, sim) = (tempfile::tempdir().unwrap(), Sim::new());
+        let root = simulated::<P>(&dir, &sim);
         P::transaction(|j| root.set(1, j)).unwrap();
         let pending = || {
             let pool = P::__slot().raw().unwrap();
