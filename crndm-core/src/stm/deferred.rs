@@ -145,13 +145,18 @@ mod r1 {
     type P = r1_pool::BuddyAlloc;
 
     /// A new pool of `Q` in `dir` with two journals, under `sim`, whose root is a cell.
-    fn simulated<Q: MemPool>(dir: &tempfile::TempDir, sim: &Sim) -> RootCell<PCell<u64, Q>, Q> {
+    ///
+    /// # Errors
+    /// The errors of opening the pool.
+    fn simulated<Q: MemPool>(
+        dir: &tempfile::TempDir,
+        sim: &Sim,
+    ) -> crate::Result<RootCell<PCell<u64, Q>, Q>> {
         PoolOptions::new()
             .size(1 << 20)
             .journals(2, 4096)
             .simulate(sim)
             .open::<Q, PCell<u64, Q>>(dir.path().join("sim.pool"), O_CF)
-            .unwrap()
     }
 
     /// A clean close leaves no log behind, not even the one whose truncation the last
@@ -161,7 +166,7 @@ mod r1 {
         crate::pool!(close_pool);
         type Q = close_pool::BuddyAlloc;
         let (dir, sim) = (tempfile::tempdir().unwrap(), Sim::new());
-        let root = simulated::<Q>(&dir, &sim);
+        let root = simulated::<Q>(&dir, &sim).unwrap();
         Q::transaction(|j| root.set(1, j)).unwrap();
         drop(root);
         let closed = dir.path().join("closed.pool");
@@ -176,7 +181,7 @@ mod r1 {
     #[test]
     fn a_truncation_left_on_another_lane_is_durable_at_the_next_fence() {
         let (dir, sim) = (tempfile::tempdir().unwrap(), Sim::new());
-        let root = simulated::<P>(&dir, &sim);
+        let root = simulated::<P>(&dir, &sim).unwrap();
         P::transaction(|j| root.set(1, j)).unwrap();
         let pending = || {
             let pool = P::__slot().raw().unwrap();
