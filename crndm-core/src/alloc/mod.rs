@@ -6,6 +6,7 @@
 
 pub(crate) mod buddy;
 pub(crate) mod map;
+pub(crate) mod reach;
 mod stats;
 
 pub(crate) use buddy::Heap;
