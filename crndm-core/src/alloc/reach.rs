@@ -208,7 +208,7 @@ fn scan_capped(
 
 #[cfg(test)]
 mod tests {
-    use super::super::map::{FREE, format};
+    use super::super::map::{FREE, USED, format};
     use super::*;
 
     const OFF: u64 = 4096;
