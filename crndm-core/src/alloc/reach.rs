@@ -64,6 +64,9 @@ impl Bits {
 /// The used block containing unit `u`, as `(head unit, order)`, or `Err(head byte)` if the
 /// block containing it is not used (free, or no head found). Relies on M2/M3: the head of
 /// a block of order k covering `u` sits at `u` rounded down to 2^k.
+///
+/// # Errors
+/// The decoded head byte found instead of a used head (`None`: no head at all).
 fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<Cell>> {
     for k in 0..64u8 {
         let Some(size) = units_of(k) else { break };
@@ -176,8 +179,11 @@ fn scan_capped(
         }
         overflow = false;
         for u in 0..units {
-            if marked.get(u) && !scanned.get(u) {
-                if let Ok((h, k)) = block_of(map, units, u) {
+            if marked.get(u)
+                && !scanned.get(u)
+                && let Ok((h, k)) = block_of(map, units, u)
+            {
+                {
                     if work.len() < cap {
                         work.push((h, k));
                     } else {
@@ -219,11 +225,11 @@ mod tests {
         (map, vec![0u8; to_usize(units * UNIT)])
     }
 
-    /// Marks unit-aligned blocks of order 0 used in a formatted 16-unit map by splitting.
+    /// A 16-unit map of order-0 blocks: `used` are used, the rest free.
     fn used_map(used: &[u64]) -> Vec<u8> {
         let mut map = vec![0u8; 16];
-        for u in 0..16 {
-            map[u] = if used.contains(&(u as u64)) {
+        for (u, b) in map.iter_mut().enumerate() {
+            *b = if used.contains(&(u as u64)) {
                 USED
             } else {
                 FREE
