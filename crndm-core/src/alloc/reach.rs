@@ -303,4 +303,16 @@ mod tests {
         let r = scan_capped(&map, &heap, OFF, &[OFF], 4, |_, _| {});
         assert_eq!(r.leaks.len() as u64, units - 101);
     }
+
+    #[test]
+    fn a_pointer_into_a_later_unit_of_a_big_block_keeps_it() {
+        let mut map = used_map(&[0]);
+        map[8] = USED | 3; // units 8..16: one order-3 block
+        map[9..16].iter_mut().for_each(|b| *b = 0);
+        let mut heap = vec![0u8; 16 * 64];
+        put(&mut heap, 0, 0, OFF + 13 * 64 + 8);
+        let r = scan(&map, &heap, OFF, &[OFF], |_, _| {});
+        assert!(r.leaks.is_empty() && r.damage.is_empty(), "{r:?}");
+        assert_eq!(r.reachable, 2);
+    }
 }
