@@ -176,6 +176,9 @@ impl !PSafe for std::net::TcpListener {}
 impl !PSafe for std::net::TcpStream {}
 impl !PSafe for std::net::UdpSocket {}
 impl<P: MemPool> !PSafe for Journal<P> {}
+// The pool handle is a process-local pin on the open pool: stored in PM it would be a
+// dangling handle in the next process.
+impl<T, P: MemPool> !PSafe for RootCell<T, P> {}
 
 macro_rules! not_psafe_fn {
     ($($arg:ident),*) => {
@@ -231,6 +234,9 @@ impl<T: ?Sized> !TxInSafe for &mut T {}
 impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
 impl<P: MemPool> !TxInSafe for Journal<P> {}
 impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
+// Moved into a body and dropped there, the handle would close the pool under the
+// transaction, and a rollback could not bring it back.
+impl<T, P: MemPool> !TxInSafe for RootCell<T, P> {}
 // A borrow guard carries its transaction's right to change a cell: moved into another
 // pool's transaction it would let that one store pointers of the first.
 impl<T: ?Sized, P: MemPool> !TxInSafe for RefMut<'_, T, P> {}
@@ -350,10 +356,16 @@ impl<T: PSafe, P: MemPool> !Send for VWeak<T, P> {}
 impl<T: ?Sized, P: MemPool> !Sync for PCell<T, P> {}
 impl<T: ?Sized, P: MemPool> !Sync for PRefCell<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for Prc<T, P> {}
+// Not `Sync` either: two threads holding `&Prc` could `pclone` it at once and race on
+// its (unsynchronised) count; containers of them inherit this.
+impl<T: PSafe, P: MemPool> !Sync for Prc<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !Sync for PWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !Sync for VWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !Sync for Parc<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for SyncPWeak<T, P> {}
+impl<T: PSafe, P: MemPool> !Sync for SyncPWeak<T, P> {}
 impl<T: PSafe, P: MemPool> !Send for PVec<T, P> {}
 impl<P: MemPool> !Send for PString<P> {}
 impl<K: PSafe, V: PSafe, P: MemPool> !Send for PHashMap<K, V, P> {}

@@ -36,18 +36,30 @@ impl<T, P: MemPool> PCell<T, P> {
     }
 
     /// Logs the current value in `j` (once per transaction) and returns its address.
+    ///
+    /// # Panics
+    /// If the cell is not in the heap of `j`'s pool (P1, `stm::placement`).
+    #[track_caller]
     fn logged(&self, j: &Journal<P>) -> *mut T {
         let p = self.value.get();
+        j.require_in_heap(std::ptr::from_ref(self), size_of::<T>());
         j.log_range(p.cast(), size_of::<T>());
         p
     }
 
     /// Replaces the value, dropping the old one (in the transaction).
+    ///
+    /// # Panics
+    /// If the cell does not live in the heap of `j`'s pool (on the stack, in a `Box`, in
+    /// another pool): the transaction aborts, since such a change would be logged
+    /// nowhere.
+    #[track_caller]
     pub fn set(&self, value: T, j: &Journal<P>) {
         drop(self.replace(value, j));
     }
 
     /// Replaces the value and returns the old one.
+    #[track_caller]
     pub fn replace(&self, value: T, j: &Journal<P>) -> T {
         let p = self.logged(j);
         // SAFETY: `PCell` is `!Sync` and hands out no references to its value, so no
@@ -56,6 +68,7 @@ impl<T, P: MemPool> PCell<T, P> {
     }
 
     /// Takes the value, leaving `Default::default()`.
+    #[track_caller]
     pub fn take(&self, j: &Journal<P>) -> T
     where
         T: Default,
@@ -64,6 +77,7 @@ impl<T, P: MemPool> PCell<T, P> {
     }
 
     /// Applies `f` to the value and stores the result.
+    #[track_caller]
     pub fn update(&self, f: impl FnOnce(T) -> T, j: &Journal<P>)
     where
         T: Copy,

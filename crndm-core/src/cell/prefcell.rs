@@ -38,7 +38,9 @@ pub struct PRefCell<T: ?Sized, P: MemPool> {
 ///   63            32 31             0
 ///  +----------------+----------------+
 ///  |      tag       |     count      |   count: 0 free, 1..=SHARED_MAX shared borrows,
-///  +----------------+----------------+          WRITING: mutably borrowed
+///  +----------------+----------------+          FRESH: mutably borrowed, the guard has
+///                                               not handed out `&mut` yet,
+///                                               WRITING: mutably borrowed
 /// ```
 ///
 /// `tag` is the low 32 bits of the pool generation the count belongs to. A word whose
@@ -57,6 +59,11 @@ pub struct PRefCell<T: ?Sized, P: MemPool> {
 ///   word whose tag happens to match (the pool reopened a multiple of 2^32 times since
 ///   the cell was last borrowed, with a borrow left open by a crash) can only make the
 ///   cell look borrowed, a spurious `None`/panic, never an aliasing `RefMut`.
+/// - **B3** while the count is `FRESH`, the one [`RefMut`] has never been dereferenced
+///   mutably, so no `&mut` to the value exists and reading it is sound: that is what
+///   lets `cell.pclone(j)` run while `cell.borrow_mut(j)` is held, as in
+///   `*guard = Some(Prc::new(Node { next: cell.pclone(j), .. }, j))` (the right side
+///   is evaluated before the guard's `deref_mut`).
 #[derive(Debug)]
 struct BorrowFlag {
     word: UnsafeCell<u64>,
@@ -64,10 +71,12 @@ struct BorrowFlag {
 
 /// Mask of the count half of a [`BorrowFlag`] word.
 const COUNT: u64 = 0xFFFF_FFFF;
-/// Count of a mutably borrowed cell.
+/// Count of a mutably borrowed cell whose guard has handed out `&mut`.
 const WRITING: u64 = COUNT;
+/// Count of a mutably borrowed cell whose guard has not handed out `&mut` yet (B3).
+const FRESH: u64 = COUNT - 1;
 /// Most shared borrows of one cell at a time.
-const SHARED_MAX: u64 = COUNT - 1;
+const SHARED_MAX: u64 = COUNT - 2;
 
 impl BorrowFlag {
     const fn new() -> Self {
@@ -129,8 +138,28 @@ impl BorrowFlag {
     fn unwrite(&self) {
         // SAFETY: as in `current`.
         let w = unsafe { *self.word.get() };
-        debug_assert_eq!(w & COUNT, WRITING, "B1: a live RefMut is counted");
+        debug_assert!(
+            matches!(w & COUNT, FRESH | WRITING),
+            "B1: a live RefMut is counted"
+        );
         self.set(w & !COUNT);
+    }
+
+    /// Records that the exclusive borrow's guard hands out `&mut` (ends B3's `FRESH`).
+    #[inline]
+    fn touch(&self) {
+        // SAFETY: as in `current`.
+        let w = unsafe { *self.word.get() };
+        if w & COUNT == FRESH {
+            self.set(w | WRITING);
+        }
+    }
+
+    /// Whether the cell is mutably borrowed by a guard that has handed out no `&mut`
+    /// yet (B3).
+    #[inline]
+    fn is_fresh<P: MemPool>(&self) -> bool {
+        self.current::<P>() & COUNT == FRESH
     }
 }
 
@@ -207,7 +236,8 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
     /// `j` first (once per transaction).
     ///
     /// # Panics
-    /// If it is already borrowed.
+    /// If it is already borrowed, or does not live in the heap of `j`'s pool (see
+    /// [`try_borrow_mut`](Self::try_borrow_mut)).
     #[track_caller]
     pub fn borrow_mut<'a>(&'a self, j: &'a Journal<P>) -> RefMut<'a, T, P> {
         match self.try_borrow_mut(j) {
@@ -217,13 +247,20 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
     }
 
     /// Like [`borrow_mut`](Self::borrow_mut), or `None` if the cell is borrowed.
+    ///
+    /// # Panics
+    /// If the cell does not live in the heap of `j`'s pool (on the stack, in a `Box`, in
+    /// another pool): the transaction aborts, since its changes would be logged nowhere
+    /// (P1, `stm::placement`).
+    #[track_caller]
     pub fn try_borrow_mut<'a>(&'a self, j: &'a Journal<P>) -> Option<RefMut<'a, T, P>> {
         let free = self.borrow.free::<P>()?;
         let p = self.value.get();
         // SAFETY: no borrow is alive, so reading the value's bytes to log them is sound.
         let size = unsafe { size_of_val(&*p) };
+        j.require_in_heap(std::ptr::from_ref(self), size_of_val(self));
         j.log_range(p.cast::<u8>(), size);
-        self.borrow.set(free | WRITING);
+        self.borrow.set(free | FRESH);
         Some(RefMut { cell: self })
     }
 }
@@ -255,6 +292,8 @@ impl<T: ?Sized, P: MemPool> Deref for RefMut<'_, T, P> {
 
 impl<T: ?Sized, P: MemPool> DerefMut for RefMut<'_, T, P> {
     fn deref_mut(&mut self) -> &mut T {
+        // From now on a `&mut` may be alive: no more reads beside the guard (B3).
+        self.cell.borrow.touch();
         // SAFETY: as `deref`; the value was logged when the guard was made.
         unsafe { &mut *self.cell.value.get() }
     }
@@ -272,9 +311,28 @@ impl<T: Default, P: MemPool> Default for PRefCell<T, P> {
     }
 }
 
+/// A deep copy of the current value. It works while this transaction holds the cell's
+/// `borrow_mut` guard, as long as the guard has not handed out `&mut` yet (B3): the
+/// pattern `*guard = Some(Prc::new(Node { next: cell.pclone(j), .. }, j))`.
+///
+/// # Panics
+/// If the cell is mutably borrowed and its guard was dereferenced mutably.
 impl<T: PClone<P>, P: MemPool> PClone<P> for PRefCell<T, P> {
+    #[track_caller]
     fn pclone(&self, j: &Journal<P>) -> Self {
-        PRefCell::new(self.borrow().pclone(j))
+        if let Some(r) = self.try_borrow() {
+            return PRefCell::new(r.pclone(j));
+        }
+        if !self.borrow.is_fresh::<P>() {
+            panic!("PRefCell already mutably borrowed");
+        }
+        // The cell is `!Sync`, so the guard lives on this thread, in the running
+        // transaction of `P` (a `RefMut` cannot outlive it), and `pclone` cannot reach
+        // it to dereference it while this read lasts.
+        // SAFETY: B3: the guard has handed out no `&mut`, so this shared read aliases
+        // nothing mutable.
+        let value = unsafe { &*self.value.get() };
+        PRefCell::new(value.pclone(j))
     }
 }
 

@@ -16,6 +16,9 @@ use crate::stm::pool_type::MemPool;
 /// count. (The old value is overwritten without being dropped, so `T` should own no
 /// volatile resources that need dropping.)
 ///
+/// A `VCell` is read only where it lives in its own pool `P` (its reset follows `P`'s
+/// generation): dereferencing one on the stack, in a `Box` or in another pool panics.
+///
 /// ```
 /// # fn main() -> crndm::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
@@ -45,8 +48,22 @@ impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
 
     /// The value's address, after resetting it if it belongs to an older generation.
     /// Writing through it is sound only while no reference from `Deref` is alive.
+    ///
+    /// # Panics
+    /// If the cell does not live in the pool `P` has open: its generation stamp would
+    /// be compared with the wrong pool's, and a value of an older process (a heap
+    /// pointer) could be read as current (P1, `stm::placement`).
+    #[track_caller]
     pub(crate) fn current(&self) -> *mut T {
-        let now = P::__slot().generation();
+        let slot = P::__slot();
+        if !slot.contains(std::ptr::from_ref(self) as usize, size_of::<Self>()) {
+            panic!(
+                "crndm: a `VCell` of `{}` used outside that pool (on the stack, in a Box, or \
+                 in another pool): its reset would follow the wrong pool",
+                std::any::type_name::<P>()
+            );
+        }
+        let now = slot.generation();
         let g = self.generation.get();
         let v = self.value.get().cast::<T>();
         // SAFETY (the three blocks): `VCell` is `!Sync` and the only writes happen here
@@ -70,8 +87,12 @@ impl<T: Default + VSafe, P: MemPool> Default for VCell<T, P> {
     }
 }
 
+/// # Panics
+/// Dereferencing a `VCell` that does not live in its pool's mapping panics (see the
+/// type's docs).
 impl<T: Default + VSafe, P: MemPool> Deref for VCell<T, P> {
     type Target = T;
+    #[track_caller]
     fn deref(&self) -> &T {
         // SAFETY: `current` returns an initialised value of this generation.
         unsafe { &*self.current() }

@@ -200,6 +200,9 @@ pub struct Journal<P: MemPool> {
     lane_idx: u32,
     lane: RawLane,
     epoch: u64,
+    /// `[start, end)` addresses of the pool's heap (the placement rule P1,
+    /// `stm::placement`).
+    heap: (usize, usize),
     /// The transaction's state (taken back for the thread's next transaction when the
     /// journal is dropped).
     st: RefCell<Option<Box<TxState>>>,
@@ -232,11 +235,15 @@ impl<P: MemPool> Journal<P> {
     /// Starts a transaction's journal: takes a free lane of the pool.
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
+        let geo = pool.raw.geometry();
+        let lo = pool.raw.base() as usize + crate::util::to_usize(geo.heap_off);
+        let heap = (lo, lo + crate::util::to_usize(geo.heap_units * 64));
         Journal {
             pool,
             lane_idx,
             lane,
             epoch,
+            heap,
             st: RefCell::new(Some(
                 SPARE
                     .try_with(std::cell::Cell::take)
@@ -281,6 +288,12 @@ impl<P: MemPool> Journal<P> {
                 unsafe { self.persister().flush(self.pool.truncation_word(lane), 8) };
             }
         });
+    }
+
+    /// `[start, end)` addresses of the pool's heap (P1, `stm::placement`).
+    #[inline]
+    pub(crate) fn heap_bounds(&self) -> (usize, usize) {
+        self.heap
     }
 
     /// The address of pool offset 0 (valid while the journal lives).

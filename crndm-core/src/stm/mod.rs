@@ -13,6 +13,7 @@ pub(crate) mod journal;
 pub(crate) mod lane;
 pub(crate) mod locks;
 pub(crate) mod open;
+pub(crate) mod placement;
 pub(crate) mod pool_type;
 pub(crate) mod recovery;
 pub(crate) mod tx;

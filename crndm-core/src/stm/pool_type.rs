@@ -80,6 +80,8 @@ pub struct PoolSlot {
     /// persistent pointer. Valid while a handle or a transaction of that pool exists
     /// (S2, S3); replaced only by the next open, which waits for both to be gone.
     base: AtomicPtr<u8>,
+    /// Size in bytes of the mapping at `base` (same validity as `base`).
+    size: AtomicUsize,
     /// Generation of the pool opened last; volatile cells compare against it.
     generation: AtomicU64,
 }
@@ -99,6 +101,7 @@ impl PoolSlot {
             pins: AtomicUsize::new(0),
             pool: AtomicPtr::new(std::ptr::null_mut()),
             base: AtomicPtr::new(std::ptr::null_mut()),
+            size: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
         }
     }
@@ -107,6 +110,15 @@ impl PoolSlot {
     #[inline]
     pub(crate) fn base(&self) -> *mut u8 {
         self.base.load(Ordering::Acquire)
+    }
+
+    /// Whether `[addr, addr + len)` lies inside the mapping of the pool opened last
+    /// (never before the first open).
+    #[inline]
+    pub(crate) fn contains(&self, addr: usize, len: usize) -> bool {
+        let base = self.base() as usize;
+        let size = self.size.load(Ordering::Acquire);
+        base != 0 && addr >= base && addr - base <= size && len <= size - (addr - base)
     }
 
     /// Generation of the pool opened last (0 before the first open).
@@ -451,6 +463,10 @@ pub(crate) fn open<P: MemPool>(
         return Err(Error::AlreadyOpen);
     }
     let pool = OpenPool::open(path, flags, opts)?;
+    slot.size.store(
+        crate::util::to_usize(pool.raw.geometry().pool_size),
+        Ordering::Release,
+    );
     slot.base.store(pool.raw.base(), Ordering::Release);
     slot.generation
         .store(pool.raw.generation(), Ordering::Release);

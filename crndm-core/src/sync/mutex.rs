@@ -44,12 +44,15 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     ///
     /// # Panics
     /// If the mutex is not in the pool of `j`.
+    #[track_caller]
     fn offset(&self, j: &Journal<P>) -> u64 {
+        // A PMutex outside its pool's heap protects nothing persistent; refusing it also
+        // keeps persistent pointers from being parked in a volatile one (P1,
+        // `stm::placement`).
+        j.require_in_heap(std::ptr::from_ref(self), size_of::<Self>());
         match j.offset_of(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
             Some(off) => off,
-            // A PMutex outside its pool protects nothing persistent; refusing it also
-            // keeps persistent pointers from being parked in a volatile one.
-            None => panic!("PMutex::lock: this PMutex is not in its pool"),
+            None => unreachable!("P1: inside the heap, hence inside the pool"),
         }
     }
 
