@@ -21,6 +21,7 @@ mod fuzz;
 mod modes;
 mod multiprocess;
 mod options;
+mod poison;
 mod pool_types;
 mod reopen;
 mod shared;
