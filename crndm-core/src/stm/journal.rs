@@ -276,6 +276,9 @@ impl<P: MemPool> Journal<P> {
     }
 
     /// crndm's own panic inside a transaction: poisons it, then panics with `e`.
+    ///
+    /// # Panics
+    /// Always, with `e` as the message; the transaction then rolls back.
     #[cold]
     #[inline(never)]
     #[track_caller]
