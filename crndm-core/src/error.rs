@@ -192,6 +192,19 @@ pub enum Error {
     /// rolled back. Carries the panic message.
     #[error("transaction aborted: {0}")]
     Aborted(String),
+    /// A transaction of pool type `inner` was started while one of pool type `outer` was
+    /// running on the same thread. Transactions of two pools cannot commit atomically
+    /// together, so the inner one is refused before it writes anything; the outer one
+    /// is unaffected and may go on.
+    #[error(
+        "a transaction of pool `{inner}` cannot run inside a transaction of pool `{outer}`: transactions of two pools are not atomic together"
+    )]
+    NestedPools {
+        /// The pool type of the running (outer) transaction.
+        outer: &'static str,
+        /// The pool type of the refused (inner) transaction.
+        inner: &'static str,
+    },
     /// The stored root object's layout differs from the root type it is opened as.
     #[error(
         "the pool's root is {stored_size} bytes aligned to {stored_align} (type hash {stored_hash:#x}), not the requested `{requested}`"

@@ -1,6 +1,7 @@
 //! The right way with two pools (see `fail/inter_pool/`): each pool's objects are made and
-//! changed with its own journal, values (not pointers) are copied between pools, and
-//! transactions of two pools may nest as long as each uses only its own journal.
+//! changed with its own journal, and values (not pointers) are copied between pools. A
+//! transaction of one pool inside one of another is refused (`Error::NestedPools`), as the
+//! two could not commit atomically together: run them one after the other.
 
 crndm::pool!(a);
 crndm::pool!(b);
@@ -25,15 +26,17 @@ fn main() -> crndm::Result<()> {
     b::BuddyAlloc::transaction(|jb| *rb.borrow_mut(jb) = value.map(|v| b::Pbox::new(v, jb)))?;
     assert_eq!(rb.borrow().as_ref().map(|boxed| **boxed), Some(7));
 
-    // Nested transactions of two pools, each with its own journal.
-    let inner_committed = a::BuddyAlloc::transaction(|ja| {
+    // Nesting a transaction of `b` inside one of `a` is refused; `a`'s goes on.
+    let (copy, refused) = a::BuddyAlloc::transaction(|ja| {
         let mut slot = ra.borrow_mut(ja);
         let v = slot.as_mut().expect("set above").get_mut(ja);
         *v += 1;
-        let copy = *v;
-        b::BuddyAlloc::transaction(|jb| *rb.borrow_mut(jb) = Some(b::Pbox::new(copy, jb))).is_ok()
+        let inner = b::BuddyAlloc::transaction(|jb| *rb.borrow_mut(jb) = None);
+        (*v, matches!(inner, Err(crndm::Error::NestedPools { .. })))
     })?;
-    assert!(inner_committed);
+    assert!(refused);
+    assert_eq!(rb.borrow().as_ref().map(|boxed| **boxed), Some(7));
+    b::BuddyAlloc::transaction(|jb| *rb.borrow_mut(jb) = Some(b::Pbox::new(copy, jb)))?;
     assert_eq!(ra.borrow().as_ref().map(|boxed| **boxed), Some(8));
     assert_eq!(rb.borrow().as_ref().map(|boxed| **boxed), Some(8));
     Ok(())

@@ -231,6 +231,9 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
     where
         K: Ord,
     {
+        // A panic of crndm or of the user's code called here (`Ord`/`Hash`/`Eq` of the
+        // keys, the closure) poisons the transaction even if the body catches it.
+        let _poison = crate::stm::tx::PoisonOnUnwind::new(j);
         match self.try_insert(k, v, j) {
             Ok(old) => old,
             Err(e) => panic!("PBTreeMap::insert: {e}"),

@@ -254,6 +254,9 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     where
         K: PHash + Eq,
     {
+        // A panic of crndm or of the user's code called here (`Ord`/`Hash`/`Eq` of the
+        // keys, the closure) poisons the transaction even if the body catches it.
+        let _poison = crate::stm::tx::PoisonOnUnwind::new(j);
         if let Some(i) = self.find(&k) {
             // SAFETY: (1) field invariant, `j` a transaction of P; (2) occupied slot.
             let slot = unsafe { self.raw.value_mut_logged::<K, V>(i, j) };
@@ -314,6 +317,9 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     where
         K: PHash + Eq,
     {
+        // A panic of crndm or of the user's code called here (`Ord`/`Hash`/`Eq` of the
+        // keys, the closure) poisons the transaction even if the body catches it.
+        let _poison = crate::stm::tx::PoisonOnUnwind::new(j);
         if let Some(i) = self.find(&k) {
             // SAFETY: (1) field invariant, `j` a transaction of P; (2) occupied slot.
             return unsafe { self.raw.value_mut_logged::<K, V>(i, j) };

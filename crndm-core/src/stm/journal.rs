@@ -206,6 +206,9 @@ pub struct Journal<P: MemPool> {
     /// The transaction's state (taken back for the thread's next transaction when the
     /// journal is dropped).
     st: RefCell<Option<Box<TxState>>>,
+    /// A panic crossed a crndm frame of this transaction (see [`Journal::poison`]): it
+    /// ends in `Err(Error::Aborted)` and rolls back whatever the body returns.
+    poisoned: std::cell::Cell<bool>,
     _pool: PhantomData<fn() -> P>,
     /// Makes the journal neither `Send` nor `Sync`.
     _not_send: PhantomData<*const ()>,
@@ -251,9 +254,44 @@ impl<P: MemPool> Journal<P> {
                     .flatten()
                     .unwrap_or_else(TxState::fresh),
             )),
+            poisoned: std::cell::Cell::new(false),
             _pool: PhantomData,
             _not_send: PhantomData,
         }
+    }
+
+    /// Poisons the transaction: it will roll back and end in `Err(Error::Aborted)`
+    /// whatever its body returns, even if the body catches the panic that caused this.
+    ///
+    /// The rule (one flag per transaction, read once at its end): a transaction is
+    /// poisoned once a panic has crossed a crndm frame of it — crndm's own panics
+    /// (journal or heap full, borrow conflicts, corrupt pointers; all raised through
+    /// `Journal::fail` or under a `tx::PoisonOnUnwind` guard), a nested transaction
+    /// of the same pool whose body panicked, and user code that crndm calls inside a
+    /// transaction (closures given to collection methods, `PClone`, `Hash`/`Eq`/`Ord`
+    /// of keys, `Drop` of values crndm drops) unwinding through crndm. A panic raised
+    /// and caught entirely inside user code that never entered crndm does not poison.
+    #[cold]
+    pub(crate) fn poison(&self) {
+        self.poisoned.set(true);
+    }
+
+    /// Whether a panic crossed a crndm frame of this transaction.
+    #[inline]
+    pub(crate) fn is_poisoned(&self) -> bool {
+        self.poisoned.get()
+    }
+
+    /// crndm's own panic inside a transaction: poisons it, then panics with `e`.
+    ///
+    /// # Panics
+    /// Always, with `e` as the message; the transaction then rolls back.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    pub(crate) fn fail(&self, e: &dyn std::fmt::Display) -> ! {
+        self.poison();
+        panic!("crndm: {e}");
     }
 
     /// The transaction's state, borrowed.
@@ -400,11 +438,9 @@ impl<P: MemPool> Journal<P> {
         if st.recent.iter().any(|&(a, b)| a <= off && end <= b) {
             return;
         }
-        if !st.logged.insert((off, len as u64)) {
+        if st.logged.contains(&(off, len as u64)) {
             return;
         }
-        st.recent.rotate_right(1);
-        st.recent[0] = (off, end);
         // Memory of a block this transaction reserved has no old contents worth saving:
         // an abort frees the block.
         if st
@@ -412,13 +448,16 @@ impl<P: MemPool> Journal<P> {
             .iter()
             .any(|r| off >= r.off && end <= r.off + (64 << r.order))
         {
+            st.logged.insert((off, len as u64));
+            st.recent.rotate_right(1);
+            st.recent[0] = (off, end);
             st.written.push((ptr as usize, len));
             return;
         }
         // The pending ALLOC and FREE records share this record's fence.
         if let Err(e) = self.record_pending(&mut st) {
             drop(st);
-            panic!("crndm: {e}");
+            self.fail(&e);
         }
         let mut done = 0;
         while done < len {
@@ -438,10 +477,15 @@ impl<P: MemPool> Journal<P> {
             let r = unsafe { self.append(&mut st, rec) };
             if let Err(e) = r {
                 drop(st);
-                panic!("crndm: {e}");
+                self.fail(&e);
             }
             done += chunk as usize;
         }
+        // The range counts as logged only now that all of its undo records are in the
+        // log: after a failed append (caught by the body) a later write to it logs again.
+        st.logged.insert((off, len as u64));
+        st.recent.rotate_right(1);
+        st.recent[0] = (off, end);
         st.written.push((ptr as usize, len));
         if st.batching {
             // The batch's end fences for all of its records.
@@ -573,7 +617,7 @@ impl<P: MemPool> Journal<P> {
         let mut st = self.state();
         if let Err(e) = self.record_pending(&mut st) {
             drop(st);
-            panic!("crndm: {e}");
+            self.fail(&e);
         }
         st.redo = self.may_commit_by_redo(&st);
     }

@@ -321,6 +321,23 @@ pub unsafe trait MemPool:
     /// Calls nested inside a transaction of the same pool join it (flat nesting): a panic
     /// anywhere aborts the outermost transaction.
     ///
+    /// **Poisoning.** Once a panic has crossed a crndm frame of a transaction, the
+    /// transaction is poisoned: it rolls back and returns `Err(Error::Aborted)` whatever
+    /// its body returns, even if the body caught the panic with `catch_unwind`. Covered:
+    /// a nested transaction of the same pool whose body panicked; crndm's own panics
+    /// inside the transaction (journal or heap full, and the other crndm panic sites
+    /// that go through the journal's failure helper); user code that crndm calls from
+    /// a guarded entry point (today the collection inserts: `Ord`/`Hash`/`Eq` of keys and
+    /// `get_or_insert_with`'s closure) unwinding through it. Not covered: a panic raised
+    /// and caught entirely inside user code that never entered crndm — that transaction
+    /// commits normally. The check needs no panic hook.
+    ///
+    /// **Two pools.** A transaction of one pool type started while a transaction of
+    /// another pool type runs on the same thread is refused with
+    /// [`Error::NestedPools`] before it writes anything (the two could not commit
+    /// atomically together); the outer transaction is unaffected and may go on. Run
+    /// transactions of different pools one after the other.
+    ///
     /// ```
     /// # fn main() -> crndm::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
@@ -339,7 +356,8 @@ pub unsafe trait MemPool:
     ///
     /// # Errors
     /// [`Error::Aborted`] with the panic message if the body panicked (everything was
-    /// rolled back); [`Error::NotOpen`] if no pool is open.
+    /// rolled back) or the transaction was poisoned; [`Error::NestedPools`] inside a
+    /// transaction of another pool type; [`Error::NotOpen`] if no pool is open.
     fn transaction<F, R>(body: F) -> Result<R>
     where
         F: for<'j> FnOnce(&'j Journal<Self>) -> R + TxInSafe + UnwindSafe,

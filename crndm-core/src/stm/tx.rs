@@ -19,6 +19,8 @@ struct Frame {
     journal: *const (),
     /// The frame of the enclosing transaction, or null.
     outer: *const Frame,
+    /// The pool type's name, for [`Error::NestedPools`].
+    pool: &'static str,
 }
 
 thread_local! {
@@ -81,6 +83,42 @@ pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) ->
     f(None)
 }
 
+/// Poisons `journal` if it is dropped during a panic: placed at crndm frames that run
+/// user code or may panic inside a transaction, so that a panic crossing them aborts the
+/// transaction even if the body catches it (see [`Journal::poison`]). It needs no panic
+/// hook: the check is `std::thread::panicking()` in its drop, on the unwinding path only.
+pub(crate) struct PoisonOnUnwind<'a, P: MemPool> {
+    journal: &'a Journal<P>,
+}
+
+impl<'a, P: MemPool> PoisonOnUnwind<'a, P> {
+    /// Guards the crndm frame it lives in for `journal`'s transaction.
+    #[inline]
+    pub(crate) fn new(journal: &'a Journal<P>) -> Self {
+        PoisonOnUnwind { journal }
+    }
+}
+
+impl<P: MemPool> Drop for PoisonOnUnwind<'_, P> {
+    #[inline]
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.journal.poison();
+        }
+    }
+}
+
+/// The type name of the pool type of the innermost running transaction, if any.
+fn innermost_pool() -> Option<&'static str> {
+    let frame = ACTIVE.get();
+    if frame.is_null() {
+        return None;
+    }
+    // SAFETY: a frame reachable from `ACTIVE` is alive on the stack of a `run` call
+    // that has not returned (R1), and nothing mutates it while it is linked.
+    Some(unsafe { &*frame }.pool)
+}
+
 fn message(payload: &(dyn std::any::Any + Send)) -> String {
     if let Some(s) = payload.downcast_ref::<&str>() {
         (*s).to_string()
@@ -94,7 +132,8 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Runs `body` as a transaction of `P` (see [`MemPool::transaction`]).
 ///
 /// # Errors
-/// [`Error::NotOpen`], or [`Error::Aborted`] if the body panicked.
+/// [`Error::NotOpen`]; [`Error::NestedPools`] inside a transaction of another pool
+/// type; [`Error::Aborted`] if the body panicked or the transaction was poisoned.
 ///
 /// # Panics
 /// Only on a broken internal invariant (the flat-nesting bookkeeping).
@@ -106,18 +145,34 @@ where
 {
     // Flat nesting: inside a transaction of P, the body joins it. A panic unwinds to
     // the outermost transaction, which rolls everything back.
+    // A panic of the nested body poisons the whole transaction, even if the outer
+    // body catches it.
     let mut body = Some(body);
-    let nested = with_current::<P, _>(|j| j.map(|j| (body.take().expect("body unused"))(j)));
+    let nested = with_current::<P, _>(|j| {
+        j.map(|j| {
+            let _poison = PoisonOnUnwind::new(j);
+            (body.take().expect("body unused"))(j)
+        })
+    });
     if let Some(r) = nested {
         return Ok(r);
     }
     let body = body.expect("not nested, so the body is unused");
+    // Transactions of two pools cannot commit atomically together: refuse the inner
+    // one before it writes anything; the outer one is unaffected.
+    if let Some(outer) = innermost_pool() {
+        return Err(Error::NestedPools {
+            outer,
+            inner: std::any::type_name::<P>(),
+        });
+    }
     // The journal holds the pin (the pool stays mapped while it runs, S2).
     let journal = Journal::<P>::start(P::__slot().raw()?);
     let frame = Frame {
         key: key::<P>(),
         journal: std::ptr::from_ref(&journal).cast::<()>(),
         outer: ACTIVE.get(),
+        pool: std::any::type_name::<P>(),
     };
     let linked = Linked::new(&frame);
     // The journal itself is not unwind-safe (it has a RefCell), but after a panic it is
@@ -129,9 +184,19 @@ where
     }));
     drop(linked);
     match outcome {
-        Ok(r) => {
+        Ok(r) if !journal.is_poisoned() => {
             journal.commit();
             Ok(r)
+        }
+        Ok(r) => {
+            // A panic crossed crndm and the body caught it: all or nothing still holds.
+            journal.rollback();
+            drop(r);
+            Err(Error::Aborted(
+                "a panic inside the transaction was caught by its body; the transaction \
+                 is poisoned and rolled back"
+                    .to_string(),
+            ))
         }
         Err(payload) => {
             journal.rollback();

@@ -22,6 +22,7 @@ mod modes;
 mod multiprocess;
 mod options;
 mod placement;
+mod poison;
 mod pool_types;
 mod reopen;
 mod shared;
