@@ -85,6 +85,15 @@ impl<T, P: MemPool> PCell<T, P> {
         self.set(f(self.get()), j);
     }
 
+    /// A mutable reference to the value of a cell the caller holds exclusively, like
+    /// `Cell::get_mut`: no journal, since `&mut` to a cell in the pool is only ever
+    /// handed out by paths that logged the bytes around it (`PRefCell::borrow_mut`,
+    /// `Pbox::get_mut`). Use it on a cell the transaction owns (a value being built):
+    /// [`set`](Self::set) refuses a cell that is not in the pool's heap.
+    pub fn get_mut(&mut self) -> &mut T {
+        self.value.get_mut()
+    }
+
     /// A copy of the value.
     pub fn get(&self) -> T
     where

@@ -242,7 +242,7 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
     pub fn borrow_mut<'a>(&'a self, j: &'a Journal<P>) -> RefMut<'a, T, P> {
         match self.try_borrow_mut(j) {
             Some(r) => r,
-            None => panic!("PRefCell already borrowed"),
+            None => j.fail(&"PRefCell already borrowed"),
         }
     }
 
@@ -324,7 +324,7 @@ impl<T: PClone<P>, P: MemPool> PClone<P> for PRefCell<T, P> {
             return PRefCell::new(r.pclone(j));
         }
         if !self.borrow.is_fresh::<P>() {
-            panic!("PRefCell already mutably borrowed");
+            j.fail(&"PRefCell already mutably borrowed");
         }
         // The cell is `!Sync`, so the guard lives on this thread, in the running
         // transaction of `P` (a `RefMut` cannot outlive it), and `pclone` cannot reach

@@ -38,19 +38,21 @@ impl<P: MemPool> Journal<P> {
     #[track_caller]
     pub(crate) fn require_in_heap<T: ?Sized>(&self, ptr: *const T, len: usize) {
         if !self.in_heap(ptr.cast(), len) {
-            refuse::<T, P>();
+            self.refuse_placement::<T>();
         }
     }
-}
 
-#[cold]
-#[inline(never)]
-#[track_caller]
-fn refuse<T: ?Sized, P: MemPool>() -> ! {
-    panic!(
-        "crndm: refused to change a `{}` with a journal of `{}`: it does not live in that \
-         pool's heap (a cell on the stack, in a Box, or in another pool is not logged)",
-        std::any::type_name::<T>(),
-        std::any::type_name::<P>()
-    )
+    /// The refusal of [`require_in_heap`](Self::require_in_heap): poisons the
+    /// transaction (a caught panic cannot let it commit) and panics.
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn refuse_placement<T: ?Sized>(&self) -> ! {
+        self.fail(&format_args!(
+            "refused to change a `{}` with a journal of `{}`: it does not live in that \
+             pool's heap (a cell on the stack, in a Box, or in another pool is not logged)",
+            std::any::type_name::<T>(),
+            std::any::type_name::<P>()
+        ))
+    }
 }

@@ -61,7 +61,7 @@ fn a_derived_clone_is_deep_and_independent() {
         let mut copy = head.pclone(j);
         copy.name.push_str("-copy", j);
         copy.tags.push(4, j);
-        copy.count.set(8, j);
+        *copy.count.get_mut() = 8;
         copy.next.as_mut().unwrap().get_mut(j).name.push('!', j);
         let mut v = root.borrow_mut(j);
         v.push(head, j);
