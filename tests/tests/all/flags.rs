@@ -283,8 +283,8 @@ fn special_files_are_refused_by_every_flag_and_reader() {
         (PathBuf::from("/dev/null"), "a character device"),
         (sub.clone(), "a directory"),
     ];
-    let refused = |e: crndm::Error, want: &str, what: &str| match e {
-        crndm::Error::NotARegularFile { kind, .. } => assert_eq!(kind, want, "{what}"),
+    let refused = |e: Error, want: &str, what: &str| match e {
+        Error::NotARegularFile { kind, .. } => assert_eq!(kind, want, "{what}"),
         other => panic!("{what}: expected NotARegularFile, got {other:?}"),
     };
     for (path, kind) in &cases {
