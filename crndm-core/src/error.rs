@@ -66,6 +66,16 @@ pub enum Error {
     /// The pool file does not exist and the flags did not ask to create it.
     #[error("pool file {0} does not exist (pass O_CNE or O_CFNE to create it)")]
     NotFound(PathBuf),
+    /// The path names something other than a regular file (a FIFO, a device, a
+    /// directory, a socket): a pool is only ever a regular file, and reading a FIFO
+    /// would block.
+    #[error("{path} is not a regular file (it is {kind}); a pool is a regular file")]
+    NotARegularFile {
+        /// The path concerned.
+        path: PathBuf,
+        /// What it is instead ("a FIFO", "a directory", ...).
+        kind: &'static str,
+    },
     /// The file exists but is empty: it was never formatted.
     #[error("pool file {0} is empty (pass O_CNE, O_CF or O_F to format it)")]
     EmptyFile(PathBuf),

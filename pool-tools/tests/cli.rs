@@ -1,5 +1,6 @@
 //! Runs the built `crndm-pool` binary against pool files in temporary directories.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -346,4 +347,65 @@ fn help_for_every_subcommand() {
     assert!(info.contains("--json"), "{info}");
     let help = run_ok(&["help", "info"]);
     assert_eq!(help, info);
+}
+
+/// Runs `crndm-pool args`, killing it if it has not exited after a minute (a command that
+/// blocks on a FIFO would otherwise hang the suite); returns its output, or `None` if it
+/// had to be killed.
+fn crndm_pool_bounded(args: &[&str]) -> Option<Output> {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_crndm-pool"))
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run crndm-pool");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while child.try_wait().expect("wait").is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().expect("kill");
+            child.wait().expect("reap");
+            return None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    Some(child.wait_with_output().expect("output"))
+}
+
+#[test]
+fn special_files_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("a.fifo");
+    let c = std::ffi::CString::new(s(&fifo)).unwrap();
+    // SAFETY: `mkfifo` reads the NUL-terminated path it is given.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sub = dir.path().join("a.dir");
+    std::fs::create_dir(&sub).unwrap();
+    for (path, kind) in [
+        (s(&fifo), "a FIFO"),
+        ("/dev/null", "a character device"),
+        (s(&sub), "a directory"),
+    ] {
+        let mut cmds: Vec<Vec<&str>> = vec![
+            vec!["info", path],
+            vec!["check", path],
+            vec!["recover", path],
+            vec!["dump", path, "--offset", "0"],
+        ];
+        if kind == "a FIFO" {
+            cmds.push(vec!["create", path, "--force"]);
+        }
+        for args in cmds {
+            let out = crndm_pool_bounded(&args).unwrap_or_else(|| panic!("{args:?} blocked"));
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+            assert!(
+                err.contains("not a regular file") && err.contains(kind),
+                "{args:?}: {err}"
+            );
+        }
+    }
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the FIFO is left as it was"
+    );
 }

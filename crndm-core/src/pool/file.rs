@@ -54,6 +54,44 @@ pub(crate) fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
     }
 }
 
+/// The custom open flags of every pool file open: `O_NONBLOCK`, so that opening a FIFO
+/// named as a pool returns at once (to be refused by [`require_regular`]) instead of
+/// waiting for a writer. On a regular file it changes nothing.
+pub(crate) const OPEN_FLAGS: i32 = libc::O_NONBLOCK;
+
+/// Refuses an opened `file` that is not a regular file (FIFO, character or block device,
+/// directory, socket), before anything reads, truncates or maps it. The one check every
+/// library path that opens a pool file (readers and writers) goes through.
+///
+/// # Errors
+/// [`Error::NotARegularFile`] naming what it is; [`Error::Io`] if `fstat` fails.
+pub(crate) fn require_regular(file: &File, path: &Path) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    let ft = file
+        .metadata()
+        .map_err(|e| Error::io("stat", path, e))?
+        .file_type();
+    let kind = if ft.is_file() {
+        return Ok(());
+    } else if ft.is_fifo() {
+        "a FIFO"
+    } else if ft.is_dir() {
+        "a directory"
+    } else if ft.is_char_device() {
+        "a character device"
+    } else if ft.is_block_device() {
+        "a block device"
+    } else if ft.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    Err(Error::NotARegularFile {
+        path: path.to_path_buf(),
+        kind,
+    })
+}
+
 /// Whether `CRNDM_FORCE_PMEM=1` asks for emulated-pmem flushing on any file.
 fn forced_pmem() -> bool {
     std::env::var_os("CRNDM_FORCE_PMEM").is_some_and(|v| v == "1")

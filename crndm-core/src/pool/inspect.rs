@@ -14,7 +14,7 @@
 //!   length (`read_geometry`), so every region the header names is inside the mapping.
 
 use std::fs::File;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::alloc::buddy::{UNIT, block_size};
@@ -22,7 +22,7 @@ use crate::alloc::map::{self, Scan};
 use crate::alloc::{AllocStats, ClassStats};
 use crate::error::{Error, Region, Result};
 use crate::persist::Mode;
-use crate::pool::file::{Mapping, lock};
+use crate::pool::file::{Mapping, OPEN_FLAGS, lock, require_regular};
 use crate::pool::header::{Geometry, Header};
 use crate::pool::raw::read_geometry;
 use crate::util::{small, to_usize};
@@ -67,10 +67,15 @@ impl Inspection {
 /// # Errors
 /// [`Error::NotFound`], [`Error::Locked`] and I/O errors.
 fn open_shared(path: &Path) -> Result<File> {
-    let file = File::open(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
-        _ => Error::io("open", path, e),
-    })?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(OPEN_FLAGS)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+            _ => Error::io("open", path, e),
+        })?;
+    require_regular(&file, path)?;
     lock(&file, path, false)?;
     Ok(file)
 }

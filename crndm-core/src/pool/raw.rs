@@ -11,13 +11,13 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::alloc::{AllocStats, Heap};
 use crate::error::{Error, Region, Result};
 use crate::persist::{Mode, Persister};
-use crate::pool::file::{Mapping, lock};
+use crate::pool::file::{Mapping, OPEN_FLAGS, lock, require_regular};
 use crate::pool::header::{Geometry, HEADER_REGION, Header};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
 use crate::util::to_usize;
@@ -102,11 +102,18 @@ impl RawPool {
             .read(true)
             .write(true)
             .create(create)
+            .custom_flags(OPEN_FLAGS)
             .open(path)
             .map_err(|e| match e.kind() {
                 ErrorKind::NotFound => Error::NotFound(path.to_path_buf()),
+                // A directory cannot be opened for writing: the same refusal as a reader's.
+                _ if e.raw_os_error() == Some(libc::EISDIR) => Error::NotARegularFile {
+                    path: path.to_path_buf(),
+                    kind: "a directory",
+                },
                 _ => Error::io("open", path, e),
             })?;
+        require_regular(&file, path)?;
         lock(&file, path, true)?;
         let len = file
             .metadata()

@@ -264,3 +264,43 @@ fn a_format_resets_the_generation_and_an_open_continues_it() {
     let _g = P::open_unlocked(&path, 0).unwrap();
     assert_eq!(P::generation().unwrap(), 2);
 }
+
+/// A FIFO, a character device and a directory are refused by every flag combination and
+/// by the offline readers, at once (a FIFO opened for reading would block), and left as
+/// they were.
+#[test]
+fn special_files_are_refused_by_every_flag_and_reader() {
+    use std::os::unix::fs::FileTypeExt;
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("a.fifo");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `mkfifo` reads the NUL-terminated path it is given.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    let sub = dir.path().join("a.dir");
+    std::fs::create_dir(&sub).unwrap();
+    let cases = [
+        (fifo.clone(), "a FIFO"),
+        (PathBuf::from("/dev/null"), "a character device"),
+        (sub.clone(), "a directory"),
+    ];
+    let refused = |e: Error, want: &str, what: &str| match e {
+        Error::NotARegularFile { kind, .. } => assert_eq!(kind, want, "{what}"),
+        other => panic!("{what}: expected NotARegularFile, got {other:?}"),
+    };
+    for (path, kind) in &cases {
+        for flags in [0, O_F, O_C, O_CF, O_CNE, O_CFNE] {
+            let e = BuddyAlloc::open::<u64>(path, flags).expect_err("a special file opened");
+            refused(e, kind, &format!("{} flags {flags:#x}", path.display()));
+        }
+        refused(crndm::admin::info(path).unwrap_err(), kind, "info");
+        refused(crndm::admin::check_report(path).unwrap_err(), kind, "check");
+        refused(crndm::admin::recover(path).unwrap_err(), kind, "recover");
+        refused(
+            crndm::admin::PoolBytes::open(path).unwrap_err(),
+            kind,
+            "bytes",
+        );
+    }
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    assert!(std::fs::metadata(&sub).unwrap().is_dir());
+}
