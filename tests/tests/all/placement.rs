@@ -36,7 +36,7 @@ fn a_stack_pcell_is_refused() {
     assert_eq!(root.get(), 0, "the abort rolled back the root");
     assert_eq!(BuddyAlloc::stats().unwrap().used, used, "nothing leaked");
     BuddyAlloc::check().unwrap();
-    std::mem::forget(stack);
+    drop(stack);
 }
 
 /// A `PRefCell` in a `Box` cannot be borrowed mutably; a `PVec` owned by the body (changed
@@ -61,7 +61,7 @@ fn a_boxed_prefcell_is_refused_and_owned_values_work() {
     .unwrap();
     assert_eq!(root.borrow().len(), 100);
     BuddyAlloc::check().unwrap();
-    std::mem::forget(boxed);
+    drop(boxed);
 }
 
 /// A cell whose type names pool Q but lives in pool P's heap cannot be changed with Q's
