@@ -171,6 +171,9 @@ pub struct Ref<'a, T: ?Sized, P: MemPool> {
 /// An exclusive, logged borrow of a [`PRefCell`]; it cannot outlive its transaction.
 pub struct RefMut<'a, T: ?Sized, P: MemPool> {
     cell: &'a PRefCell<T, P>,
+    /// The transaction the borrow belongs to: poisoned if a panic unwinds through the
+    /// guard (the change it guards may be half made).
+    journal: &'a Journal<P>,
 }
 
 impl<T, P: MemPool> PRefCell<T, P> {
@@ -261,7 +264,10 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
         j.require_in_heap(std::ptr::from_ref(self), size_of_val(self));
         j.log_range(p.cast::<u8>(), size);
         self.borrow.set(free | FRESH);
-        Some(RefMut { cell: self })
+        Some(RefMut {
+            cell: self,
+            journal: j,
+        })
     }
 }
 
@@ -301,6 +307,11 @@ impl<T: ?Sized, P: MemPool> DerefMut for RefMut<'_, T, P> {
 
 impl<T: ?Sized, P: MemPool> Drop for RefMut<'_, T, P> {
     fn drop(&mut self) {
+        // A panic unwinding through a live guard may leave its change half made: the
+        // transaction must not commit, even if the panic is caught inside its body.
+        if std::thread::panicking() {
+            self.journal.poison();
+        }
         self.cell.borrow.unwrite();
     }
 }

@@ -117,6 +117,10 @@ impl<T: PSafe, P: MemPool> DerefMut for PMutexGuard<'_, T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for PMutexGuard<'_, T, P> {
     fn drop(&mut self) {
+        // As `RefMut`: a panic through a live guard poisons its transaction.
+        if std::thread::panicking() {
+            self.journal.poison();
+        }
         self.journal.exit_guard(self.off);
     }
 }

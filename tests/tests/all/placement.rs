@@ -151,3 +151,33 @@ fn pclone_under_its_own_fresh_guard() {
     );
     BuddyAlloc::check().unwrap();
 }
+
+crndm::pool!(place_g);
+
+/// A panic that unwinds through a live `borrow_mut` guard poisons the transaction even
+/// when the body catches it: the half-made change is rolled back with everything else.
+#[test]
+fn a_panic_through_a_live_guard_poisons_the_transaction() {
+    use place_g::*;
+    #[derive(crndm::Root)]
+    struct R {
+        a: PRefCell<u64>,
+        b: PCell<u64>,
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let r = BuddyAlloc::open::<R>(dir.path().join("g.pool"), O_CF).unwrap();
+    let res = BuddyAlloc::transaction(|j| {
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mut g = r.a.borrow_mut(j);
+            *g = 3;
+            panic!("half-made change");
+        }));
+        assert!(caught.is_err());
+        r.b.set(1, j);
+        7
+    });
+    assert!(matches!(res, Err(Error::Aborted(_))), "got {res:?}");
+    assert_eq!((*r.a.borrow(), r.b.get()), (0, 0));
+    BuddyAlloc::transaction(|j| *r.a.borrow_mut(j) = 4).unwrap();
+    assert_eq!(*r.a.borrow(), 4, "the next transaction commits");
+}
