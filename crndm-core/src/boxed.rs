@@ -107,7 +107,12 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
 
     /// A mutable reference to the contents, after logging them in `j` (once per
     /// transaction).
+    ///
+    /// # Panics
+    /// If the block is not allocated (a `Pbox` that outlived an aborted transaction,
+    /// rule P2 of `stm::placement`); the transaction then aborts.
     pub fn get_mut<'a>(&'a mut self, j: &'a Journal<P>) -> &'a mut T {
+        j.require_live_block::<T>(self.off.get());
         let p = self.ptr();
         j.log_range(p.cast(), size_of::<T>());
         // SAFETY: the object is live (field invariant) and `&mut self` makes this the only
@@ -134,8 +139,12 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     /// # Ok(())
     /// # }
     /// ```
+    ///
+    /// # Panics
+    /// If the block is not allocated (rule P2, as [`get_mut`](Self::get_mut)).
     pub fn into_inner(b: Self, j: &Journal<P>) -> T {
         let b = std::mem::ManuallyDrop::new(b);
+        j.require_live_block::<T>(b.off.get());
         // Its pool bytes stay intact until the deferred free runs after commit; an abort
         // keeps the block, and the box it came from.
         // SAFETY: the object is live (field invariant); `b` is never dropped, so this is
@@ -169,6 +178,9 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
         // one, `TxOutSafe`); if it is dropped anyway, the data is kept (leaked).
         with_current::<P, _>(|j| {
             if let Some(j) = j {
+                // P2: a box that outlived an aborted transaction must not drop or free
+                // a block it does not own.
+                j.require_live_block::<T>(self.off.get());
                 let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
                 // The object is dropped in DRAM, so a user `Drop` changing its own fields
                 // cannot change pool bytes without logging; the pool bytes stay intact

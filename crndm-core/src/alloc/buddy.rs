@@ -149,7 +149,16 @@ struct LaneCache {
     /// Address of the lane line whose write-back makes the truncation of its last
     /// freeing transaction durable (0: none pending).
     truncation_line: usize,
+    /// Blocks of the lane's aborted transactions (unit, order), oldest first, held back
+    /// from reuse for a while (at most [`QUARANTINE_CAP`]): a pointer to one that
+    /// outlived its transaction (a `thread_local!` stash) then finds a free block and is
+    /// refused (rule P2, `stm::placement`) instead of aliasing a new object. Free in
+    /// the map; drained with the caches.
+    quarantine: std::collections::VecDeque<(u64, u8)>,
 }
+
+/// How many blocks of aborted transactions a lane holds back from reuse.
+const QUARANTINE_CAP: usize = 64;
 
 /// The allocator of one open pool.
 pub(crate) struct Heap {
@@ -494,6 +503,18 @@ impl Heap {
     /// cache while it has room, else into the free sets. Their heads are durable
     /// `FREE|k` already, so nothing is written unless a block merges (A3).
     pub(crate) fn unreserve(&self, lane: u32, blocks: &[(u64, u8)]) {
+        self.give_back(lane, blocks, false);
+    }
+
+    /// [`Heap::unreserve`] for the blocks of an aborted transaction: the small ones go
+    /// to the lane's quarantine first, and the oldest quarantined ones leave it.
+    pub(crate) fn unreserve_aborted(&self, lane: u32, blocks: &[(u64, u8)]) {
+        self.give_back(lane, blocks, true);
+    }
+
+    /// Gives `blocks` back to `lane`'s cache or the free sets, through the quarantine
+    /// when `quarantine` is set.
+    fn give_back(&self, lane: u32, blocks: &[(u64, u8)], quarantine: bool) {
         if blocks.is_empty() {
             return;
         }
@@ -506,6 +527,16 @@ impl Heap {
                     continue;
                 };
                 self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
+                let (u, k) = match cache.as_mut() {
+                    Some(c) if quarantine && usize::from(k) < CACHE_ORDERS => {
+                        c.quarantine.push_back((u, k));
+                        if c.quarantine.len() <= QUARANTINE_CAP {
+                            continue;
+                        }
+                        c.quarantine.pop_front().unwrap_or((u, k))
+                    }
+                    _ => (u, k),
+                };
                 match cache.as_mut() {
                     Some(c)
                         if usize::from(k) < CACHE_ORDERS
@@ -542,6 +573,7 @@ impl Heap {
                 blocks.extend(list.drain(..).map(|u| (u, small(k))));
             }
             blocks.append(&mut c.parked);
+            blocks.extend(c.quarantine.drain(..));
             if c.truncation_line != 0 {
                 lines.push(std::mem::take(&mut c.truncation_line));
             }
@@ -789,6 +821,13 @@ impl Heap {
             .is_some_and(|u| self.read(u) == USED | order)
     }
 
+    /// Whether `off` is the start of a used block of any order: the allocation guard of
+    /// owned pointers (`stm::placement`, rule P2).
+    pub(crate) fn is_used_head(&self, off: u64) -> bool {
+        self.unit_of(off)
+            .is_some_and(|u| self.read(u) & (USED | FREE) == USED)
+    }
+
     /// The blocks in lane caches or parked, per order (units).
     fn cached(&self) -> Vec<BTreeSet<u64>> {
         let mut out = vec![BTreeSet::new(); self.used.len()];
@@ -797,7 +836,7 @@ impl Heap {
             for (set, list) in out.iter_mut().zip(&c.free) {
                 set.extend(list.iter().copied());
             }
-            for &(u, k) in &c.parked {
+            for &(u, k) in c.parked.iter().chain(&c.quarantine) {
                 if let Some(set) = out.get_mut(usize::from(k)) {
                     set.insert(u);
                 }

@@ -64,7 +64,14 @@ impl Counts {
 
     /// Adds `delta` to a count in transaction `j`, logging it first (R3); returns the
     /// new value. The caller has the right to change it (R3).
+    ///
+    /// # Panics
+    /// If no allocated block starts at these counts (a handle that outlived an aborted
+    /// transaction, rule P2 of `stm::placement`); the transaction then aborts.
     pub(crate) fn add<P: MemPool>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
+        // The counts start their block (`RcBox` is `repr(C)`, counts first).
+        let off = (std::ptr::from_ref(self) as usize).wrapping_sub(j.base() as usize);
+        j.require_live_block::<RcBox<()>>(off as u64);
         let cell = self.cell(w);
         j.log_range(cell.as_ptr().cast::<u8>(), 8);
         let new = cell.load(Ordering::Acquire).wrapping_add_signed(delta);

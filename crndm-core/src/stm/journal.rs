@@ -667,6 +667,13 @@ impl<P: MemPool> Journal<P> {
         st.frees.push((off, order));
     }
 
+    /// Whether a block starts at pool offset `off` that is allocated for this
+    /// transaction: used in the map, or reserved by this transaction (rule P2,
+    /// `stm::placement`).
+    pub(crate) fn block_is_live(&self, off: u64) -> bool {
+        self.pool.raw.heap().is_used_head(off) || self.state().reserved.iter().any(|r| r.off == off)
+    }
+
     /// This transaction's identity among the running ones.
     pub(crate) fn owner(&self) -> Owner {
         Owner {
@@ -759,7 +766,7 @@ impl<P: MemPool> Journal<P> {
             st.reserved_blocks.clear();
             st.reserved_blocks
                 .extend(st.reserved.iter().map(|r| (r.off, r.order)));
-            heap.unreserve(self.lane_idx, &st.reserved_blocks);
+            heap.unreserve_aborted(self.lane_idx, &st.reserved_blocks);
         }
         heap.unreserve(self.lane_idx, &st.cancelled);
     }

@@ -16,6 +16,18 @@
 //! then stored), which no other path can reach.
 //!
 //! The check is two compares against the heap bounds the journal keeps.
+//!
+//! **The allocation guard (P2).** An owned persistent pointer (`Pbox`, `Prc`, `Parc`,
+//! their weak pointers) cannot leave its transaction in safe code (`TxOutSafe`), with
+//! one known way around it: a `thread_local!` or `static` the body writes to needs no
+//! capture, so a pointer parked there by a transaction that then aborts outlives it, and
+//! its block is free again. Before such a pointer's block is dropped, freed, or changed
+//! (`Pbox::drop`, `Pbox::get_mut`, `Pbox::into_inner`, every count change of a
+//! `Prc`/`Parc`), the journal checks that a used block starts there (one map byte) or
+//! that this transaction reserved it, and otherwise refuses as P1 does. A stale pointer
+//! stored into the pool is thus refused at its first drop or change, before it can free
+//! or overwrite anything, and `P::check()` reports it. Still open: a stale pointer whose
+//! block was allocated again by someone else before it is used aliases that object.
 
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
@@ -51,6 +63,33 @@ impl<P: MemPool> Journal<P> {
         self.fail(&format_args!(
             "refused to change a `{}` with a journal of `{}`: it does not live in that \
              pool's heap (a cell on the stack, in a Box, or in another pool is not logged)",
+            std::any::type_name::<T>(),
+            std::any::type_name::<P>()
+        ))
+    }
+
+    /// Refuses (P2) to drop, free or change a `what` through an owned pointer to pool
+    /// offset `off` unless a block allocated for this transaction starts there.
+    ///
+    /// # Panics
+    /// If none does: the transaction aborts.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn require_live_block<T: ?Sized>(&self, off: u64) {
+        if !self.block_is_live(off) {
+            self.refuse_dead_block::<T>(off);
+        }
+    }
+
+    /// The refusal of [`require_live_block`](Self::require_live_block).
+    #[cold]
+    #[inline(never)]
+    #[track_caller]
+    fn refuse_dead_block<T: ?Sized>(&self, off: u64) -> ! {
+        self.fail(&format_args!(
+            "refused to use a persistent pointer to a `{}` at offset {off:#x} of `{}`: its \
+             block is not allocated (the pointer outlived an aborted transaction, e.g. \
+             parked in a thread_local or static)",
             std::any::type_name::<T>(),
             std::any::type_name::<P>()
         ))

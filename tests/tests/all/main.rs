@@ -26,5 +26,6 @@ mod poison;
 mod pool_types;
 mod reopen;
 mod shared;
+mod stash;
 mod transactions;
 mod tx_crash;
