@@ -178,6 +178,8 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
         // one, `TxOutSafe`); if it is dropped anyway, the data is kept (leaked).
         with_current::<P, _>(|j| {
             if let Some(j) = j {
+                // A panic of the contents' `Drop` poisons the transaction.
+                let _poison = j.poison_on_unwind();
                 // P2: a box that outlived an aborted transaction must not drop or free
                 // a block it does not own.
                 j.require_live_block::<T>(self.off.get());
@@ -199,6 +201,7 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
 
 impl<T: PSafe + PClone<P>, P: MemPool> PClone<P> for Pbox<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         Pbox::new((**self).pclone(j), j)
     }
 }

@@ -87,12 +87,14 @@ pclone_copy!(
 
 impl<T: PClone<P>, P: MemPool> PClone<P> for Option<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         self.as_ref().map(|v| v.pclone(j))
     }
 }
 
 impl<T: PClone<P>, E: PClone<P>, P: MemPool> PClone<P> for Result<T, E> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         match self {
             Ok(v) => Ok(v.pclone(j)),
             Err(e) => Err(e.pclone(j)),
@@ -108,18 +110,21 @@ impl<T: ?Sized, P: MemPool> PClone<P> for std::marker::PhantomData<T> {
 
 impl<T: PClone<P>, P: MemPool> PClone<P> for std::num::Wrapping<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         std::num::Wrapping(self.0.pclone(j))
     }
 }
 
 impl<T: PClone<P>, P: MemPool> PClone<P> for std::cmp::Reverse<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         std::cmp::Reverse(self.0.pclone(j))
     }
 }
 
 impl<T: PClone<P>, P: MemPool, const N: usize> PClone<P> for [T; N] {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         std::array::from_fn(|i| self[i].pclone(j))
     }
 }
@@ -128,6 +133,7 @@ macro_rules! pclone_tuple {
     ($($n:tt $t:ident),+) => {
         impl<P: MemPool, $($t: PClone<P>),+> PClone<P> for ($($t,)+) {
             fn pclone(&self, j: &Journal<P>) -> Self {
+                let _poison = j.poison_on_unwind();
                 ($(self.$n.pclone(j),)+)
             }
         }

@@ -55,6 +55,7 @@ impl<T, P: MemPool> PCell<T, P> {
     /// nowhere.
     #[track_caller]
     pub fn set(&self, value: T, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         drop(self.replace(value, j));
     }
 
@@ -73,6 +74,7 @@ impl<T, P: MemPool> PCell<T, P> {
     where
         T: Default,
     {
+        let _poison = j.poison_on_unwind();
         self.replace(T::default(), j)
     }
 
@@ -82,6 +84,7 @@ impl<T, P: MemPool> PCell<T, P> {
     where
         T: Copy,
     {
+        let _poison = j.poison_on_unwind();
         self.set(f(self.get()), j);
     }
 

@@ -210,6 +210,7 @@ impl<T, P: MemPool> PRefCell<T, P> {
     where
         T: Default,
     {
+        let _poison = j.poison_on_unwind();
         self.replace(T::default(), j)
     }
 }
@@ -331,6 +332,7 @@ impl<T: Default, P: MemPool> Default for PRefCell<T, P> {
 impl<T: PClone<P>, P: MemPool> PClone<P> for PRefCell<T, P> {
     #[track_caller]
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         if let Some(r) = self.try_borrow() {
             return PRefCell::new(r.pclone(j));
         }

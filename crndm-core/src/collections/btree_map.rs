@@ -197,6 +197,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         match self.search(k, None) {
             Search::Found { node, idx, .. } => {
                 // SAFETY: (1) field invariant, `j` a transaction of P; a live entry.
@@ -262,6 +263,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
     where
         K: Ord,
     {
+        let _poison = j.poison_on_unwind();
         let mut path = Vec::new();
         let vacant = match self.search(&k, Some(&mut path)) {
             Search::Found { node, idx, .. } => {
@@ -311,6 +313,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         self.remove_entry(k, j).map(|(_, v)| v)
     }
 
@@ -334,6 +337,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         K: Borrow<Q>,
         Q: Ord + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         let mut path = Vec::new();
         let Search::Found { node, idx, level } = self.search(k, Some(&mut path)) else {
             return None;
@@ -464,6 +468,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
     /// # }
     /// ```
     pub fn clear(&mut self, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         let entries = ManuallyDrop::new(self.take_all(j));
         // SAFETY: (1) field invariant, `j` a transaction of P; every entry was moved
         // out above.
@@ -623,6 +628,8 @@ impl<K: PSafe, V: PSafe, P: MemPool> Drop for PBTreeMap<K, V, P> {
         // under a live pointer.
         with_current::<P, _>(|j| {
             let Some(j) = j else { return };
+            // A panic of an element's `Drop` poisons the transaction.
+            let _poison = j.poison_on_unwind();
             let entries = ManuallyDrop::new(self.take_all(j));
             // SAFETY: (1) field invariant, `j` a transaction of P; entries moved out.
             unsafe { self.raw.free_all(Self::SHAPE, j) };
@@ -644,6 +651,7 @@ where
     P: MemPool,
 {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         // On a panic in `pclone`, the half-built map drops and frees what it holds.
         let mut m = Self::new();
         for (k, v) in self {

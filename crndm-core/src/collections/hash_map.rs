@@ -224,6 +224,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
         K: Borrow<Q>,
         Q: PHash + Eq + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         let i = self.find(k)?;
         // SAFETY: (1) field invariant, `j` a transaction of P; (2) occupied slot.
         Some(unsafe { self.raw.value_mut_logged::<K, V>(i, j) })
@@ -351,6 +352,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
         K: Borrow<Q>,
         Q: PHash + Eq + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         self.remove_entry(k, j).map(|(_, v)| v)
     }
 
@@ -374,6 +376,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
         K: Borrow<Q>,
         Q: PHash + Eq + ?Sized,
     {
+        let _poison = j.poison_on_unwind();
         let i = self.find(k)?;
         // SAFETY: (1) field invariant; (2) occupied slot, erased just below; until then
         // the table still owns the entry (`ManuallyDrop`).
@@ -401,6 +404,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     /// # }
     /// ```
     pub fn clear(&mut self, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         let entries = ManuallyDrop::new(self.take_all(j));
         self.raw.clear_moved_out(Self::SHAPE, j);
         drop(ManuallyDrop::into_inner(entries));
@@ -444,6 +448,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     /// [`try_reserve`](Self::try_reserve).
     #[track_caller]
     pub fn reserve(&mut self, additional: usize, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         if let Err(e) = self.try_reserve(additional, j) {
             panic!("PHashMap::reserve: {e}");
         }
@@ -468,6 +473,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     /// [`Error::OutOfSpace`](crate::Error::OutOfSpace) and the other allocation errors;
     /// the map is unchanged.
     pub fn try_reserve(&mut self, additional: usize, j: &Journal<P>) -> Result<()> {
+        let _poison = j.poison_on_unwind();
         let n = self
             .len()
             .checked_add(additional)
@@ -497,6 +503,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     /// If the pool is out of space for the smaller table (the transaction then aborts).
     #[track_caller]
     pub fn shrink_to_fit(&mut self, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         let want = if self.is_empty() {
             0
         } else {
@@ -581,6 +588,8 @@ impl<K: PSafe, V: PSafe, P: MemPool> Drop for PHashMap<K, V, P> {
         // under a live pointer.
         with_current::<P, _>(|j| {
             let Some(j) = j else { return };
+            // A panic of an element's `Drop` poisons the transaction.
+            let _poison = j.poison_on_unwind();
             let entries = ManuallyDrop::new(self.take_all(j));
             self.raw.free_table(Self::SHAPE, j);
             drop(ManuallyDrop::into_inner(entries));
@@ -601,6 +610,7 @@ where
     P: MemPool,
 {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         // On a panic in `pclone`, the half-built map drops and frees what it holds.
         let mut m = Self::with_capacity(self.len(), j);
         for (k, v) in self {

@@ -114,6 +114,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     where
         T: PClone<P>,
     {
+        let _poison = j.poison_on_unwind();
         // On a panic in `pclone`, the half-built vector drops and frees what it holds.
         let mut v = Self::with_capacity(s.len(), j);
         v.extend_from_slice(s, j);
@@ -427,6 +428,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     /// # }
     /// ```
     pub fn truncate(&mut self, n: usize, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         let len = self.len();
         if n >= len {
             return;
@@ -484,6 +486,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     where
         T: PClone<P>,
     {
+        let _poison = j.poison_on_unwind();
         self.reserve(s.len(), j);
         for x in s {
             let copy = x.pclone(j);
@@ -602,6 +605,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     /// # }
     /// ```
     pub fn retain(&mut self, mut f: impl FnMut(&T) -> bool, j: &Journal<P>) {
+        let _poison = j.poison_on_unwind();
         let keep: Vec<bool> = self.iter().map(&mut f).collect();
         let Some(first) = keep.iter().position(|k| !k) else {
             return;
@@ -630,6 +634,8 @@ impl<T: PSafe, P: MemPool> Drop for PVec<T, P> {
         // are kept (leaked), never freed under a live pointer.
         with_current::<P, _>(|j| {
             let Some(j) = j else { return };
+            // A panic of an element's `Drop` poisons the transaction.
+            let _poison = j.poison_on_unwind();
             let len = self.len();
             // SAFETY: (1) field invariant; (2) the vector is going away: nothing reads
             // its slots again.
@@ -676,6 +682,7 @@ impl<'a, T: PSafe, P: MemPool> IntoIterator for &'a PVec<T, P> {
 
 impl<T: PSafe + PClone<P>, P: MemPool> PClone<P> for PVec<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
+        let _poison = j.poison_on_unwind();
         PVec::from_slice(self, j)
     }
 }

@@ -130,6 +130,8 @@ pub(crate) fn box_order<T>() -> Option<u8> {
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one strong handle, which it gives up.
 pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool {
+    // A panic of the value's `Drop` poisons the transaction (issue 15, item 4).
+    let _poison = j.poison_on_unwind();
     // SAFETY: (1).
     let b = unsafe { rc_box::<T, P>(off) };
     if b.counts.add(Which::Strong, -1, j) != 0 {

@@ -99,6 +99,16 @@ impl<'a, P: MemPool> PoisonOnUnwind<'a, P> {
     }
 }
 
+impl<P: MemPool> Journal<P> {
+    /// A [`PoisonOnUnwind`] guard for this transaction: the first line of every crndm
+    /// method that runs user code (`Drop`, `PClone`, `Ord`/`Hash`/`Eq`, `Default`,
+    /// closures) in a transaction.
+    #[inline]
+    pub(crate) fn poison_on_unwind(&self) -> PoisonOnUnwind<'_, P> {
+        PoisonOnUnwind::new(self)
+    }
+}
+
 impl<P: MemPool> Drop for PoisonOnUnwind<'_, P> {
     #[inline]
     fn drop(&mut self) {

@@ -185,3 +185,93 @@ mod two_pools {
         assert!(msg.contains("x::P") && msg.contains("y::Q"), "{msg}");
     }
 }
+
+/// Every crndm method that runs user code inside a transaction (`Drop`, `PClone`,
+/// `Ord`, closures, `Default`) poisons it when that code panics, even if the body
+/// catches the panic: the transaction aborts and nothing of it stays.
+mod user_callbacks {
+    use super::*;
+    use crndm::{PClone, PVec, Pbox, Prc};
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+
+    /// A value whose `Drop` panics when it holds 13.
+    #[derive(Debug)]
+    struct Grumpy(u64);
+
+    impl Drop for Grumpy {
+        fn drop(&mut self) {
+            if self.0 == 13 && !std::thread::panicking() {
+                panic!("grumpy drop");
+            }
+        }
+    }
+
+    /// A value whose `pclone` panics when it holds 13.
+    #[derive(Debug)]
+    struct Fussy(u64);
+
+    impl PClone<P> for Fussy {
+        fn pclone(&self, _: &crndm::Journal<P>) -> Self {
+            assert!(self.0 != 13, "fussy clone");
+            Fussy(self.0)
+        }
+    }
+
+    type Root = PCell<u64, P>;
+
+    /// Runs `step` (which panics in user code called by crndm) under `catch_unwind` in
+    /// a transaction that also writes the root, and asserts the transaction aborted and
+    /// the root write was rolled back.
+    fn assert_poisons(name: &str, step: fn(&crndm::Journal<P>)) {
+        let d = dir();
+        let root = P::open::<Root>(d.path().join(format!("{name}.pool")), O_CF).unwrap();
+        let r = P::transaction(|j| {
+            root.set(1, j);
+            let caught = quiet(|| step(j));
+            assert!(caught.is_err(), "{name}: the user code panicked");
+        });
+        assert!(matches!(r, Err(Error::Aborted(_))), "{name}: {r:?}");
+        assert_eq!(root.get(), 0, "{name}: the aborted write was rolled back");
+        P::check().unwrap();
+        drop(root);
+    }
+
+    #[test]
+    fn a_caught_panic_in_user_code_called_by_crndm_aborts_the_transaction() {
+        assert_poisons("pbox_drop", |j| drop(Pbox::new(Grumpy(13), j)));
+        assert_poisons("prc_drop", |j| drop(Prc::new(Grumpy(13), j)));
+        assert_poisons("pcell_set", |j| {
+            let c = Pbox::new(PCell::<Option<Pbox<Grumpy, P>>, P>::new(None), j);
+            c.set(Some(Pbox::new(Grumpy(13), j)), j);
+            c.set(None, j);
+        });
+        assert_poisons("pcell_update", |j| {
+            let c = Pbox::new(PCell::<u64, P>::new(1), j);
+            c.update(|_| panic!("closure"), j);
+        });
+        assert_poisons("pvec_truncate", |j| {
+            let mut v = PVec::<Grumpy, P>::new();
+            v.push(Grumpy(13), j);
+            v.truncate(0, j);
+        });
+        assert_poisons("pvec_retain", |j| {
+            let mut v = PVec::<u64, P>::from_slice(&[1, 2, 3], j);
+            v.retain(
+                |&x| {
+                    assert_ne!(x, 2, "retain predicate");
+                    true
+                },
+                j,
+            );
+        });
+        assert_poisons("pvec_pclone", |j| {
+            let mut v = PVec::<Fussy, P>::new();
+            v.push(Fussy(13), j);
+            let _copy = v.pclone(j);
+        });
+        assert_poisons("option_pclone", |j| {
+            let _copy = Some(Fussy(13)).pclone(j);
+        });
+    }
+}
