@@ -184,6 +184,33 @@ mod two_pools {
         .to_string();
         assert!(msg.contains("x::P") && msg.contains("y::Q"), "{msg}");
     }
+
+    /// The first open of a pool (whose root is made in a transaction of its own) inside
+    /// another pool's transaction is refused the same way, and works afterwards.
+    #[test]
+    fn a_first_open_inside_another_pools_transaction_is_refused() {
+        crndm::pool!(c);
+        crndm::pool!(e);
+        type C = c::BuddyAlloc;
+        type E = e::BuddyAlloc;
+        let d = dir();
+        let rc = C::open::<PCell<u64, C>>(d.path().join("c.pool"), O_CF).unwrap();
+        let path = d.path().join("e.pool");
+        let r = C::transaction(|j| {
+            rc.set(1, j);
+            let inner = E::open::<PCell<u64, E>>(&path, O_CF);
+            assert!(
+                matches!(inner, Err(Error::NestedPools { .. })),
+                "{:?}",
+                inner.map(|_| ())
+            );
+        });
+        r.unwrap();
+        assert_eq!(rc.get(), 1, "the outer transaction went on");
+        let re = E::open::<PCell<u64, E>>(&path, O_CF).unwrap();
+        E::transaction(|j| re.set(5, j)).unwrap();
+        assert_eq!(re.get(), 5);
+    }
 }
 
 /// Every crndm method that runs user code inside a transaction (`Drop`, `PClone`,
