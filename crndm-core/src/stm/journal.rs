@@ -684,9 +684,23 @@ impl<P: MemPool> Journal<P> {
 
     /// Locks the object at pool offset `off` until this transaction ends (two-phase
     /// locking), waiting while another transaction holds it. Re-locking is free.
+    ///
+    /// # Panics
+    /// If waiting would deadlock (the holder waits, directly or through others, for a
+    /// lock this transaction holds: `stm::locks` K3): this transaction aborts, which
+    /// releases its locks so the others go on.
+    #[track_caller]
     pub(crate) fn lock_object(&self, off: u64) {
-        if self.pool.locks.lock(off, self.owner()) == Taken::New {
-            self.state().locks.push(off);
+        match self.pool.locks.lock(off, self.owner()) {
+            Ok(Taken::New) => self.state().locks.push(off),
+            Ok(Taken::Again) => {}
+            Err(d) => self.fail(&format_args!(
+                "deadlock: the lock at offset {off:#x} is held by the transaction of lane \
+                 {}, which waits (directly or through others) for a lock this transaction \
+                 holds; this transaction aborts so the others go on (take locks in one \
+                 order, or retry)",
+                d.holder.lane
+            )),
         }
     }
 

@@ -11,6 +11,15 @@
 //!   transaction.
 //! - **K2** a transaction releases all its locks when it ends (after its commit point or
 //!   its rollback), never earlier, so no other transaction sees its uncommitted state.
+//! - **K3** (deadlock detection) a transaction about to wait records the edge
+//!   *waiter → holder* in the wait-for graph, under the graph's mutex, only after
+//!   following the holder's chain of edges without meeting itself; it removes the edge
+//!   when it wakes. Every node of a cycle would be waiting, and the last edge of a cycle
+//!   is refused by that check, so the graph never holds a cycle, and a transaction whose
+//!   wait would close one is told so instead (it aborts, the others go on). An edge may
+//!   name a holder that has since ended (its locks released, K2): an ended transaction
+//!   waits for nothing, so such an edge ends a chain and never makes a false cycle; the
+//!   release wakes the waiter, which records its new holder and checks again.
 
 use crate::sync::primitive::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
@@ -44,6 +53,16 @@ struct Held {
 #[derive(Debug)]
 pub(crate) struct LockTable {
     shards: Box<[Shard]>,
+    /// The wait-for graph (K3): each waiting transaction and the holder it waits for.
+    /// Taken after a shard's mutex, never before one.
+    waits: Mutex<HashMap<Owner, Owner>>,
+}
+
+/// Waiting for a lock would close a cycle of transactions waiting for each other (K3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Deadlock {
+    /// The transaction holding the lock that was asked for.
+    pub(crate) holder: Owner,
 }
 
 /// The outcome of taking a lock.
@@ -64,7 +83,36 @@ impl LockTable {
                     released: Condvar::new(),
                 })
                 .collect(),
+            waits: Mutex::new(HashMap::new()),
         }
+    }
+
+    fn graph(&self) -> MutexGuard<'_, HashMap<Owner, Owner>> {
+        self.waits.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records that `waiter` waits for `holder`, unless `holder` waits (directly or
+    /// through others) for `waiter`: then the wait would never end (K3).
+    fn start_waiting(&self, waiter: Owner, holder: Owner) -> Result<(), Deadlock> {
+        let mut g = self.graph();
+        let mut cur = holder;
+        // The graph has no cycle (K3), so the chain ends within `len` steps.
+        for _ in 0..=g.len() {
+            if cur == waiter {
+                return Err(Deadlock { holder });
+            }
+            match g.get(&cur) {
+                Some(&next) => cur = next,
+                None => break,
+            }
+        }
+        g.insert(waiter, holder);
+        Ok(())
+    }
+
+    /// Removes `waiter`'s edge from the wait-for graph (it woke up).
+    fn stop_waiting(&self, waiter: Owner) {
+        self.graph().remove(&waiter);
     }
 
     fn shard(&self, off: u64) -> &Shard {
@@ -78,20 +126,26 @@ impl LockTable {
     }
 
     /// Takes the lock on `off` for `owner`, waiting while another transaction holds it.
-    pub(crate) fn lock(&self, off: u64, owner: Owner) -> Taken {
+    ///
+    /// # Errors
+    /// [`Deadlock`] if the holder waits, directly or through others, for a lock `owner`
+    /// holds (K3): `owner` must give up (abort) for anyone to go on.
+    pub(crate) fn lock(&self, off: u64, owner: Owner) -> Result<Taken, Deadlock> {
         let shard = self.shard(off);
         let mut held = Self::map(shard);
         loop {
             match held.owners.get(&off) {
                 None => {
                     held.owners.insert(off, owner);
-                    return Taken::New;
+                    return Ok(Taken::New);
                 }
-                Some(o) if *o == owner => return Taken::Again,
-                Some(_) => {
+                Some(o) if *o == owner => return Ok(Taken::Again),
+                Some(&holder) => {
+                    self.start_waiting(owner, holder)?;
                     held.waiters += 1;
                     held = shard.released.wait(held).unwrap_or_else(|p| p.into_inner());
                     held.waiters -= 1;
+                    self.stop_waiting(owner);
                 }
             }
         }
@@ -146,7 +200,7 @@ mod loom_models {
     /// One transaction adding `delta` to the counter at offset 64, aborting if `abort`.
     fn transaction(t: &LockTable, counter: &AtomicU64, lane: u32, delta: u64, abort: bool) {
         let me = Owner { lane, epoch: 1 };
-        t.lock(64, me);
+        assert_eq!(t.lock(64, me), Ok(Taken::New));
         let old = counter.load(Ordering::Relaxed); // the undo record
         counter.store(old + delta, Ordering::Relaxed); // the change
         if abort {
@@ -183,13 +237,13 @@ mod loom_models {
                 let t = t.clone();
                 loom::thread::spawn(move || {
                     let me = Owner { lane: 1, epoch: 1 };
-                    t.lock(64, me);
+                    assert_eq!(t.lock(64, me), Ok(Taken::New));
                     t.unlock_all(&[64], me);
                 })
             };
             let me = Owner { lane: 0, epoch: 7 };
-            assert_eq!(t.lock(64, me), Taken::New);
-            assert_eq!(t.lock(64, me), Taken::Again);
+            assert_eq!(t.lock(64, me), Ok(Taken::New));
+            assert_eq!(t.lock(64, me), Ok(Taken::Again));
             t.unlock_all(&[64], me);
             other.join().unwrap();
         });
@@ -208,14 +262,28 @@ mod tests {
     #[test]
     fn locks_are_reentrant_for_their_owner_and_exclusive_otherwise() {
         let t = LockTable::new();
-        assert_eq!(t.lock(64, A), Taken::New);
-        assert_eq!(t.lock(64, A), Taken::Again);
+        assert_eq!(t.lock(64, A), Ok(Taken::New));
+        assert_eq!(t.lock(64, A), Ok(Taken::Again));
         assert_eq!(t.try_lock(64, B), None);
         assert_eq!(t.try_lock(128, B), Some(Taken::New));
         t.unlock_all(&[64], A);
         assert_eq!(t.try_lock(64, B), Some(Taken::New));
         t.unlock_all(&[64, 128], B);
         assert!(!t.is_locked(64) && !t.is_locked(128));
+    }
+
+    #[test]
+    fn a_wait_that_would_close_a_cycle_is_refused() {
+        let t = LockTable::new();
+        let c = Owner { lane: 2, epoch: 1 };
+        assert_eq!(t.start_waiting(A, B), Ok(()));
+        assert_eq!(t.start_waiting(B, c), Ok(()));
+        // C waiting for A would close A -> B -> C -> A.
+        assert_eq!(t.start_waiting(c, A), Err(Deadlock { holder: A }));
+        // Once B woke, C may wait for A (the chain A -> B ends).
+        t.stop_waiting(B);
+        assert_eq!(t.start_waiting(c, A), Ok(()));
+        assert_eq!(t.start_waiting(A, A), Err(Deadlock { holder: A }));
     }
 
     #[test]
@@ -228,7 +296,7 @@ mod tests {
                 std::thread::spawn(move || {
                     for e in 0..200 {
                         let me = Owner { lane: i, epoch: e };
-                        t.lock(4096, me);
+                        assert_eq!(t.lock(4096, me), Ok(Taken::New));
                         assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "mutual exclusion");
                         inside.fetch_sub(1, Ordering::SeqCst);
                         t.unlock_all(&[4096], me);

@@ -527,3 +527,71 @@ fn a_pmutex_locked_by_a_killed_process_is_free_after_reopen() {
         "unlocked, and the uncommitted +1000 rolled back"
     );
 }
+
+/// Two transactions locking two `PMutex`es in opposite orders: the one whose wait would
+/// close the cycle aborts with a "deadlock" message (releasing its lock), the other
+/// commits; nothing hangs.
+#[test]
+fn opposite_lock_orders_abort_one_transaction_instead_of_hanging() {
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+    #[derive(Root)]
+    struct Two {
+        a: PMutex<u64, P>,
+        b: PMutex<u64, P>,
+    }
+    let d = shm_dir();
+    let root = P::open::<Two>(d.path().join("d.pool"), O_CF).unwrap();
+    let root = &root;
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let results = std::thread::scope(|s| {
+        let workers: Vec<_> = [false, true]
+            .into_iter()
+            .map(|b_first| {
+                let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+                // Channels are volatile side effects a transaction cannot roll back.
+                let signals = crndm::AssertTxInSafe((locked_tx.clone(), go_rx));
+                let h = s.spawn(move || {
+                    P::transaction(|j| {
+                        let (locked, go) = &*signals;
+                        let (m1, m2, add) = if b_first {
+                            (&root.b, &root.a, 10)
+                        } else {
+                            (&root.a, &root.b, 1)
+                        };
+                        *m1.lock(j) += add;
+                        locked.send(()).unwrap();
+                        go.recv().unwrap();
+                        *m2.lock(j) += add;
+                    })
+                });
+                (go_tx, h)
+            })
+            .collect();
+        // Both hold their first lock before either asks for its second.
+        locked_rx.recv().unwrap();
+        locked_rx.recv().unwrap();
+        let hs: Vec<_> = workers
+            .into_iter()
+            .map(|(go, h)| {
+                go.send(()).unwrap();
+                h
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().unwrap())
+            .collect::<Vec<_>>()
+    });
+    let aborted: Vec<_> = results
+        .iter()
+        .filter_map(|r| match r {
+            Err(Error::Aborted(msg)) => Some(msg.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(aborted.len(), 1, "{results:?}");
+    assert!(aborted[0].contains("deadlock"), "{}", aborted[0]);
+    let (a, b) = P::transaction(|j| (*root.a.lock(j), *root.b.lock(j))).unwrap();
+    assert!((a, b) == (1, 1) || (a, b) == (10, 10), "one committed whole: {a}, {b}");
+    assert!(P::check().unwrap().is_empty());
+}
