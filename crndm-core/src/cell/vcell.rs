@@ -18,6 +18,11 @@ use crate::stm::pool_type::MemPool;
 ///
 /// A `VCell` is read only where it lives in its own pool `P` (its reset follows `P`'s
 /// generation): dereferencing one on the stack, in a `Box` or in another pool panics.
+/// Its value is volatile, not transactional: if `T` owns resources (a `Vec`, a `Box`)
+/// and a transaction that logged the range holding the cell (a `borrow_mut` of the
+/// struct it is in) used it and then aborts, the cell is reset to `T::default()` (the
+/// rollback's old bytes could point to what the transaction freed; rule V1 of
+/// `stm::placement`). A `VCell` of a plain value (`u64`, `Cell<u64>`) just rolls back.
 ///
 /// ```
 /// # fn main() -> crndm::Result<()> {
@@ -30,7 +35,8 @@ use crate::stm::pool_type::MemPool;
 /// # }
 /// ```
 pub struct VCell<T, P: MemPool> {
-    /// The pool generation the value belongs to; 0 = never set (generations start at 1).
+    /// The volatile token of the open the value belongs to (`PoolSlot::volatile_token`,
+    /// random, nonzero); 0 = never set, or reset by an abort (V1).
     generation: UnsafeCell<u64>,
     value: UnsafeCell<MaybeUninit<T>>,
     _pool: PhantomData<P>,
@@ -63,8 +69,21 @@ impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
                 std::any::type_name::<P>()
             );
         }
-        let now = slot.generation();
+        let now = slot.volatile_token();
         let g = self.generation.get();
+        // V1 (`stm::placement`): a value that owns resources, in a range this
+        // transaction logged, is reset if the transaction aborts (its restored old
+        // bytes may point to what the transaction freed).
+        if std::mem::needs_drop::<T>() {
+            crate::stm::tx::with_current::<P, _>(|j| {
+                if let Some(j) = j {
+                    let p = std::ptr::from_ref(self).cast::<u8>();
+                    if j.would_restore(p, size_of::<Self>()) {
+                        j.reset_on_abort(g.cast_const());
+                    }
+                }
+            });
+        }
         let v = self.value.get().cast::<T>();
         // SAFETY (the three blocks): `VCell` is `!Sync` and the only writes happen here
         // or through `&mut self`; no reference to the value is alive across a generation

@@ -82,6 +82,8 @@ struct TxState {
     frees_recorded: usize,
     /// Ranges already logged in this transaction (log each at most once).
     logged: LoggedSet,
+    /// Stamps of `VCell`s used in logged ranges, reset by a rollback (V1).
+    volatile_stamps: Vec<usize>,
     /// Object locks taken (released when the transaction ends, K2).
     locks: Vec<u64>,
     /// Locked objects that have a live guard now (one at a time per object).
@@ -155,6 +157,7 @@ impl TxState {
         } else if !self.logged.is_empty() {
             self.logged.clear();
         }
+        self.volatile_stamps.clear();
         self.area = None;
         self.pos = LANE_HEADER;
         self.records = 0;
@@ -674,6 +677,35 @@ impl<P: MemPool> Journal<P> {
         self.pool.raw.heap().is_used_head(off) || self.state().reserved.iter().any(|r| r.off == off)
     }
 
+    /// Whether an abort of this transaction would restore any byte of the `len` bytes
+    /// at `ptr`: they overlap a range it logged with an undo record (ranges of blocks it
+    /// reserved are freed by an abort, not restored). Linear in the logged ranges: for
+    /// the `VCell` rule V1 (`stm::placement`), off the hot paths.
+    pub(crate) fn would_restore(&self, ptr: *const u8, len: usize) -> bool {
+        let Some(off) = self.offset_of(ptr, len) else {
+            return false;
+        };
+        let end = off + len as u64;
+        let st = self.state();
+        if st
+            .reserved
+            .iter()
+            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
+        {
+            return false;
+        }
+        st.logged.iter().any(|&(a, l)| a < end && off < a + l)
+    }
+
+    /// Notes the stamp of a `VCell` that this transaction used inside a range it logged:
+    /// a rollback resets it (V1, `stm::placement`).
+    pub(crate) fn reset_on_abort(&self, stamp: *const u64) {
+        let mut st = self.state();
+        if !st.volatile_stamps.contains(&(stamp as usize)) {
+            st.volatile_stamps.push(stamp as usize);
+        }
+    }
+
     /// This transaction's identity among the running ones.
     pub(crate) fn owner(&self) -> Owner {
         Owner {
@@ -911,6 +943,26 @@ impl<P: MemPool> Journal<P> {
         unsafe { self.pool.raw.heap().take_back(self.lane_idx, freed, word) };
     }
 
+    /// V1: after the rollback restored the logged bytes, forgets the value of every
+    /// noted `VCell` whose stamp is this open's token (bytes that are not such a stamp
+    /// were some other value before the transaction and stay as restored).
+    fn reset_volatile_stamps(&self, st: &mut TxState) {
+        let token = P::__slot().volatile_token();
+        for &stamp in &st.volatile_stamps {
+            let p = stamp as *mut u64;
+            // SAFETY: a noted stamp lies in a range this transaction logged (checked
+            // when noted), in the heap of the mapping `self.pool` keeps alive; it is
+            // 8-aligned (a `u64` field of a `VCell`). No reference to it is alive: the
+            // body has returned or unwound, and its references with it.
+            let v = unsafe { p.read() };
+            if v == token {
+                // SAFETY: as above. The write is volatile state, never flushed: after
+                // a crash the next open's token differs anyway.
+                unsafe { p.write(0) };
+            }
+        }
+    }
+
     /// Undoes everything the transaction did and gives the lane back.
     pub(crate) fn rollback(&self) {
         let st = &mut *self.state();
@@ -919,6 +971,7 @@ impl<P: MemPool> Journal<P> {
             self.before_fence(st);
             let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
             debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
+            self.reset_volatile_stamps(st);
             // Recovery's fences made this transaction's first record durable.
             self.fenced(st);
         }

@@ -93,6 +93,9 @@ impl LockTable {
 
     /// Records that `waiter` waits for `holder`, unless `holder` waits (directly or
     /// through others) for `waiter`: then the wait would never end (K3).
+    ///
+    /// # Errors
+    /// [`Deadlock`] in that case; nothing is recorded.
     fn start_waiting(&self, waiter: Owner, holder: Owner) -> Result<(), Deadlock> {
         let mut g = self.graph();
         let mut cur = holder;

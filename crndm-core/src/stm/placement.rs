@@ -28,6 +28,21 @@
 //! stored into the pool is thus refused at its first drop or change, before it can free
 //! or overwrite anything, and `P::check()` reports it. Still open: a stale pointer whose
 //! block was allocated again by someone else before it is used aliases that object.
+//!
+//! **Volatile cells in logged ranges (V1).** A `VCell`'s value is volatile (a heap
+//! pointer of this process, say) but its bytes sit in PM among persistent ones: when a
+//! transaction logs a range that holds a `VCell` (a `PRefCell::borrow_mut` of a struct
+//! with one, a `PCell::set` of a value with one), its undo record holds the value's bytes
+//! as they were, and an abort would put them back after the transaction changed or
+//! dropped what they point to (a `Vec` reallocated: a dangling buffer). So when a
+//! `VCell` whose value has drop glue is used inside a transaction that would restore
+//! its bytes, the journal notes the cell's stamp; a rollback, after restoring the logged
+//! bytes, resets each noted stamp that holds this open's volatile token to 0, so the
+//! cell reads as `T::default()` (the stale value is forgotten, never dropped). The token
+//! is random per open, so restored bytes that are not a `VCell` of this open (the range
+//! held another value before) are never taken for a stamp and are left as restored. A
+//! value without drop glue (a counter, a `Cell<u64>`) is valid in its old bytes and just
+//! rolls back; a `VCell` in a block the transaction allocated is not restored at all.
 
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;

@@ -84,6 +84,10 @@ pub struct PoolSlot {
     size: AtomicUsize,
     /// Generation of the pool opened last; volatile cells compare against it.
     generation: AtomicU64,
+    /// The stamp of `VCell` values of the pool opened last: random and nonzero, new at
+    /// every open, so that bytes which are not a `VCell` stamp of this open (a rolled
+    /// back value, a field of another type) are never mistaken for one (V1).
+    volatile_token: AtomicU64,
 }
 
 impl PoolSlot {
@@ -103,6 +107,7 @@ impl PoolSlot {
             base: AtomicPtr::new(std::ptr::null_mut()),
             size: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
+            volatile_token: AtomicU64::new(0),
         }
     }
 
@@ -125,6 +130,12 @@ impl PoolSlot {
     #[inline]
     pub(crate) fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
+    }
+
+    /// The `VCell` stamp of the pool opened last (0 before the first open).
+    #[inline]
+    pub(crate) fn volatile_token(&self) -> u64 {
+        self.volatile_token.load(Ordering::Acquire)
     }
 
     fn lock(&self) -> MutexGuard<'_, SlotState> {
@@ -488,6 +499,8 @@ pub(crate) fn open<P: MemPool>(
     slot.base.store(pool.raw.base(), Ordering::Release);
     slot.generation
         .store(pool.raw.generation(), Ordering::Release);
+    slot.volatile_token
+        .store(fresh_volatile_token(), Ordering::Release);
     let pool = Arc::new(pool);
     slot.pool
         .store(Arc::as_ptr(&pool).cast_mut(), Ordering::Relaxed);
@@ -604,4 +617,15 @@ mod tests {
         assert_eq!(Q::__slot().pins.load(Ordering::Relaxed), 0);
         assert!(Q::__slot().lock().pool.is_none(), "the last pin dropped it");
     }
+}
+
+/// A random nonzero 64-bit value, new at each call: std's per-instance random hash
+/// keys, mixed with a process-wide counter.
+fn fresh_volatile_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(CALLS.fetch_add(1, Ordering::Relaxed));
+    h.write_u32(std::process::id());
+    h.finish() | 1
 }

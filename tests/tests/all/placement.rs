@@ -181,3 +181,59 @@ fn a_panic_through_a_live_guard_poisons_the_transaction() {
     BuddyAlloc::transaction(|j| *r.a.borrow_mut(j) = 4).unwrap();
     assert_eq!(*r.a.borrow(), 4, "the next transaction commits");
 }
+
+crndm::pool!(place_v);
+crndm::pool!(place_w);
+
+/// Rule V1: a `VCell` whose value owns resources, used in a range the transaction
+/// logged, is reset by an abort (its old bytes would name a buffer the transaction
+/// freed); a committed change stays.
+#[test]
+fn a_vcell_of_a_vec_used_in_an_aborted_transaction_is_reset() {
+    use place_v::*;
+    let dir = tempfile::tempdir().unwrap();
+    let root = BuddyAlloc::open::<PRefCell<(u64, VCell<Vec<u8>>)>>(dir.path().join("v.pool"), O_CF)
+        .unwrap();
+    BuddyAlloc::transaction(|j| {
+        let mut g = root.borrow_mut(j);
+        g.0 = 1;
+        *g.1 = vec![7; 1 << 16];
+    })
+    .unwrap();
+    assert_eq!(root.borrow().1.len(), 1 << 16, "a committed change stays");
+    let r = BuddyAlloc::transaction(|j| {
+        let mut g = root.borrow_mut(j);
+        g.0 = 2;
+        *g.1 = vec![9; 4]; // frees the 64 KiB buffer the logged bytes name
+        panic!("abort on purpose");
+    });
+    assert!(r.is_err());
+    let g = root.borrow();
+    assert_eq!(g.0, 1, "the persistent part rolled back");
+    assert!(
+        g.1.is_empty(),
+        "the volatile part was reset, not restored: {}",
+        g.1.len()
+    );
+    drop(g);
+    // The cell works on.
+    BuddyAlloc::transaction(|j| root.borrow_mut(j).1.push(3)).unwrap();
+    assert_eq!(*root.borrow().1, [3]);
+}
+
+/// A `VCell` of a plain value (no drop glue) works in a logged range: an abort puts
+/// back its old bytes, which are a valid value.
+#[test]
+fn a_vcell_of_a_plain_value_works_in_a_logged_range() {
+    use place_w::*;
+    let dir = tempfile::tempdir().unwrap();
+    let root = BuddyAlloc::open::<PRefCell<VCell<u64>>>(dir.path().join("w.pool"), O_CF).unwrap();
+    BuddyAlloc::transaction(|j| **root.borrow_mut(j) = 5).unwrap();
+    assert_eq!(**root.borrow(), 5);
+    let r = BuddyAlloc::transaction(|j| {
+        **root.borrow_mut(j) = 9;
+        panic!("abort on purpose");
+    });
+    assert!(r.is_err());
+    assert_eq!(**root.borrow(), 5, "rolled back to a valid old value");
+}

@@ -592,6 +592,9 @@ fn opposite_lock_orders_abort_one_transaction_instead_of_hanging() {
     assert_eq!(aborted.len(), 1, "{results:?}");
     assert!(aborted[0].contains("deadlock"), "{}", aborted[0]);
     let (a, b) = P::transaction(|j| (*root.a.lock(j), *root.b.lock(j))).unwrap();
-    assert!((a, b) == (1, 1) || (a, b) == (10, 10), "one committed whole: {a}, {b}");
+    assert!(
+        (a, b) == (1, 1) || (a, b) == (10, 10),
+        "one committed whole: {a}, {b}"
+    );
     assert!(P::check().unwrap().is_empty());
 }
