@@ -63,7 +63,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     pub fn new(x: T, j: &Journal<P>) -> Pbox<T, P> {
         match Self::try_new(x, j) {
             Ok(b) => b,
-            Err(e) => panic!("Pbox::new: {e}"),
+            Err(e) => j.fail(&format_args!("Pbox::new: {e}")),
         }
     }
 

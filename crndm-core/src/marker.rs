@@ -21,7 +21,7 @@ use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
 use crate::rc::{PWeak, Prc, VWeak};
 use crate::root::RootCell;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::{MemPool, PoolGuard};
 use crate::sync::{PMutex, PMutexGuard, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
 
 /// May be stored in persistent memory: its bytes stay meaningful after the process
@@ -179,6 +179,9 @@ impl<P: MemPool> !PSafe for Journal<P> {}
 // The pool handle is a process-local pin on the open pool: stored in PM it would be a
 // dangling handle in the next process.
 impl<T, P: MemPool> !PSafe for RootCell<T, P> {}
+// The same for the root-less handle: dropped by a later process it would close a pool it
+// never opened (under that process's own handles).
+impl<P: MemPool> !PSafe for PoolGuard<P> {}
 
 // ---- fn pointers: never PSafe ----
 //

@@ -237,7 +237,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
         let _poison = crate::stm::tx::PoisonOnUnwind::new(j);
         match self.try_insert(k, v, j) {
             Ok(old) => old,
-            Err(e) => panic!("PBTreeMap::insert: {e}"),
+            Err(e) => j.fail(&format_args!("PBTreeMap::insert: {e}")),
         }
     }
 

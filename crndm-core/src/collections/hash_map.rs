@@ -278,7 +278,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     {
         let hash = PHasher::hash_one(&k);
         if let Err(e) = self.raw.reserve_one(Self::SHAPE, j) {
-            panic!("PHashMap: {e}");
+            j.fail(&format_args!("PHashMap: {e}"));
         }
         // SAFETY: (1) field invariant, `j` a transaction of P; room reserved.
         let i = unsafe { self.raw.claim(hash, Self::SHAPE, j) };
@@ -450,7 +450,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     pub fn reserve(&mut self, additional: usize, j: &Journal<P>) {
         let _poison = j.poison_on_unwind();
         if let Err(e) = self.try_reserve(additional, j) {
-            panic!("PHashMap::reserve: {e}");
+            j.fail(&format_args!("PHashMap::reserve: {e}"));
         }
     }
 
@@ -512,7 +512,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
         if want < self.raw.capacity()
             && let Err(e) = self.raw.resize(want, Self::SHAPE, j)
         {
-            panic!("PHashMap::shrink_to_fit: {e}");
+            j.fail(&format_args!("PHashMap::shrink_to_fit: {e}"));
         }
     }
 

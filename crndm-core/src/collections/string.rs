@@ -77,7 +77,7 @@ impl<P: MemPool> PString<P> {
     pub fn with_capacity(n: usize, j: &Journal<P>) -> Self {
         let mut s = Self::new();
         if let Err(e) = s.raw.reserve_exact(n, BYTE, j) {
-            panic!("PString::with_capacity: {e}");
+            j.fail(&format_args!("PString::with_capacity: {e}"));
         }
         s
     }
@@ -269,7 +269,7 @@ impl<P: MemPool> PString<P> {
             return;
         }
         if let Err(e) = self.raw.reserve(s.len(), BYTE, j) {
-            panic!("PString: {e}");
+            j.fail(&format_args!("PString: {e}"));
         }
         let len = self.len();
         self.raw.shift_up(idx, s.len(), BYTE, j);
@@ -405,7 +405,7 @@ impl<P: MemPool> PString<P> {
     #[track_caller]
     pub fn shrink_to_fit(&mut self, j: &Journal<P>) {
         if let Err(e) = self.raw.shrink_to_fit(BYTE, j) {
-            panic!("PString::shrink_to_fit: {e}");
+            j.fail(&format_args!("PString::shrink_to_fit: {e}"));
         }
     }
 }

@@ -518,7 +518,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     #[track_caller]
     pub fn reserve(&mut self, additional: usize, j: &Journal<P>) {
         if let Err(e) = self.try_reserve(additional, j) {
-            panic!("PVec::reserve: {e}");
+            j.fail(&format_args!("PVec::reserve: {e}"));
         }
     }
 
@@ -552,7 +552,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     #[track_caller]
     fn reserve_exact(&mut self, additional: usize, j: &Journal<P>) {
         if let Err(e) = self.raw.reserve_exact(additional, Self::ELEM, j) {
-            panic!("PVec::with_capacity: {e}");
+            j.fail(&format_args!("PVec::with_capacity: {e}"));
         }
     }
 
@@ -582,7 +582,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     #[track_caller]
     pub fn shrink_to_fit(&mut self, j: &Journal<P>) {
         if let Err(e) = self.raw.shrink_to_fit(Self::ELEM, j) {
-            panic!("PVec::shrink_to_fit: {e}");
+            j.fail(&format_args!("PVec::shrink_to_fit: {e}"));
         }
     }
 

@@ -75,7 +75,7 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
     pub fn new(value: T, j: &Journal<P>) -> Self {
         match Self::try_new(value, j) {
             Ok(p) => p,
-            Err(e) => panic!("Prc::new: {e}"),
+            Err(e) => j.fail(&format_args!("Prc::new: {e}")),
         }
     }
 

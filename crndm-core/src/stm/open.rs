@@ -229,7 +229,6 @@ pub(crate) struct OpenPool {
     pub(crate) locks: LockTable,
     /// Objects with volatile weak pointers: offset → identity (see [`OpenPool::vweak_id`]).
     vweaks: Mutex<HashMap<u64, u64>>,
-    next_vweak: AtomicU64,
     /// Truncations redo commits left unflushed (R1, `stm::deferred`).
     pub(crate) truncations: Truncations,
 }
@@ -257,7 +256,6 @@ impl OpenPool {
             recovered,
             locks: LockTable::new(),
             vweaks: Mutex::new(HashMap::new()),
-            next_vweak: AtomicU64::new(1),
             truncations: Truncations::new(lanes),
         })
     }
@@ -314,12 +312,16 @@ impl OpenPool {
     }
 
     /// The identity of the live object at `off` for volatile weak pointers: the same
-    /// for every `VWeak` made while it lives, never reused for another object of this
-    /// open pool (entries leave when the object's block is freed, at commit).
+    /// for every `VWeak` made while it lives, never reused for another object (entries
+    /// leave when the object's block is freed, at commit). Identities come from one
+    /// counter of the process, not of this open pool: another file opened later into
+    /// the same pool type can have the same generation number and an object at the same
+    /// offset, and a `VWeak` of the first file must not name it.
     pub(crate) fn vweak_id(&self, off: u64) -> u64 {
+        static NEXT_VWEAK: AtomicU64 = AtomicU64::new(1);
         let mut m = self.vweaks.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry(off)
-            .or_insert_with(|| self.next_vweak.fetch_add(1, Ordering::Relaxed))
+            .or_insert_with(|| NEXT_VWEAK.fetch_add(1, Ordering::Relaxed))
     }
 
     /// Whether `id` still names the live object at `off`.

@@ -69,7 +69,7 @@ impl<T: PSafe, P: MemPool> Parc<T, P> {
     pub fn new(value: T, j: &Journal<P>) -> Self {
         match Self::try_new(value, j) {
             Ok(p) => p,
-            Err(e) => panic!("Parc::new: {e}"),
+            Err(e) => j.fail(&format_args!("Parc::new: {e}")),
         }
     }
 
