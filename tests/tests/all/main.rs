@@ -18,6 +18,7 @@ mod collections_vec;
 mod corruption;
 mod flags;
 mod fuzz;
+mod misuse;
 mod modes;
 mod multiprocess;
 mod options;
