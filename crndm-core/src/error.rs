@@ -229,6 +229,15 @@ pub enum Error {
         /// Stored hash of the root type's name.
         stored_hash: u64,
     },
+    /// The root type has no unique name (a closure, an `async` block or an `impl Trait`
+    /// in it), so a pool could not tell it from another type of the same name.
+    #[error(
+        "`{requested}` cannot be a root type: it names a closure, async block or impl Trait type, whose name is not unique; use a named type"
+    )]
+    UnnamedRootType {
+        /// The name of the refused root type.
+        requested: &'static str,
+    },
     /// A transaction logged more than its journal holds.
     #[error(
         "the transaction's journal is full ({capacity} bytes); give the pool larger journals with PoolOptions::journals"

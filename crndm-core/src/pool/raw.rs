@@ -195,6 +195,17 @@ impl RawPool {
                 reason: "changed while opening".into(),
             });
         }
+        // Everything refusable is checked before the first write below (recovery, the
+        // generation): a refused open leaves the file as it was. A pool with an
+        // unfinished transaction is the exception: its root slot may be rolled back, so
+        // its root is checked after recovery (`root::open_root`).
+        if let Some(id) = &opts.root {
+            // SAFETY: (1) of `any_unfinished_log`: the mapping just made, of the
+            // validated geometry, used by nobody else yet.
+            if !unsafe { crate::stm::recovery::any_unfinished_log(map.ptr(), &geo) } {
+                crate::root::precheck(&header, id)?;
+            }
+        }
         // SAFETY: (1) a live writable mapping of the validated geometry, not used
         // elsewhere yet; (2) the persister is this mapping's.
         unsafe { crate::stm::recovery::reinstate_uncommitted_frees(map.ptr(), &geo, &persister) };
