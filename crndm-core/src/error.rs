@@ -238,6 +238,20 @@ pub enum Error {
         /// The name of the refused root type.
         requested: &'static str,
     },
+    /// The filesystem has too little free space for the pool file's blocks (they are
+    /// reserved when a pool is created, and when a file with holes is opened, so that
+    /// a pool that opened never takes SIGBUS for lack of space).
+    #[error(
+        "{path}: no space for a pool of {requested} bytes on its filesystem ({available} bytes free)"
+    )]
+    NoSpaceForPool {
+        /// The pool file.
+        path: PathBuf,
+        /// The pool file's size.
+        requested: u64,
+        /// Free space on its filesystem (for unprivileged users).
+        available: u64,
+    },
     /// A transaction logged more than its journal holds.
     #[error(
         "the transaction's journal is full ({capacity} bytes); give the pool larger journals with PoolOptions::journals"

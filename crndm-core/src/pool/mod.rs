@@ -3,6 +3,7 @@
 //! [`header`] defines the on-media header and validates untrusted bytes; [`file`] opens,
 //! locks and maps files and detects the persistence mode; [`raw`] is an open pool
 //! (header + mapping + allocator);
+//! [`space`] reserves the file's blocks (no SIGBUS for lack of space);
 //! [`options`] holds the open flags and the options builder; [`inspect`] reads a pool
 //! file without opening it for writing.
 
@@ -11,6 +12,7 @@ pub(crate) mod header;
 pub(crate) mod inspect;
 pub(crate) mod options;
 pub(crate) mod raw;
+pub(crate) mod space;
 
 pub use options::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 #[cfg(test)]

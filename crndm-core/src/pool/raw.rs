@@ -146,6 +146,9 @@ impl RawPool {
         let io = |op| move |e| Error::io(op, path, e);
         file.set_len(0).map_err(io("truncate"))?;
         file.set_len(geo.pool_size).map_err(io("resize"))?;
+        // Every block of the file exists before it is mapped: a full filesystem is an
+        // error here, never a SIGBUS at the first write to a page.
+        crate::pool::space::reserve(file, path, geo.pool_size)?;
         let (map, mode) = Mapping::map(file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
         // CRASH-SIM hook: under the simulator, persistence goes to its image.
@@ -205,6 +208,12 @@ impl RawPool {
             if !unsafe { crate::stm::recovery::any_unfinished_log(map.ptr(), &geo) } {
                 crate::root::precheck(&header, id)?;
             }
+        }
+        // A file with holes (a sparse copy) gets its blocks before any write to the
+        // mapping, which would otherwise SIGBUS on a full filesystem. Filling holes
+        // changes no byte (they read as zeros and are written as zeros).
+        if crate::pool::space::has_holes(&file, path, geo.pool_size)? {
+            crate::pool::space::reserve(&file, path, geo.pool_size)?;
         }
         // SAFETY: (1) a live writable mapping of the validated geometry, not used
         // elsewhere yet; (2) the persister is this mapping's.

@@ -22,6 +22,7 @@ mod misuse;
 mod modes;
 mod multiprocess;
 mod options;
+mod out_of_space;
 mod placement;
 mod poison;
 mod pool_types;

@@ -1,6 +1,11 @@
 //! Misuse that safe code can write and crndm refuses or survives at run time (issue 15,
 //! the fifty misuse programs): each test makes the mistake and asserts the refusal, or
-//! that the pool stays consistent. The compile-time closures are the UI cases `m50_*`.
+//! that the pool stays consistent. The misuses that do not compile are covered by `ui-tests/fail/`.
+
+#![allow(
+    clippy::mem_forget,
+    reason = "forgetting guards is the misuse under test"
+)]
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
