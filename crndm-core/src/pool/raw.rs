@@ -121,7 +121,7 @@ impl RawPool {
             .len();
         let format = match plan {
             Plan::Format => true,
-            Plan::FormatIfEmpty => len == 0,
+            Plan::FormatIfEmpty => len == 0 || interrupted_format(&file, len),
             Plan::Open if len == 0 => return Err(Error::EmptyFile(path.to_path_buf())),
             Plan::Open => false,
         };
@@ -145,10 +145,20 @@ impl RawPool {
         let geo = Geometry::plan(opts)?;
         let io = |op| move |e| Error::io(op, path, e);
         file.set_len(0).map_err(io("truncate"))?;
+        format_crash_point(1);
+        // The marker says "a format of crndm began here": until the header replaces it,
+        // the create-if-needed flags format the file again (see `interrupted_format`).
+        // Synced, so that even after a power failure a file longer than the marker
+        // without a header is one crndm was formatting.
+        file.write_all_at(FORMAT_MARKER, 0).map_err(io("write"))?;
+        file.sync_data().map_err(io("sync"))?;
+        format_crash_point(2);
         file.set_len(geo.pool_size).map_err(io("resize"))?;
+        format_crash_point(3);
         // Every block of the file exists before it is mapped: a full filesystem is an
         // error here, never a SIGBUS at the first write to a page.
         crate::pool::space::reserve(file, path, geo.pool_size)?;
+        format_crash_point(4);
         let (map, mode) = Mapping::map(file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
         // CRASH-SIM hook: under the simulator, persistence goes to its image.
@@ -160,14 +170,17 @@ impl RawPool {
         // alone (the file is locked and not yet handed to anyone).
         let bytes = unsafe { std::slice::from_raw_parts_mut(map_ptr, to_usize(geo.heap_units)) };
         crate::alloc::map::format(bytes, geo.heap_units);
+        format_crash_point(5);
         // PERSIST: everything the header describes is durable before the header (whose
         // magic makes the file a pool) is written.
         // SAFETY: the whole mapping is live.
         unsafe { persister.persist(map.ptr(), map.len()) };
+        format_crash_point(6);
         let header = Header::new(&geo, random_uuid());
         // SAFETY: the header region is the first 4 KiB of the mapping; `Header` is 256
         // bytes of plain integers.
         unsafe { map.header_ptr().write(header) };
+        format_crash_point(7);
         // PERSIST: the header is durable before open() reads it back.
         // SAFETY: the header lies in the live mapping.
         unsafe { persister.persist(map.ptr(), size_of::<Header>()) };
@@ -369,6 +382,32 @@ pub(crate) fn regions(geo: &Geometry) -> Vec<(Region, u64, u64)> {
             (r, d.off, d.len)
         })
         .collect()
+}
+
+/// What `RawPool::format` writes at offset 0 before anything else, and the header
+/// replaces last. Sixteen bytes no pool header starts with (a header starts with its
+/// magic), and no file of someone else's is likely to.
+const FORMAT_MARKER: &[u8; 16] = b"crndm:formatting";
+
+/// Whether the file of `len` bytes is one a crndm format began and never finished: it
+/// starts with [`FORMAT_MARKER`] (which only `format` writes, and the header
+/// overwrites). Only such a file, or an empty one, is formatted again by the
+/// create-if-needed flags; any other non-pool file is refused as `NotAPool`.
+fn interrupted_format(file: &File, len: u64) -> bool {
+    let mut head = [0u8; 16];
+    len >= 16 && file.read_exact_at(&mut head, 0).is_ok() && &head == FORMAT_MARKER
+}
+
+/// CRASH-SIM hook: the process dies at step `step` of a format when the environment
+/// variable `CRNDM_CRASH_IN_FORMAT` names it (the tests of an interrupted format).
+#[inline]
+fn format_crash_point(step: u32) {
+    #[cfg(feature = "crash-sim")]
+    if std::env::var("CRNDM_CRASH_IN_FORMAT").is_ok_and(|v| v == step.to_string()) {
+        std::process::abort();
+    }
+    #[cfg(not(feature = "crash-sim"))]
+    let _ = step;
 }
 
 #[cfg(test)]

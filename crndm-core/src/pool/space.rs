@@ -55,9 +55,12 @@ pub(crate) fn has_holes(file: &File, path: &Path, len: u64) -> Result<bool> {
 
 /// The fallback of [`reserve`]: writes zeros over every hole (found with `SEEK_HOLE`),
 /// leaving data as it is.
+///
+/// # Errors
+/// As [`reserve`].
 fn fill_holes(file: &File, path: &Path, len: u64) -> Result<()> {
     const CHUNK: u64 = 1 << 20;
-    let zeros = vec![0u8; CHUNK as usize];
+    let zeros = vec![0u8; crate::util::to_usize(CHUNK)];
     let fd = file.as_raw_fd();
     let mut pos = 0u64;
     while pos < len {
@@ -98,7 +101,7 @@ fn no_space(file: &File, path: &Path, len: u64) -> Error {
     let available = if rc == 0 {
         // SAFETY: initialised by the successful call.
         let s = unsafe { s.assume_init() };
-        u64::from(s.f_bavail).saturating_mul(s.f_frsize)
+        s.f_bavail.saturating_mul(s.f_frsize)
     } else {
         0
     };

@@ -17,6 +17,7 @@ mod collections_string;
 mod collections_vec;
 mod corruption;
 mod flags;
+mod format_crash;
 mod fuzz;
 mod misuse;
 mod modes;
