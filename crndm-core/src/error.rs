@@ -229,15 +229,6 @@ pub enum Error {
         /// Stored hash of the root type's name.
         stored_hash: u64,
     },
-    /// The root type has no unique name (a closure, an `async` block or an `impl Trait`
-    /// in it), so a pool could not tell it from another type of the same name.
-    #[error(
-        "`{requested}` cannot be a root type: it names a closure, async block or impl Trait type, whose name is not unique; use a named type"
-    )]
-    UnnamedRootType {
-        /// The name of the refused root type.
-        requested: &'static str,
-    },
     /// The filesystem has too little free space for the pool file's blocks (they are
     /// reserved when a pool is created, and when a file with holes is opened, so that
     /// a pool that opened never takes SIGBUS for lack of space).

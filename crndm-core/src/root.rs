@@ -62,56 +62,13 @@ impl<T: fmt::Debug, P: MemPool> fmt::Debug for RootCell<T, P> {
     }
 }
 
-/// What identifies a root type in the header's root slot: size, alignment and a stable
-/// hash of its name with the pool type's path replaced by `P` (so renaming a `pool!`
-/// module keeps its pools openable).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct RootIdentity {
-    /// The root type's name, for errors.
-    pub(crate) name: &'static str,
-    pub(crate) size: u64,
-    pub(crate) align: u64,
-    pub(crate) hash: u64,
-}
-
-/// The parts of a type name that the compiler gives to types without a unique name:
-/// closures, `async` blocks, `impl Trait`. Two such types can share a name.
-const UNNAMED: [&str; 3] = ["{{closure}}", "{{opaque}}", "{{coroutine"];
-
-/// The identity of root type `R` of pool `P`.
-///
-/// # Errors
-/// [`Error::UnnamedRootType`] if `R`'s name contains an unnamed type (a closure, an
-/// `async` block, an `impl Trait`): its name would not tell it from another.
-pub(crate) fn identity<P: MemPool, R>() -> Result<RootIdentity> {
-    let name = std::any::type_name::<R>();
-    if UNNAMED.iter().any(|u| name.contains(u)) {
-        return Err(Error::UnnamedRootType { requested: name });
-    }
-    let normalized = name.replace(std::any::type_name::<P>(), "P");
-    Ok(RootIdentity {
-        name,
-        size: size_of::<R>() as u64,
-        align: align_of::<R>() as u64,
-        hash: fnv1a(normalized.as_bytes()),
-    })
-}
-
-/// Refuses a pool whose stored root (header `h`) is not `id` (a root slot of 0 is an
-/// empty pool: its root will be made).
-///
-/// # Errors
-/// [`Error::RootTypeMismatch`].
-pub(crate) fn precheck(h: &Header, id: &RootIdentity) -> Result<()> {
-    if h.root_off != 0 && (h.root_size, h.root_align, h.root_hash) != (id.size, id.align, id.hash) {
-        return Err(Error::RootTypeMismatch {
-            requested: id.name,
-            stored_size: h.root_size,
-            stored_align: h.root_align,
-            stored_hash: h.root_hash,
-        });
-    }
-    Ok(())
+/// The fingerprint of a root type: size, alignment, stable hash of its name.
+fn fingerprint<R>() -> (u64, u64, u64) {
+    (
+        size_of::<R>() as u64,
+        align_of::<R>() as u64,
+        fnv1a(std::any::type_name::<R>().as_bytes()),
+    )
 }
 
 /// Finds or creates the root of the pool `guard` keeps open.
@@ -126,12 +83,11 @@ pub(crate) fn precheck(h: &Header, id: &RootIdentity) -> Result<()> {
 /// it into [`Error::Aborted`].
 pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
     guard: PoolGuard<P>,
-    id: &RootIdentity,
 ) -> Result<RootCell<R, P>> {
     let pool = P::__slot().raw()?;
     #[expect(clippy::cast_ptr_alignment, reason = "the mapping is page-aligned")]
     let header = pool.raw.base().cast::<Header>();
-    let (size, align, hash) = (id.size, id.align, id.hash);
+    let (size, align, hash) = fingerprint::<R>();
     // The root slot is read while no transaction of this pool runs (it was just opened
     // and the slot's handle is ours alone).
     // SAFETY: the header is at the start of the live mapping (kept by `pool`).
@@ -156,8 +112,14 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
             off
         })?
     } else {
-        // Checked before any write already, unless the pool needed recovery.
-        precheck(&h, id)?;
+        if (h.root_size, h.root_align, h.root_hash) != (size, align, hash) {
+            return Err(Error::RootTypeMismatch {
+                requested: std::any::type_name::<R>(),
+                stored_size: h.root_size,
+                stored_align: h.root_align,
+                stored_hash: h.root_hash,
+            });
+        }
         let order = order_for(size, align)?;
         if !pool.raw.heap().is_used(h.root_off, order) {
             return Err(Error::CorruptHeader {

@@ -55,9 +55,6 @@ pub struct PoolOptions {
     pub(crate) lanes: u32,
     pub(crate) lane_size: u64,
     pub(crate) mode: Option<Mode>,
-    /// The root identity an open with a root expects: checked against the header
-    /// before the open writes anything (`root::precheck`).
-    pub(crate) root: Option<crate::root::RootIdentity>,
     /// CRASH-SIM hook: the power-failure simulator the pool is opened under, if any.
     #[cfg(feature = "crash-sim")]
     pub(crate) sim: Option<crate::persist::sim::Sim>,
@@ -80,7 +77,6 @@ impl PoolOptions {
             lanes: 16,
             lane_size: 16 << 10,
             mode: None,
-            root: None,
             #[cfg(feature = "crash-sim")]
             sim: None,
         }
@@ -160,12 +156,6 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<RootCell<R, P>> {
-        // Refusable before the file is touched: a root type without a unique name.
-        let id = crate::root::identity::<P, R>()?;
-        let opts = PoolOptions {
-            root: Some(id),
-            ..self.clone()
-        };
-        crate::root::open_root(opts.open_no_root::<P>(path, flags)?, &id)
+        crate::root::open_root(self.open_no_root::<P>(path, flags)?)
     }
 }

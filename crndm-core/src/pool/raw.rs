@@ -211,17 +211,6 @@ impl RawPool {
                 reason: "changed while opening".into(),
             });
         }
-        // Everything refusable is checked before the first write below (recovery, the
-        // generation): a refused open leaves the file as it was. A pool with an
-        // unfinished transaction is the exception: its root slot may be rolled back, so
-        // its root is checked after recovery (`root::open_root`).
-        if let Some(id) = &opts.root {
-            // SAFETY: (1) of `any_unfinished_log`: the mapping just made, of the
-            // validated geometry, used by nobody else yet.
-            if !unsafe { crate::stm::recovery::any_unfinished_log(map.ptr(), &geo) } {
-                crate::root::precheck(&header, id)?;
-            }
-        }
         // A file with holes (a sparse copy) gets its blocks before any write to the
         // mapping, which would otherwise SIGBUS on a full filesystem. Filling holes
         // changes no byte (they read as zeros and are written as zeros).

@@ -59,24 +59,6 @@ pub(crate) fn extension_resolver(
     }
 }
 
-/// Whether any journal of the pool mapped at `base` holds an unfinished transaction
-/// (what recovery would act on). Reads only: the check a refusable open runs before it
-/// writes anything.
-///
-/// # Safety
-/// 1. `base` is a live mapping of the validated geometry `geo`, whose journals nobody
-///    else uses.
-pub(crate) unsafe fn any_unfinished_log(base: *mut u8, geo: &Geometry) -> bool {
-    let resolve = extension_resolver(base, geo);
-    (0..geo.lanes).any(|i| {
-        // SAFETY: the journals region is inside the mapping (validated geometry, (1)).
-        let journals = unsafe { base.add(to_usize(geo.journals_off)) };
-        // SAFETY: (1) lane `i` < `lanes` is inside the region; nobody else uses it.
-        let lane = unsafe { lane_at(journals, i, geo.lane_size) };
-        lane.scan_with(&resolve).is_some()
-    })
-}
-
 /// The first step of recovery (see the module doc): heads of blocks freed in place by
 /// a commit that did not reach its commit point go back to `USED|k`, and so do heads of
 /// blocks a redo commit allocated whose used head was not durable yet; durably. Returns
