@@ -12,7 +12,7 @@ use crate::marker::PSafe;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};
-use crate::util::{fnv1a, to_usize};
+use crate::util::to_usize;
 
 /// A type that can be the root of a pool of `P`: made by [`init`](Self::init) in the
 /// transaction that creates the pool's root.
@@ -62,12 +62,14 @@ impl<T: fmt::Debug, P: MemPool> fmt::Debug for RootCell<T, P> {
     }
 }
 
-/// The fingerprint of a root type: size, alignment, stable hash of its name.
-fn fingerprint<R>() -> (u64, u64, u64) {
+/// The fingerprint of a root type as the header stores it: size, alignment, and the
+/// structural hash of [`RootLayout`](crate::RootLayout) (independent of module paths,
+/// including the pool module's).
+pub(crate) fn fingerprint<R: crate::RootLayout>() -> (u64, u64, u64) {
     (
         size_of::<R>() as u64,
         align_of::<R>() as u64,
-        fnv1a(std::any::type_name::<R>().as_bytes()),
+        crate::layout::fingerprint::<R>(),
     )
 }
 
@@ -81,7 +83,7 @@ fn fingerprint<R>() -> (u64, u64, u64) {
 /// # Panics
 /// Never: a failure to allocate the root panics inside the root transaction, which turns
 /// it into [`Error::Aborted`].
-pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
+pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
     guard: PoolGuard<P>,
 ) -> Result<RootCell<R, P>> {
     let pool = P::__slot().raw()?;

@@ -151,7 +151,7 @@ impl PoolOptions {
     /// Those of [`open_no_root`](Self::open_no_root), and
     /// [`Error::RootTypeMismatch`](crate::Error::RootTypeMismatch) if the pool's root
     /// was created as another type.
-    pub fn open<P: MemPool, R: RootObj<P> + PSafe>(
+    pub fn open<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
         &self,
         path: impl AsRef<Path>,
         flags: Flags,
