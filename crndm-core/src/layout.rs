@@ -44,6 +44,12 @@ use crate::sync::{PMutex, Parc};
 /// Implementing it by hand: feed a stable description of the type to the hasher, with
 /// [`LayoutHasher::part`] for each part. Two types with different persistent
 /// representations must not feed the same description.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no structural root identity (`RootLayout`)",
+    label = "not `RootLayout`: cannot be part of a pool's root",
+    note = "derive `Root` for a root struct, `RootLayout` for a struct or enum inside a root; \
+            closures, references and volatile heap types cannot be part of a root"
+)]
 pub trait RootLayout: 'static {
     /// Feeds `Self`'s structure (its kind name and parts, not its size and alignment,
     /// which [`LayoutHasher::part`] adds) to `h`.
