@@ -156,6 +156,8 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<RootCell<R, P>> {
+        // Every refusal comes before the file is written (recovery, generation bump).
+        crate::root::precheck_root::<R>(path.as_ref(), flags)?;
         crate::root::open_root(self.open_no_root::<P>(path, flags)?)
     }
 }
