@@ -226,7 +226,7 @@ pub enum Error {
         stored_size: u64,
         /// Stored root alignment.
         stored_align: u64,
-        /// Stored hash of the root type's name.
+        /// Stored structural fingerprint of the root type (`RootLayout`).
         stored_hash: u64,
     },
     /// A transaction logged more than its journal holds.
