@@ -19,7 +19,7 @@ use crndm::{PSafe, PersistCounters};
 const COUNT_OPS: u64 = 10_000;
 
 /// `N` bytes of plain data (arrays longer than 32 have no `Default`).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, crndm::RootLayout)]
 struct Bytes<const N: usize>([u8; N]);
 
 impl<const N: usize> Default for Bytes<N> {

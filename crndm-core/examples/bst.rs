@@ -38,6 +38,7 @@ struct Tree {
 }
 
 /// A tree node.
+#[derive(crndm::RootLayout)]
 struct Node {
     key: u64,
     value: u64,

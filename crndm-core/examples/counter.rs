@@ -8,6 +8,7 @@ struct Visits {
     last: PRefCell<Option<Pbox<Visit>>>,
 }
 
+#[derive(RootLayout)]
 struct Visit {
     number: u64,
     previous: PRefCell<Option<Pbox<Visit>>>,

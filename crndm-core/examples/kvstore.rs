@@ -42,6 +42,7 @@ type Link = PRefCell<Option<Pbox<Entry>>>;
 
 /// An entry of the one-thread table. As on the C side, only the value and the bucket
 /// heads change after an entry is linked: `next` is set once, when the entry is made.
+#[derive(crndm::RootLayout)]
 struct Entry {
     key: u64,
     value: PCell<Value>,
@@ -54,6 +55,7 @@ const _: () = assert!(size_of::<Entry>() == 32);
 const _: () = assert!(size_of::<Link>() == 16);
 
 /// The one-thread table: the pool's root.
+#[derive(crndm::RootLayout)]
 struct Table {
     buckets: [Link; BUCKETS],
 }
@@ -67,6 +69,7 @@ impl Default for Table {
 }
 
 /// An entry of the shared table: plain fields, changed only under the bucket's lock.
+#[derive(crndm::RootLayout)]
 struct SharedEntry {
     key: u64,
     value: Value,
@@ -74,6 +77,7 @@ struct SharedEntry {
 }
 
 /// The shared table: every bucket behind its own lock.
+#[derive(crndm::RootLayout)]
 struct SharedTable {
     buckets: [PMutex<Option<Pbox<SharedEntry>>>; BUCKETS],
 }

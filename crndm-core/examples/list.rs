@@ -36,12 +36,14 @@ struct List {
 }
 
 /// A node of the one-thread list.
+#[derive(crndm::RootLayout)]
 struct Node {
     value: u64,
     next: PRefCell<Option<Pbox<Node>>>,
 }
 
 /// A node of the shared list: plain fields, changed only under the head's lock.
+#[derive(crndm::RootLayout)]
 struct SharedNode {
     value: u64,
     next: Option<Pbox<SharedNode>>,

@@ -19,6 +19,7 @@ struct Stack {
     head: PRefCell<Option<Pbox<Node>>>,
 }
 
+#[derive(crndm::RootLayout)]
 struct Node {
     value: u64,
     next: PRefCell<Option<Pbox<Node>>>,

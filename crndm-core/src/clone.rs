@@ -19,7 +19,7 @@ use crate::stm::pool_type::MemPool;
 /// # fn main() -> crndm::Result<()> {
 /// # let dir = tempfile::tempdir().unwrap();
 /// use crndm::default::*;
-/// #[derive(PClone)]
+/// #[derive(PClone, RootLayout)]
 /// struct Item {
 ///     name: PString,
 ///     tags: PVec<u32>,

@@ -226,7 +226,7 @@ pub enum Error {
         stored_size: u64,
         /// Stored root alignment.
         stored_align: u64,
-        /// Stored hash of the root type's name.
+        /// Stored structural fingerprint of the root type (`RootLayout`).
         stored_hash: u64,
     },
     /// The filesystem has too little free space for the pool file's blocks (they are

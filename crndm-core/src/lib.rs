@@ -107,6 +107,7 @@ pub mod default;
 mod error;
 #[cfg(feature = "internals")]
 pub mod internals;
+mod layout;
 mod marker;
 mod persist;
 #[cfg_attr(
@@ -129,8 +130,9 @@ pub use boxed::Pbox;
 pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
 pub use clone::{PClone, ToPString};
 pub use collections::{PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, btree_map, hash_map};
-pub use crndm_derive::{PClone, Root, pool};
+pub use crndm_derive::{PClone, Root, RootLayout, pool};
 pub use error::{Error, Region, Result};
+pub use layout::{LayoutHasher, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};

@@ -12,7 +12,7 @@ use crate::marker::PSafe;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};
-use crate::util::{fnv1a, to_usize};
+use crate::util::to_usize;
 
 /// A type that can be the root of a pool of `P`: made by [`init`](Self::init) in the
 /// transaction that creates the pool's root.
@@ -62,13 +62,105 @@ impl<T: fmt::Debug, P: MemPool> fmt::Debug for RootCell<T, P> {
     }
 }
 
-/// The fingerprint of a root type: size, alignment, stable hash of its name.
-fn fingerprint<R>() -> (u64, u64, u64) {
+/// The fingerprint of a root type as the header stores it: size, alignment, and the
+/// structural hash of [`RootLayout`](crate::RootLayout) (independent of module paths,
+/// including the pool module's).
+pub(crate) fn fingerprint<R: crate::RootLayout>() -> (u64, u64, u64) {
     (
         size_of::<R>() as u64,
         align_of::<R>() as u64,
-        fnv1a(std::any::type_name::<R>().as_bytes()),
+        crate::layout::fingerprint::<R>(),
     )
+}
+
+/// Refuses, **before anything is written to the file**, an open of `path` with `flags`
+/// whose root would be refused by [`open_root`]: a read-only look (shared lock, read-only
+/// mapping, `pool::inspect`) at the root slot as recovery will leave it.
+///
+/// # The rule for a pool that needs recovery
+/// A crashed transaction (the one creating the root, or any other: the slot is only
+/// written by root creation) may have written the root slot, which recovery restores.
+/// So the slot is computed as recovery computes it: starting from the stored header,
+/// lane by lane in index order, an uncommitted log's UNDO records are applied newest
+/// first, and a committed redo log's REDO records in order (exactly
+/// `stm::recovery::recover_lane`), each only on the bytes of the slot it covers. If the
+/// resulting `root_off` is 0 the root does not exist yet (it will be created after
+/// recovery): nothing to refuse. Otherwise its fingerprint must be `R`'s.
+///
+/// Anything this look cannot read (no file, a header the real open refuses, a lock
+/// held) is left to the real open, which refuses those before it writes too. Between
+/// this look and the real open the file's lock is released for a moment; another
+/// process changing the root then is caught by [`open_root`]'s own check (after the
+/// open wrote its generation).
+///
+/// # Errors
+/// [`Error::RootTypeMismatch`].
+pub(crate) fn precheck_root<R: crate::RootLayout>(
+    path: &std::path::Path,
+    flags: crate::pool::Flags,
+) -> Result<()> {
+    use crate::pool::{O_C, O_CNE, O_F};
+    use crate::stm::lane::{COMMIT_REDO, Kind, lane_at};
+    use crate::stm::recovery::extension_resolver;
+    // A pool that will be formatted has no root to refuse.
+    if flags & (O_C | O_F) != 0 && flags & O_CNE == 0 {
+        return Ok(());
+    }
+    let Ok(insp) = crate::pool::inspect::inspect(path) else {
+        return Ok(());
+    };
+    let geo = &insp.geo;
+    let bytes = insp.bytes();
+    let slot_off = std::mem::offset_of!(Header, root_off);
+    let mut slot = [0u8; 32];
+    slot.copy_from_slice(&bytes[slot_off..slot_off + 32]);
+    let journals = geo.region(crate::error::Region::Journals);
+    let jbase = bytes[to_usize(journals.off)..].as_ptr().cast_mut();
+    let pool_base = bytes.as_ptr().cast_mut();
+    for index in 0..geo.lanes {
+        // `jbase` is the journals region of the inspection's read-only mapping (validated
+        // geometry), which outlives the lanes made here; only reading methods (`scan_with`,
+        // `payload`) are called on them, and the shared lock excludes writers.
+        // SAFETY: (1) lane `index` lies in that live region; (2) nobody writes it.
+        let lane = unsafe { lane_at(jbase, index, geo.lane_size) };
+        let Some((_, recs)) = lane.scan_with(extension_resolver(pool_base, geo)) else {
+            continue;
+        };
+        let committed = recs.iter().any(|r| r.kind == Kind::Commit);
+        let redo = recs
+            .iter()
+            .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO);
+        let applied: Vec<_> = if !committed {
+            recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect()
+        } else if redo {
+            recs.iter().filter(|r| r.kind == Kind::Redo).collect()
+        } else {
+            Vec::new()
+        };
+        for r in applied {
+            let payload = lane.payload(r);
+            // The part of [r.off, r.off + len) inside the slot, if any (untrusted bytes:
+            // saturating arithmetic, and a record outside is simply not applied here).
+            let (start, end) = (r.off, r.off.saturating_add(payload.len() as u64));
+            let (lo, hi) = (start.max(slot_off as u64), end.min(slot_off as u64 + 32));
+            if lo < hi {
+                let (d, p) = (to_usize(lo) - slot_off, to_usize(lo - start));
+                let n = to_usize(hi - lo);
+                slot[d..d + n].copy_from_slice(&payload[p..p + n]);
+            }
+        }
+    }
+    let word = |k: usize| u64::from_le_bytes(slot[k * 8..k * 8 + 8].try_into().unwrap_or([0; 8]));
+    let (root_off, stored) = (word(0), (word(1), word(2), word(3)));
+    if root_off != 0 && stored != fingerprint::<R>() {
+        return Err(Error::RootTypeMismatch {
+            requested: std::any::type_name::<R>(),
+            stored_size: stored.0,
+            stored_align: stored.1,
+            stored_hash: stored.2,
+        });
+    }
+    Ok(())
 }
 
 /// Finds or creates the root of the pool `guard` keeps open.
@@ -81,7 +173,7 @@ fn fingerprint<R>() -> (u64, u64, u64) {
 /// # Panics
 /// Never: a failure to allocate the root panics inside the root transaction, which turns
 /// it into [`Error::Aborted`].
-pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe>(
+pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
     guard: PoolGuard<P>,
 ) -> Result<RootCell<R, P>> {
     let pool = P::__slot().raw()?;

@@ -1,4 +1,4 @@
-//! Expansion of `#[derive(Root)]`.
+//! Expansion of `#[derive(Root)]` and `#[derive(RootLayout)]`.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -50,6 +50,7 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
     } else {
         quote!()
     };
+    let layout = expand_layout(input)?;
     Ok(quote! {
         #psafe_checks
 
@@ -60,5 +61,153 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
                 #body
             }
         }
+
+        #layout
     })
+}
+
+/// The name a type's fingerprint uses: `#[root(name = "...")]` or its identifier.
+fn layout_name(input: &DeriveInput) -> syn::Result<String> {
+    let mut name = input.ident.to_string();
+    for attr in &input.attrs {
+        if !attr.path().is_ident("root") {
+            continue;
+        }
+        attr.parse_nested_meta(|meta| {
+            if meta.path.is_ident("name") {
+                let s: syn::LitStr = meta.value()?.parse()?;
+                name = s.value();
+                Ok(())
+            } else {
+                Err(meta.error("expected `#[root(name = \"...\")]`"))
+            }
+        })?;
+    }
+    Ok(name)
+}
+
+/// The statements feeding one struct's (or variant's) fields to the layout hasher `h`.
+/// `offsets` says whether `offset_of!(Self, field)` applies (structs, not variants).
+fn fields_layout(fields: &Fields, offsets: bool) -> TokenStream {
+    let stmts = fields.iter().enumerate().map(|(i, f)| {
+        let ty = &f.ty;
+        let (label, member) = match &f.ident {
+            Some(id) => (id.to_string(), quote!(#id)),
+            None => {
+                let idx = syn::Index::from(i);
+                (i.to_string(), quote!(#idx))
+            }
+        };
+        let off = if offsets {
+            quote!(h.write_u64(::core::mem::offset_of!(Self, #member) as u64);)
+        } else {
+            quote!()
+        };
+        quote! {
+            h.write_str(#label);
+            #off
+            h.part::<#ty>();
+        }
+    });
+    let n = fields.len() as u64;
+    quote! {
+        h.write_u64(#n);
+        #( #stmts )*
+    }
+}
+
+/// `impl RootLayout` for a struct or an enum: its name (or `#[root(name)]`), then each
+/// field's name, offset (structs) and type fingerprint; for an enum each variant's name
+/// and fields.
+pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
+    let name = &input.ident;
+    let label = layout_name(input)?;
+    let mut generics = input.generics.clone();
+    match &input.data {
+        Data::Struct(_) | Data::Enum(_) => {}
+        Data::Union(_) => {
+            return Err(syn::Error::new_spanned(
+                name,
+                "#[derive(RootLayout)] supports structs and enums, not unions",
+            ));
+        }
+    };
+    // No bounds on field types: those would overflow for recursive types (a node
+    // holding a `Prc` of itself, perhaps through an alias), and each field's impl is
+    // checked where the body names it. Instead each type parameter is bounded: a pool
+    // type (declared `: MemPool`) by `'static` only, any other by `RootLayout + PSafe`.
+    let pools = pool_params(&input.generics);
+    {
+        let wc = generics.make_where_clause();
+        for p in input.generics.type_params() {
+            let id = &p.ident;
+            if pools.contains(id) {
+                wc.predicates.push(syn::parse_quote!(#id: 'static));
+            } else {
+                wc.predicates
+                    .push(syn::parse_quote!(#id: ::crndm::RootLayout + ::crndm::PSafe));
+            }
+        }
+    }
+    let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+    let body = match &input.data {
+        Data::Struct(d) => {
+            let f = fields_layout(&d.fields, true);
+            quote! {
+                h.write_str("struct");
+                h.write_str(#label);
+                #f
+            }
+        }
+        Data::Enum(e) => {
+            let n = e.variants.len() as u64;
+            let vs = e.variants.iter().map(|v| {
+                let vname = v.ident.to_string();
+                let f = fields_layout(&v.fields, false);
+                quote! {
+                    h.write_str(#vname);
+                    #f
+                }
+            });
+            quote! {
+                h.write_str("enum");
+                h.write_str(#label);
+                h.write_u64(#n);
+                #( #vs )*
+            }
+        }
+        Data::Union(_) => unreachable!("refused above"),
+    };
+    Ok(quote! {
+        impl #impl_generics ::crndm::RootLayout for #name #ty_generics #where_clause {
+            fn layout(h: &mut ::crndm::LayoutHasher) {
+                #body
+            }
+        }
+    })
+}
+
+/// The type parameters declared with a `MemPool` bound (inline or in the where clause).
+fn pool_params(g: &syn::Generics) -> Vec<syn::Ident> {
+    let is_pool = |b: &syn::TypeParamBound| {
+        matches!(b, syn::TypeParamBound::Trait(t)
+            if t.path.segments.last().is_some_and(|s| s.ident == "MemPool"))
+    };
+    let mut out: Vec<syn::Ident> = g
+        .type_params()
+        .filter(|p| p.bounds.iter().any(is_pool))
+        .map(|p| p.ident.clone())
+        .collect();
+    if let Some(w) = &g.where_clause {
+        for pred in &w.predicates {
+            if let syn::WherePredicate::Type(t) = pred
+                && let syn::Type::Path(tp) = &t.bounded_ty
+                && let Some(id) = tp.path.get_ident()
+                && t.bounds.iter().any(is_pool)
+            {
+                out.push(id.clone());
+            }
+        }
+    }
+    out
 }

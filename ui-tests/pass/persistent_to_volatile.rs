@@ -4,6 +4,7 @@
 
 use crndm::default::*;
 
+#[derive(RootLayout)]
 struct Node {
     name: [u8; 8],
     shared: Prc<u64>,

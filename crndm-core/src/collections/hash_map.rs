@@ -793,7 +793,7 @@ mod tests {
     type P = hash_unit_pool::BuddyAlloc;
 
     /// A key with few hashes: long runs, many shifts on removal.
-    #[derive(Clone, Copy, PartialEq, Eq, Debug)]
+    #[derive(Clone, Copy, PartialEq, Eq, Debug, crate::RootLayout)]
     struct Crowded(u32);
 
     impl PHash for Crowded {

@@ -151,11 +151,13 @@ impl PoolOptions {
     /// Those of [`open_no_root`](Self::open_no_root), and
     /// [`Error::RootTypeMismatch`](crate::Error::RootTypeMismatch) if the pool's root
     /// was created as another type.
-    pub fn open<P: MemPool, R: RootObj<P> + PSafe>(
+    pub fn open<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
         &self,
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<RootCell<R, P>> {
+        // Every refusal comes before the file is written (recovery, generation bump).
+        crate::root::precheck_root::<R>(path.as_ref(), flags)?;
         crate::root::open_root(self.open_no_root::<P>(path, flags)?)
     }
 }

@@ -319,7 +319,7 @@ pub unsafe trait MemPool:
     /// # Errors
     /// Those of [`PoolOptions::open_no_root`], and [`Error::RootTypeMismatch`] if the
     /// pool's root was created as another type.
-    fn open<R: RootObj<Self> + PSafe>(
+    fn open<R: RootObj<Self> + PSafe + crate::RootLayout>(
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<RootCell<R, Self>> {

@@ -89,6 +89,7 @@ pub struct Doc {
 }
 
 /// A list node (64 bytes with its box).
+#[derive(crndm::RootLayout)]
 pub struct Item {
     _value: u64,
     next: PRefCell<Option<Pbox<Item>>>,

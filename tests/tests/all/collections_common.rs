@@ -105,7 +105,7 @@ pub(crate) fn child_args() -> Option<(String, u64)> {
 
 /// Opens `path` with root `R`, retrying while another test's child holds a copy of
 /// the lock for a moment.
-pub(crate) fn open_root<P: MemPool, R: crndm::RootObj<P> + crndm::PSafe>(
+pub(crate) fn open_root<P: MemPool, R: crndm::RootObj<P> + crndm::PSafe + crndm::RootLayout>(
     path: impl AsRef<Path>,
     flags: crndm::Flags,
 ) -> crndm::RootCell<R, P> {

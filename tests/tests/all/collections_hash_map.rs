@@ -15,7 +15,7 @@ use proptest::test_runner::{Config, TestRunner};
 use crate::collections_common::*;
 
 /// A key whose hash takes only 37 values: long probe runs, many displaced entries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, crndm::RootLayout)]
 struct Crowded(u16);
 
 impl PHash for Crowded {

@@ -9,7 +9,7 @@ use crndm_tests::shm_dir;
 
 use crate::collections_common::*;
 
-#[derive(PClone)]
+#[derive(PClone, crndm::RootLayout)]
 struct Item<P: MemPool> {
     name: PString<P>,
     tags: PVec<u32, P>,
@@ -17,7 +17,7 @@ struct Item<P: MemPool> {
     next: Option<Pbox<Item<P>, P>>,
 }
 
-#[derive(PClone)]
+#[derive(PClone, crndm::RootLayout)]
 enum Shape<P: MemPool> {
     Dot,
     Circle(u32),
@@ -31,7 +31,7 @@ struct Unit;
 #[derive(PClone, Debug, PartialEq)]
 struct Pair(u8, (i64, bool));
 
-#[derive(PClone)]
+#[derive(PClone, crndm::RootLayout)]
 struct Indexes<P: MemPool> {
     by_name: PHashMap<PString<P>, u64, P>,
     by_id: PBTreeMap<u64, PString<P>, P>,
@@ -166,7 +166,7 @@ fn plain_structs_and_collections_of_them() {
 #[test]
 fn the_pool_module_aliases_work_with_the_derive() {
     use crndm::default::*;
-    #[derive(PClone)]
+    #[derive(PClone, crndm::RootLayout)]
     struct Rec {
         text: PString,
         list: PVec<u8>,

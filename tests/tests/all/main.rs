@@ -28,6 +28,7 @@ mod placement;
 mod poison;
 mod pool_types;
 mod reopen;
+mod root_identity;
 mod shared;
 mod stash;
 mod transactions;

@@ -107,6 +107,7 @@ struct Head {
     next: place_f::PRefCell<Option<place_f::Prc<Node>>>,
 }
 
+#[derive(crndm::RootLayout)]
 struct Node {
     value: u64,
     next: place_f::PRefCell<Option<place_f::Prc<Node>>>,

@@ -99,7 +99,7 @@ mod collections {
     type P = p::BuddyAlloc;
 
     /// A key whose comparison panics when either side is 13.
-    #[derive(Debug, PartialEq, Eq)]
+    #[derive(Debug, PartialEq, Eq, crndm::RootLayout)]
     struct Key(u64);
 
     impl PartialOrd for Key {

@@ -10,6 +10,7 @@ use crndm_tests::{ChildGuard, retry_locked, shm_dir};
 
 // ---- a doubly-linked list: strong `next`, weak `prev` ----
 
+#[derive(crndm::RootLayout)]
 struct Node<P: MemPool> {
     value: u64,
     next: PRefCell<Option<Prc<Node<P>, P>>, P>,

@@ -406,6 +406,7 @@ mod drop_in_pool {
     use super::*;
 
     /// A persistent type whose `Drop` scribbles on itself.
+    #[derive(crndm::RootLayout)]
     struct Scribbler {
         value: u64,
     }

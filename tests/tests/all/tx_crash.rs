@@ -40,6 +40,7 @@ struct Bank<P: MemPool> {
     ops: PCell<u64, P>,
 }
 
+#[derive(crndm::RootLayout)]
 struct Node<P: MemPool> {
     /// Kept so nodes have content; never read.
     _value: u64,

@@ -10,6 +10,7 @@ use crndm::{Journal, MemPool, PCell, PRefCell, PSafe, Pbox, Root};
 use crate::harness::{Observed, Workload, block, root_block};
 
 /// A block of `N` words: `[tag, tag * 1000 + 1, tag * 1000 + 2, ...]`.
+#[derive(crndm::RootLayout)]
 pub(crate) struct Blob<const N: usize> {
     words: [u64; N],
 }

@@ -73,7 +73,7 @@ pub(crate) trait Workload {
     /// The pool type: one per workload instance, so workloads run in parallel.
     type P: MemPool;
     /// The root object.
-    type R: RootObj<Self::P> + PSafe;
+    type R: RootObj<Self::P> + PSafe + crndm::RootLayout;
 
     /// A short name for reports.
     fn name(&self) -> &'static str;

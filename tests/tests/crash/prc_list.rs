@@ -11,6 +11,7 @@ use crndm::{Journal, MemPool, PCell, PRefCell, Prc, Root};
 
 use crate::harness::{Observed, Workload, block, root_block};
 
+#[derive(crndm::RootLayout)]
 pub(crate) struct RcNode<P: MemPool> {
     value: u64,
     next: PRefCell<Option<Prc<RcNode<P>, P>>, P>,

@@ -11,6 +11,7 @@ use crndm::{Journal, MemPool, PCell, PRefCell, Prc, Root};
 
 use crate::harness::{Observed, Workload, block, root_block};
 
+#[derive(crndm::RootLayout)]
 pub(crate) struct TreeNode<P: MemPool> {
     key: u64,
     left: Link<P>,

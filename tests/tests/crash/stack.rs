@@ -9,6 +9,7 @@ use crndm::{Journal, MemPool, PCell, PRefCell, Pbox, Root};
 use crate::harness::{Observed, Workload, block, root_block};
 
 /// A stack node (also used by the nested and abort workloads).
+#[derive(crndm::RootLayout)]
 pub(crate) struct Node<P: MemPool> {
     pub(crate) value: u64,
     pub(crate) next: PRefCell<Option<Pbox<Node<P>, P>>, P>,

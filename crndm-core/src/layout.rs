@@ -1,0 +1,238 @@
+//! Structural root identity: [`RootLayout`], the layout fingerprint a pool stores for
+//! its root type.
+//!
+//! A pool's header records the root's size, alignment and a 64-bit fingerprint of its
+//! *structure* (see [`RootLayout`]); `open::<R>` refuses a pool whose stored values
+//! differ from `R`'s. The fingerprint does not depend on where a type is declared
+//! (module paths, the pool module's name), only on what it is made of, so renaming a
+//! pool module or moving a struct keeps existing pools openable, while a type with
+//! another structure (a field renamed, a field of another type, even of the same size)
+//! is refused.
+
+use std::any::TypeId;
+use std::marker::PhantomData;
+
+use crate::boxed::Pbox;
+use crate::cell::{PCell, PRefCell, VCell};
+use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
+use crate::marker::PSafe;
+use crate::rc::Prc;
+use crate::stm::pool_type::MemPool;
+use crate::sync::{PMutex, Parc};
+
+/// A type whose persistent layout has a stable structural fingerprint, so that it can
+/// be (part of) a pool's root: `open::<R>` requires `R: RootLayout`.
+///
+/// The fingerprint is made of, recursively: a stable kind name (`"u64"`, `"PCell"`,
+/// a struct's name), the type's size and alignment, and its parts' fingerprints — for
+/// a struct each field's name, offset and type; for crndm's persistent types their
+/// parameters' fingerprints, **never the pool type**. It therefore does not change when
+/// the pool module (`crndm::pool!(name)`) or the module declaring a struct is renamed.
+///
+/// Implemented for the primitive integers, floats, `bool`, `char`, `()`, arrays,
+/// tuples (up to 12), `Option`, `PhantomData` (which contributes nothing of its
+/// parameter), and every persistent crndm type. [`VCell`] contributes the size and
+/// alignment of its volatile value only (its content is reset on every open).
+///
+/// Derive it with `#[derive(Root)]` (for a root struct) or `#[derive(RootLayout)]` (for
+/// a struct or enum used inside a root); not both on one type. A struct's name is part
+/// of its fingerprint: `#[root(name = "Old")]` keeps the old name after an intentional
+/// rename, so pools made before the rename still open. Closures, references, `Box`,
+/// `Vec`, `String` and other volatile types have no `RootLayout`, so a root holding one
+/// is a compile error.
+///
+/// Implementing it by hand: feed a stable description of the type to the hasher, with
+/// [`LayoutHasher::part`] for each part. Two types with different persistent
+/// representations must not feed the same description.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no structural root identity (`RootLayout`)",
+    label = "not `RootLayout`: cannot be part of a pool's root",
+    note = "derive `Root` for a root struct, `RootLayout` for a struct or enum inside a root; \
+            closures, references and volatile heap types cannot be part of a root"
+)]
+pub trait RootLayout: 'static {
+    /// Feeds `Self`'s structure (its kind name and parts, not its size and alignment,
+    /// which [`LayoutHasher::part`] adds) to `h`.
+    fn layout(h: &mut LayoutHasher);
+}
+
+/// The stable hasher (64-bit FNV-1a over length-prefixed items) that computes a
+/// [`RootLayout`] fingerprint; it detects recursive types (a list node holding a
+/// pointer to its own type) and encodes each back-reference by its depth.
+#[derive(Debug)]
+pub struct LayoutHasher {
+    state: u64,
+    /// The types being described, outermost first (for back-references).
+    stack: Vec<TypeId>,
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+
+impl LayoutHasher {
+    fn new() -> LayoutHasher {
+        LayoutHasher {
+            state: FNV_OFFSET,
+            stack: Vec::new(),
+        }
+    }
+
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.state ^= u64::from(x);
+            self.state = self.state.wrapping_mul(FNV_PRIME);
+        }
+    }
+
+    /// Feeds a number.
+    pub fn write_u64(&mut self, v: u64) {
+        self.bytes(&v.to_le_bytes());
+    }
+
+    /// Feeds a string (length-prefixed, so `"ab","c"` and `"a","bc"` differ).
+    pub fn write_str(&mut self, s: &str) {
+        self.write_u64(s.len() as u64);
+        self.bytes(s.as_bytes());
+    }
+
+    /// Feeds the fingerprint of part type `T`: its size, alignment and structure, or,
+    /// if `T` is already being described further out (a recursive type), a
+    /// back-reference to it.
+    pub fn part<T: RootLayout>(&mut self) {
+        let id = TypeId::of::<T>();
+        if let Some(depth) = self.stack.iter().position(|t| *t == id) {
+            self.write_str("<back>");
+            self.write_u64(depth as u64);
+            return;
+        }
+        self.write_str("<type>");
+        self.write_u64(size_of::<T>() as u64);
+        self.write_u64(align_of::<T>() as u64);
+        self.stack.push(id);
+        T::layout(self);
+        self.stack.pop();
+    }
+}
+
+/// The structural fingerprint of `T` (what a pool's header stores as the root hash).
+pub(crate) fn fingerprint<T: RootLayout>() -> u64 {
+    let mut h = LayoutHasher::new();
+    h.part::<T>();
+    h.state
+}
+
+macro_rules! leaf {
+    ($($t:ty),*) => {$(
+        impl RootLayout for $t {
+            fn layout(h: &mut LayoutHasher) {
+                h.write_str(stringify!($t));
+            }
+        }
+    )*};
+}
+leaf!(
+    u8,
+    u16,
+    u32,
+    u64,
+    u128,
+    usize,
+    i8,
+    i16,
+    i32,
+    i64,
+    i128,
+    isize,
+    f32,
+    f64,
+    bool,
+    char,
+    ()
+);
+
+impl<T: RootLayout, const N: usize> RootLayout for [T; N] {
+    fn layout(h: &mut LayoutHasher) {
+        h.write_str("array");
+        h.write_u64(N as u64);
+        h.part::<T>();
+    }
+}
+
+impl<T: RootLayout> RootLayout for Option<T> {
+    fn layout(h: &mut LayoutHasher) {
+        h.write_str("Option");
+        h.part::<T>();
+    }
+}
+
+impl<T: ?Sized + 'static> RootLayout for PhantomData<T> {
+    fn layout(h: &mut LayoutHasher) {
+        h.write_str("PhantomData");
+    }
+}
+
+macro_rules! tuple {
+    ($($n:literal: ($($i:tt $t:ident),+))*) => {$(
+        impl<$($t: RootLayout),+> RootLayout for ($($t,)+) {
+            fn layout(h: &mut LayoutHasher) {
+                h.write_str("tuple");
+                h.write_u64($n);
+                // Field offsets too: the compiler may reorder a tuple's fields.
+                $(
+                    h.write_u64(std::mem::offset_of!(Self, $i) as u64);
+                    h.part::<$t>();
+                )+
+            }
+        }
+    )*};
+}
+tuple! {
+    1: (0 T0)
+    2: (0 T0, 1 T1)
+    3: (0 T0, 1 T1, 2 T2)
+    4: (0 T0, 1 T1, 2 T2, 3 T3)
+    5: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4)
+    6: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5)
+    7: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6)
+    8: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7)
+    9: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8)
+    10: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9)
+    11: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9, 10 T10)
+    12: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9, 10 T10, 11 T11)
+}
+
+/// A persistent crndm type: its kind name and its parameters' fingerprints, not the
+/// pool type's.
+macro_rules! persistent {
+    ($($name:literal => [$($g:ident),*] $t:ty;)*) => {$(
+        impl<$($g: RootLayout + PSafe,)* P: MemPool> RootLayout for $t {
+            fn layout(h: &mut LayoutHasher) {
+                h.write_str($name);
+                $( h.part::<$g>(); )*
+            }
+        }
+    )*};
+}
+persistent! {
+    "PCell" => [T] PCell<T, P>;
+    "PRefCell" => [T] PRefCell<T, P>;
+    "PMutex" => [T] PMutex<T, P>;
+    "Pbox" => [T] Pbox<T, P>;
+    "Prc" => [T] Prc<T, P>;
+    "prc::PWeak" => [T] crate::rc::PWeak<T, P>;
+    "Parc" => [T] Parc<T, P>;
+    "sync::PWeak" => [T] crate::sync::PWeak<T, P>;
+    "PVec" => [T] PVec<T, P>;
+    "PString" => [] PString<P>;
+    "PHashMap" => [K, V] PHashMap<K, V, P>;
+    "PBTreeMap" => [K, V] PBTreeMap<K, V, P>;
+}
+
+impl<T: 'static, P: MemPool> RootLayout for VCell<T, P> {
+    fn layout(h: &mut LayoutHasher) {
+        // The value is volatile (reset on every open): only the room it takes counts.
+        h.write_str("VCell");
+        h.write_u64(size_of::<T>() as u64);
+        h.write_u64(align_of::<T>() as u64);
+    }
+}
