@@ -6,6 +6,7 @@ use crndm::{Error, O_CFNE};
 use crndm_tests::{CHILD_POOL_ENV, child_env, run_child};
 
 crndm::pool!(p);
+crndm::pool!(foreign);
 use p::*;
 
 /// The last crash point of `format` (`pool/raw.rs`, `format_crash_point`).

@@ -192,9 +192,10 @@ mod handle_dropped_inside_a_transaction {
 mod root_init {
     use super::*;
     crndm::pool!(p);
+    crndm::pool!(p2);
     crndm::pool!(q);
 
-    #[derive(Debug)]
+    #[derive(Debug, crndm::RootLayout)]
     struct Grumpy {
         _cell: p::PCell<u64>,
     }
@@ -211,14 +212,15 @@ mod root_init {
         static Q_OPEN: RefCell<Option<crndm::Result<()>>> = const { RefCell::new(None) };
     }
 
-    struct Sneaky(p::PCell<u64>);
+    #[derive(crndm::RootLayout)]
+    struct Sneaky(p2::PCell<u64>);
 
     impl Default for Sneaky {
         fn default() -> Sneaky {
             let path = Q_PATH.get().expect("path set");
             let r = q::BuddyAlloc::open::<q::PCell<u64>>(path, O_CF).map(drop);
             Q_OPEN.with(|s| *s.borrow_mut() = Some(r));
-            Sneaky(p::PCell::new(1))
+            Sneaky(p2::PCell::new(1))
         }
     }
 
@@ -253,9 +255,9 @@ mod root_init {
     }
 
     fn mod_p_open(path: &std::path::Path) {
-        let rp = p::BuddyAlloc::open::<Sneaky>(path, O_CF).unwrap();
+        let rp = p2::BuddyAlloc::open::<Sneaky>(path, O_CF).unwrap();
         assert_eq!(rp.0.get(), 1);
-        assert!(p::BuddyAlloc::check().unwrap().is_empty());
+        assert!(p2::BuddyAlloc::check().unwrap().is_empty());
     }
 }
 
@@ -378,6 +380,7 @@ mod drops_running_transactions {
         obj: q::PCell<Option<q::Pbox<Counted>>>,
     }
 
+    #[derive(crndm::RootLayout)]
     struct Counted;
 
     thread_local! {
@@ -553,7 +556,7 @@ mod zero_sized_root {
     crndm::pool!(p);
     use p::*;
 
-    #[derive(Default)]
+    #[derive(Default, crndm::RootLayout)]
     struct Nothing;
 
     #[test]
