@@ -8,7 +8,7 @@ use crndm::{MemPool, O_CF, PCell, PRefCell, Pbox, Root};
 use crndm_tests::retry_locked;
 
 // Every test uses its own pool type so that tests run in parallel; its children use
-// the same type (the root's fingerprint names it), chosen by `ENV_POOL_TYPE`.
+// the same type, chosen by `ENV_POOL_TYPE`.
 crndm::pool!(sigkill_pool);
 crndm::pool!(commit_pool);
 crndm::pool!(recovery_pool);
