@@ -106,6 +106,25 @@ pub(crate) fn precheck_root<R: crate::RootLayout>(
     if flags & (O_C | O_F) != 0 && flags & O_CNE == 0 {
         return Ok(());
     }
+    // A file with holes is read only after the real open filled them: on tmpfs a read
+    // of a hole through a mapping allocates a page, which on a full filesystem is a
+    // SIGBUS. Its root is checked after that open (filling holes changes no byte).
+    let holes = {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Non-blocking: a FIFO named as a pool must not hang here (`pool::file`).
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(crate::pool::file::OPEN_FLAGS)
+            .open(path)
+    }
+    .ok()
+    .and_then(|f| {
+        let len = f.metadata().ok()?.len();
+        crate::pool::space::has_holes(&f, path, len).ok()
+    });
+    if holes != Some(false) {
+        return Ok(());
+    }
     let Ok(insp) = crate::pool::inspect::inspect(path) else {
         return Ok(());
     };
