@@ -125,6 +125,17 @@ impl RawPool {
             Plan::Open if len == 0 => return Err(Error::EmptyFile(path.to_path_buf())),
             Plan::Open => false,
         };
+        // Refused before the file is truncated: an existing file stays as it was, a
+        // file this open created goes away.
+        if format
+            && let Err(e) =
+                crate::pool::space::check_room(&file, path, Geometry::plan(opts)?.pool_size)
+        {
+            if !existed {
+                let _ = std::fs::remove_file(path);
+            }
+            return Err(e);
+        }
         if format && let Err(e) = Self::format(&file, path, opts) {
             // Leave no half-made pool behind: a file this open created goes away, an
             // existing one is left empty (which O_CNE formats on the next try).

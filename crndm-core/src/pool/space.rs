@@ -44,6 +44,27 @@ pub(crate) fn reserve(file: &File, path: &Path, len: u64) -> Result<()> {
     }
 }
 
+/// Refuses, before anything is written, to make `file` a pool of `len` bytes when its
+/// filesystem's free space plus the blocks the file holds already fall short: an
+/// existing file then stays as it was.
+///
+/// # Errors
+/// [`Error::NoSpaceForPool`]; a filesystem that does not report its free space passes
+/// (the reservation catches it).
+pub(crate) fn check_room(file: &File, path: &Path, len: u64) -> Result<()> {
+    let held = file
+        .metadata()
+        .map_or(0, |m| m.blocks().saturating_mul(512));
+    match free_space(file) {
+        Some(free) if free.saturating_add(held) < len => Err(Error::NoSpaceForPool {
+            path: path.to_path_buf(),
+            requested: len,
+            available: free,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `file` has fewer blocks than its `len` bytes need (it has holes).
 ///
 /// # Errors
@@ -95,19 +116,21 @@ fn fill_holes(file: &File, path: &Path, len: u64) -> Result<()> {
 /// The error for a pool file of `len` bytes that does not fit, with the free space of
 /// its filesystem.
 fn no_space(file: &File, path: &Path, len: u64) -> Error {
-    let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
-    // SAFETY: `fstatvfs` writes a `statvfs` into the buffer on success.
-    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), s.as_mut_ptr()) };
-    let available = if rc == 0 {
-        // SAFETY: initialised by the successful call.
-        let s = unsafe { s.assume_init() };
-        s.f_bavail.saturating_mul(s.f_frsize)
-    } else {
-        0
-    };
     Error::NoSpaceForPool {
         path: path.to_path_buf(),
         requested: len,
-        available,
+        available: free_space(file).unwrap_or(0),
     }
+}
+
+/// Free bytes of `file`'s filesystem for unprivileged users, if it reports them.
+fn free_space(file: &File) -> Option<u64> {
+    let mut s = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: `fstatvfs` writes a `statvfs` into the buffer on success.
+    let rc = unsafe { libc::fstatvfs(file.as_raw_fd(), s.as_mut_ptr()) };
+    (rc == 0).then(|| {
+        // SAFETY: initialised by the successful call.
+        let s = unsafe { s.assume_init() };
+        s.f_bavail.saturating_mul(s.f_frsize)
+    })
 }
