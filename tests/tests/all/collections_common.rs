@@ -81,11 +81,22 @@ pub(crate) fn sigkill_rounds(
         let seed = r.next();
         let seed_s = seed.to_string();
         let path_s = path.to_str().unwrap();
+        let ready = path.with_extension(format!("ready{round}"));
         let mut c = ChildGuard::spawn(
             child,
-            &[(CHILD_POOL_ENV, path_s), (CHILD_SEED_ENV, &seed_s)],
+            &[
+                (CHILD_POOL_ENV, path_s),
+                (CHILD_SEED_ENV, &seed_s),
+                (crndm_tests::CHILD_READY_ENV, ready.to_str().unwrap()),
+            ],
         );
-        std::thread::sleep(Duration::from_millis(60 + r.below(120)));
+        // Killed once it committed CHILD_PROGRESS operations (however slow the machine),
+        // then a random moment later, so the kill lands anywhere in a transaction.
+        assert!(
+            crndm_tests::wait_for_file(&ready, Duration::from_secs(120)),
+            "round {round}: the child reported no progress"
+        );
+        std::thread::sleep(Duration::from_millis(r.below(60)));
         let status = c.kill();
         assert!(
             status.code().is_none(),
@@ -113,6 +124,10 @@ pub(crate) fn open_root<P: MemPool, R: crndm::RootObj<P> + crndm::PSafe + crndm:
     retry_locked(|| P::open::<R>(path, flags)).unwrap()
 }
 
+/// Operations a kill-test child commits before it tells its parent (so five rounds commit
+/// more than 500 on any machine).
+pub(crate) const CHILD_PROGRESS: u64 = 120;
+
 /// The body of a kill-test child: forever, one transaction runs the next `1..=max_batch`
 /// operations (`apply(n, batch, j)`) and stores the new operation count with `set_ops`;
 /// every seventh batch aborts once on purpose (and is then retried). Never returns: the
@@ -131,8 +146,15 @@ pub(crate) fn run_child_batches<P, A, G, S>(
 {
     std::panic::set_hook(Box::new(|_| {}));
     let mut aborted = u64::MAX;
+    let start = get_ops();
+    let mut ready = crndm_tests::child_env(crndm_tests::CHILD_READY_ENV);
     loop {
         let n = get_ops();
+        if n >= start + CHILD_PROGRESS
+            && let Some(path) = ready.take()
+        {
+            std::fs::write(path, b"").unwrap();
+        }
         let abort = n % 7 == 3 && aborted != n;
         aborted = if abort { n } else { aborted };
         let batch = 1 + OpRng::for_op(!seed, n).below(max_batch);

@@ -468,8 +468,23 @@ fn child_threaded_increments() {
         });
         return;
     }
-    hammer(&Parc::demote(&root), None);
+    let shared = Parc::demote(&root);
+    let start = totals(&root).0;
+    let ready = crndm_tests::child_env(crndm_tests::CHILD_READY_ENV);
+    std::thread::scope(|s| {
+        s.spawn(|| hammer(&shared, None));
+        // Tell the parent once PROGRESS increments of this child have committed.
+        if let Some(ready) = ready {
+            while totals(&root).0 < start + PROGRESS {
+                std::thread::yield_now();
+            }
+            std::fs::write(ready, b"").unwrap();
+        }
+    });
 }
+
+/// Increments each child of the SIGKILL test commits before it is killed.
+const PROGRESS: u64 = 50;
 
 #[test]
 fn a_sigkill_during_threaded_increments_keeps_what_committed() {
@@ -481,8 +496,21 @@ fn a_sigkill_during_threaded_increments_keeps_what_committed() {
     let name = "shared::child_threaded_increments";
     let mut last = 0;
     for round in 0..5 {
-        let mut child = ChildGuard::spawn(name, &[(crndm_tests::CHILD_POOL_ENV, pool)]);
-        std::thread::sleep(Duration::from_millis(150 + 40 * round));
+        let ready = d.path().join(format!("ready{round}"));
+        let mut child = ChildGuard::spawn(
+            name,
+            &[
+                (crndm_tests::CHILD_POOL_ENV, pool),
+                (crndm_tests::CHILD_READY_ENV, ready.to_str().unwrap()),
+            ],
+        );
+        // Killed once it reported progress (however slow the machine), a little later
+        // each round so the kill lands at different points of its transactions.
+        assert!(
+            crndm_tests::wait_for_file(&ready, Duration::from_secs(120)),
+            "round {round}: the child reported no progress"
+        );
+        std::thread::sleep(Duration::from_millis(7 * round));
         let status = child.kill();
         assert!(
             status.code().is_none(),
@@ -491,7 +519,10 @@ fn a_sigkill_during_threaded_increments_keeps_what_committed() {
         let root = retry_locked(|| P::open::<Parc<Shared<P>, P>>(&path, 0)).unwrap();
         let (total, per_thread) = totals(&root);
         assert_eq!(total, per_thread, "round {round}: a transaction was torn");
-        assert!(total >= last, "round {round}: committed increments lost");
+        assert!(
+            total >= last + PROGRESS,
+            "round {round}: committed increments lost ({last} -> {total})"
+        );
         last = total;
         assert_eq!(
             Parc::strong_count(&root),
@@ -500,7 +531,7 @@ fn a_sigkill_during_threaded_increments_keeps_what_committed() {
         );
         assert!(P::check().unwrap().is_empty(), "round {round}");
     }
-    assert!(last > 100, "the children committed only {last} increments");
+    assert!(last >= 5 * PROGRESS, "the children committed only {last} increments");
 }
 
 #[test]
@@ -518,7 +549,10 @@ fn a_pmutex_locked_by_a_killed_process_is_free_after_reopen() {
             (crndm_tests::CHILD_READY_ENV, ready.to_str().unwrap()),
         ],
     );
-    crndm_tests::wait_for_file(&ready, Duration::from_secs(20));
+    assert!(
+        crndm_tests::wait_for_file(&ready, Duration::from_secs(120)),
+        "the child never took the lock"
+    );
     child.kill();
     let root = retry_locked(|| P::open::<Parc<Shared<P>, P>>(&path, 0)).unwrap();
     let got = P::transaction(|j| root.total.try_lock(j).map(|g| *g)).unwrap();
