@@ -40,12 +40,13 @@ fn a_crash_at_every_step_of_format_leaves_a_file_that_o_cfne_formats() {
             "step {step}: the child died in format"
         );
         assert!(path.exists(), "step {step}: the file was made");
-        let root = BuddyAlloc::open::<PCell<u64>>(&path, O_CFNE)
+        let root = crndm_tests::retry_locked(|| BuddyAlloc::open::<PCell<u64>>(&path, O_CFNE))
             .unwrap_or_else(|e| panic!("step {step}: {e}"));
         BuddyAlloc::transaction(|j| root.set(u64::from(step), j)).unwrap();
         assert!(BuddyAlloc::check().unwrap().is_empty(), "step {step}");
         drop(root);
-        let root = BuddyAlloc::open::<PCell<u64>>(&path, O_CFNE).unwrap();
+        let root =
+            crndm_tests::retry_locked(|| BuddyAlloc::open::<PCell<u64>>(&path, O_CFNE)).unwrap();
         assert_eq!(root.get(), u64::from(step));
     }
 }
@@ -61,7 +62,9 @@ fn a_foreign_file_is_not_taken_for_an_interrupted_format() {
     ] {
         let path = dir.path().join(name);
         std::fs::write(&path, &bytes).unwrap();
-        let r = BuddyAlloc::open::<PCell<u64>>(&path, O_CFNE);
+        let r = crndm_tests::retry_locked(|| {
+            foreign::BuddyAlloc::open::<foreign::PCell<u64>>(&path, O_CFNE)
+        });
         assert!(
             matches!(
                 r,

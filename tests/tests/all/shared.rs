@@ -531,7 +531,10 @@ fn a_sigkill_during_threaded_increments_keeps_what_committed() {
         );
         assert!(P::check().unwrap().is_empty(), "round {round}");
     }
-    assert!(last >= 5 * PROGRESS, "the children committed only {last} increments");
+    assert!(
+        last >= 5 * PROGRESS,
+        "the children committed only {last} increments"
+    );
 }
 
 #[test]
