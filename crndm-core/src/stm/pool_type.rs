@@ -11,8 +11,12 @@
 //! — the closer, or the last pin — under the slot lock.
 //!
 //! # Invariants
-//! - **S1** a slot maps at most one file at a time; `open` on an occupied slot fails with
-//!   [`Error::AlreadyOpen`] at once.
+//! - **S1** a slot maps at most one file at a time; `open` on an open slot fails with
+//!   [`Error::AlreadyOpen`] at once. On a slot whose pool is closed but still pinned by
+//!   transactions running on other threads, `open` waits (on `gone`, notified by the
+//!   drop) until the last of them ends: new pins of a closed pool fail, so the wait
+//!   ends when the transactions already running do. A thread that itself runs a
+//!   transaction of the pool type gets `AlreadyOpen` at once (it would wait for itself).
 //! - **S2** while a slot's handle count is non-zero its pool is open (`OPEN` is set); the
 //!   pool is closed when the last handle ([`PoolGuard`], `RootCell`) is dropped. A pool
 //!   closed by another thread stays mapped until its last pin (a running transaction) is
@@ -39,7 +43,7 @@ use std::panic::UnwindSafe;
 use std::path::{Path, PathBuf};
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 use crate::alloc::AllocStats;
 use crate::error::{Error, Result};
@@ -84,6 +88,9 @@ pub struct PoolSlot {
     size: AtomicUsize,
     /// Generation of the pool opened last; volatile cells compare against it.
     generation: AtomicU64,
+    /// Notified (under the lock) when a pool is dropped: an open waiting for a closed,
+    /// still pinned pool to go (S1).
+    gone: Condvar,
     /// The stamp of `VCell` values of the pool opened last: random and nonzero, new at
     /// every open, so that bytes which are not a `VCell` stamp of this open (a rolled
     /// back value, a field of another type) are never mistaken for one (V1).
@@ -107,6 +114,7 @@ impl PoolSlot {
             base: AtomicPtr::new(std::ptr::null_mut()),
             size: AtomicUsize::new(0),
             generation: AtomicU64::new(0),
+            gone: Condvar::new(),
             volatile_token: AtomicU64::new(0),
         }
     }
@@ -195,6 +203,7 @@ impl PoolSlot {
         // Acquire: every pin's use of the pool happens before the drop.
         if self.pins.load(Ordering::Acquire) == 0 {
             Self::drop_pool(&mut st);
+            self.gone.notify_all();
         }
     }
 
@@ -305,6 +314,14 @@ pub unsafe trait MemPool:
 
     /// Opens (per `flags`) the pool file at `path` with default [`PoolOptions`],
     /// without a root object; the pool stays open while the guard lives.
+    ///
+    /// Closing (dropping the last handle) while other threads hold `VWeak`s or run
+    /// transactions: transactions already running finish on the closed pool (commit
+    /// or abort as usual); new ones, and `VWeak::promote`, fail from then on
+    /// (`NotOpen`, or `None`), also after a reopen (a `VWeak` names one open). An open
+    /// of a closed pool whose last transactions still run waits for them to end; it
+    /// never returns `AlreadyOpen` for that (only for a pool that is open, or when the
+    /// calling thread itself runs a transaction of this pool type).
     ///
     /// # Errors
     /// See [`PoolOptions::open_no_root`].
@@ -470,6 +487,7 @@ impl<P: MemPool> Drop for PoolGuard<P> {
                 // No pin: the pool goes now, under the lock (S3). Otherwise the last pin
                 // drops it.
                 PoolSlot::drop_pool(&mut st);
+                slot.gone.notify_all();
             }
         }
     }
@@ -486,8 +504,13 @@ pub(crate) fn open<P: MemPool>(
 ) -> Result<PoolGuard<P>> {
     let slot = P::__slot();
     let mut st = slot.lock();
-    // S3: a closed pool whose last transaction still runs on another thread is still
-    // mapped and still named by `base`; it counts as open.
+    // S1: a closed pool whose last transactions still run on other threads is still
+    // mapped and named by `base` (S3): wait for them to end, unless this thread runs
+    // one of them.
+    let in_tx = crate::stm::tx::with_current::<P, _>(|j| j.is_some());
+    while st.pool.is_some() && !slot.is_open() && !in_tx {
+        st = slot.gone.wait(st).unwrap_or_else(|p| p.into_inner());
+    }
     if st.pool.is_some() {
         return Err(Error::AlreadyOpen);
     }
@@ -543,14 +566,25 @@ mod tests {
         assert!(!P::is_open());
         assert!(matches!(P::__slot().raw(), Err(Error::NotOpen)));
         assert!(matches!(P::transaction(|_| ()), Err(Error::NotOpen)));
-        assert!(matches!(P::open_no_root(&path, 0), Err(Error::AlreadyOpen)));
+        // (An open now would wait for the pin to go, S1; the pin is ours, so none here.)
         // SAFETY: offset 0 of the mapping, which the pin keeps (S2); the header's magic.
         let magic = unsafe { pin.raw.base().cast::<[u8; 8]>().read() };
         assert_eq!(magic, crate::pool::header::MAGIC, "still mapped");
         let again = pin.clone();
         drop(pin);
-        assert!(matches!(P::open_no_root(&path, 0), Err(Error::AlreadyOpen)));
+        // No transaction starts on the closed pool (the in-transaction reopen, refused
+        // at once instead of waiting for itself, is tested in tests/all/misuse.rs).
+        assert!(matches!(
+            P::transaction(|_| P::open_no_root(&path, 0).map(drop)),
+            Err(Error::NotOpen)
+        ));
+        // Another thread's open waits for the last pin, then succeeds.
+        let opener = std::thread::spawn({
+            let path = path.clone();
+            move || P::open_no_root(&path, 0).map(drop)
+        });
         drop(again);
+        opener.join().unwrap().unwrap();
         assert_eq!(P::__slot().pins.load(Ordering::Relaxed), 0);
         let g = P::open_no_root(&path, 0).unwrap();
         assert_eq!(P::uuid().unwrap(), uuid);

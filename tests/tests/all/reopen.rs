@@ -156,3 +156,54 @@ fn a_patched_generation_is_continued() {
     let _g = P::open_unlocked(&path, 0).unwrap();
     assert_eq!(P::generation().unwrap(), 42);
 }
+
+/// Closing while other threads run transactions, then reopening at once: the open waits
+/// for the closed pool's running transactions to end instead of failing (issue 16,
+/// item 7: it used to return `AlreadyOpen` millions of times). Counted, not timed.
+#[test]
+fn reopening_while_other_threads_run_transactions_never_spins() {
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+    let dir = shm_dir();
+    let path = dir.path().join("w.pool");
+    drop(P::open_no_root(&path, O_CF).unwrap());
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let ran = std::sync::atomic::AtomicU64::new(0);
+    let refused = std::thread::scope(|s| {
+        for _ in 0..3 {
+            s.spawn(|| {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = P::transaction(|_| {
+                        // Long enough that a close often lands inside one.
+                        std::hint::black_box((0..2000u64).sum::<u64>())
+                    });
+                    if r.is_ok() {
+                        ran.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+        let mut refused = 0u64;
+        for _ in 0..300 {
+            let g = loop {
+                match P::open_no_root(&path, 0) {
+                    Ok(g) => break g,
+                    Err(Error::AlreadyOpen) => refused += 1,
+                    Err(e) => panic!("{e}"),
+                }
+            };
+            // Let the workers get into transactions of this open before closing it.
+            let seen = ran.load(std::sync::atomic::Ordering::Relaxed);
+            while ran.load(std::sync::atomic::Ordering::Relaxed) < seen + 3 {
+                std::thread::yield_now();
+            }
+            drop(g);
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        refused
+    });
+    assert_eq!(
+        refused, 0,
+        "an open was refused while the closed pool drained"
+    );
+}
