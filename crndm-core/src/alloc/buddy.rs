@@ -226,11 +226,16 @@ impl Heap {
             for &u in &scan.stale {
                 bytes[to_usize(u)] = 0;
             }
+            // A merge only writes the merged head here; the upper buddy's head, now inside
+            // the merged block, is stale to the next scan and cleared in the next round,
+            // after this persist. Clearing both in one persist would let a crash keep the
+            // cleared byte and lose the merged head: units no head covers (M1).
             for &(u, k) in &scan.unmerged {
                 bytes[to_usize(u)] = FREE | (k + 1);
-                bytes[to_usize(u + (1 << k))] = 0;
             }
-            // PERSIST: the repaired map is durable before any allocation relies on it.
+            // PERSIST: the repaired map is durable before any allocation relies on it,
+            // and each round's merged heads before the next round clears the heads
+            // inside them (M1 at every moment).
             // SAFETY: (1) the whole map is in the mapping; (2) the persister is its own.
             unsafe { persister.persist(map, len) };
             scan = map::scan(bytes, units).map_err(corrupt)?;

@@ -146,6 +146,10 @@ pub enum Mutation {
     /// Recovery treats a redo commit like a classic one (hooks in `stm/recovery.rs`): it
     /// neither writes the REDO records again nor marks the allocations used.
     IgnoreRedo,
+    /// Rollback and recovery restore UNDO records oldest first (hook in
+    /// `stm/recovery.rs`) instead of newest first: where two records of one transaction
+    /// save overlapping bytes, the later (already changed) contents win.
+    UndoOldestFirst,
 }
 
 /// A power-failure simulator: give it to

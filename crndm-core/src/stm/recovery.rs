@@ -137,6 +137,18 @@ fn ignore_redo(persister: &Persister) -> bool {
     false
 }
 
+/// Whether the crash simulator planted
+/// [`UndoOldestFirst`](crate::persist::sim::Mutation) (always false without the
+/// `crash-sim` feature).
+fn undo_oldest_first(persister: &Persister) -> bool {
+    #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
+    if persister.mutated(crate::persist::sim::Mutation::UndoOldestFirst) {
+        return true;
+    }
+    let _ = persister;
+    false
+}
+
 /// What recovery found and did in one lane.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct LaneOutcome {
@@ -213,7 +225,10 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         && !ignore_redo(persister);
     if !committed || redo {
         // Roll back (UNDO records, newest first) or forward (REDO records, in order).
-        let undo: Vec<&Record> = recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect();
+        let mut undo: Vec<&Record> = recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect();
+        if undo_oldest_first(persister) {
+            undo.reverse();
+        }
         let redo_recs: Vec<&Record> = recs.iter().filter(|r| r.kind == Kind::Redo).collect();
         for r in if committed { redo_recs } else { undo } {
             write_back(raw, idx, lane, r)?;

@@ -1,5 +1,6 @@
-//! Aborts: every third operation writes both cells, pushes a node and pops one (a deferred
-//! free), then panics; the rollback must undo all of it (and a crash during the rollback
+//! Aborts: every third operation writes both cells and a pair of cells (one field
+//! logged, then the whole pair: overlapping undo records), pushes a node and pops one
+//! (a deferred free), then panics; the rollback must undo all of it (and a crash during the rollback
 //! must too). The other operations commit similar changes.
 
 use std::marker::PhantomData;
@@ -7,7 +8,7 @@ use std::marker::PhantomData;
 use crndm::MemPool;
 
 use crate::harness::{Observed, Workload};
-use crate::nested::{MixedRoot, observe_mixed};
+use crate::nested::{MixedRoot, observe_mixed, shift_pair};
 use crate::stack::{pop, push};
 
 /// The workload; `P` is its pool type.
@@ -70,6 +71,7 @@ impl<P: MemPool> Workload for Aborts<P> {
         let r = P::transaction(|j| {
             root.a.set(root.a.get() - x, j);
             root.b.set(root.b.get() + x, j);
+            shift_pair(&root.pair, x, j);
             let len = root.len.get();
             if aborts {
                 // Both a free and an allocation that the rollback must undo.
@@ -108,7 +110,8 @@ impl<P: MemPool> Workload for Aborts<P> {
                 stack.push(op as u64);
             }
         }
-        let mut v = vec![a as u64, (-a) as u64];
+        // The pair's x moves with b.
+        let mut v = vec![a as u64, (-a) as u64, (-a) as u64];
         v.extend(stack);
         v
     }

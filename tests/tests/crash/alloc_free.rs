@@ -1,7 +1,10 @@
 //! Allocation and free: three slots holding `Pbox`es of three size classes (64 B, 512 B,
-//! 8 KiB blocks); each operation fills an empty slot, replaces a box (free and allocate
-//! in one transaction) or empties a slot. Every box carries its creator's tag in every
-//! word, so a torn or stale block is caught.
+//! and a pair of 8 KiB blocks); each operation fills an empty slot, replaces its boxes
+//! (free and allocate in one transaction) or empties it. Every box carries its creator's
+//! tag in every word, so a torn or stale block is caught. The two 8 KiB boxes of the pair
+//! are allocated and freed together: the second is cut from a larger block whose other
+//! half stays free, so freeing the pair merges blocks (the merge fence of the
+//! allocator's publish step).
 
 use std::marker::PhantomData;
 
@@ -44,6 +47,7 @@ pub(crate) struct AllocRoot<P: MemPool> {
     small: Slot<4, P>,
     mid: Slot<40, P>,
     big: Slot<600, P>,
+    big_twin: Slot<600, P>,
     step: PCell<u64, P>,
 }
 
@@ -117,7 +121,10 @@ impl<P: MemPool> Workload for AllocFree<P> {
             match op % 3 {
                 0 => step_slot(&root.small, op, j),
                 1 => step_slot(&root.mid, op, j),
-                _ => step_slot(&root.big, op, j),
+                _ => {
+                    step_slot(&root.big, op, j);
+                    step_slot(&root.big_twin, op, j);
+                }
             }
         })
         .expect("commits");
@@ -127,10 +134,14 @@ impl<P: MemPool> Workload for AllocFree<P> {
         let s = read_slot(&root.small)?;
         let m = read_slot(&root.mid)?;
         let b = read_slot(&root.big)?;
+        let t = read_slot(&root.big_twin)?;
+        if t.0 != b.0 {
+            return Err(format!("the 8 KiB pair has tags {} and {}", b.0, t.0));
+        }
         Ok(Observed {
             step: usize::try_from(root.step.get()).map_err(|e| e.to_string())?,
             state: vec![s.0, m.0, b.0],
-            used: root_block::<AllocRoot<P>>() + s.1 + m.1 + b.1,
+            used: root_block::<AllocRoot<P>>() + s.1 + m.1 + b.1 + t.1,
         })
     }
 

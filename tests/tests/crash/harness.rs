@@ -150,6 +150,15 @@ impl Budget {
         max_failures: 5,
     };
 
+    /// For the second run of a two-crash workload, which is explored once per crash
+    /// point of the first: exhaustive up to 4 dirty lines, 4 samples of each kind.
+    pub(crate) const SECOND_RUN: Budget = Budget {
+        all_subsets_up_to: 4,
+        sampled: 4,
+        every: 1,
+        max_failures: 5,
+    };
+
     /// For mutation tests: stop at the first inconsistency.
     pub(crate) const FIRST_FAILURE: Budget = Budget {
         max_failures: 1,
@@ -758,8 +767,12 @@ pub(crate) fn scratch() -> tempfile::TempDir {
 pub(crate) fn run<W: Workload>(w: &W, budget: &Budget, mutation: Option<Mutation>) -> Report {
     let dir = scratch();
     let rec = record(w, dir.path(), mutation);
-    let in_recovery =
-        mutation.filter(|&m| matches!(m, Mutation::KeepUncommittedFrees | Mutation::IgnoreRedo));
+    let in_recovery = mutation.filter(|&m| {
+        matches!(
+            m,
+            Mutation::KeepUncommittedFrees | Mutation::IgnoreRedo | Mutation::UndoOldestFirst
+        )
+    });
     RECOVERY_MUTATION.with(|m| m.set(in_recovery));
     let report = explore(w, &rec, dir.path(), budget, &|label| w.allowed(label));
     RECOVERY_MUTATION.with(|m| m.set(None));

@@ -9,6 +9,9 @@
 //! a committed prefix the crash point allows, the allocator is clean, no block leaks, and
 //! a second recovery changes nothing.
 //!
+//! [`two_crashes`] adds a second power failure: a crash image is recovered, the
+//! workload's remaining operations run on it, and their crash images are checked (L1).
+//!
 //! [`every_crash_image_of_every_workload_recovers`] runs all workloads and prints how
 //! many crash points and images it checked; [`mutations`] plants bugs and shows that the
 //! same checks catch each; [`regressions`] holds the bugs the suite found, reduced.
@@ -31,6 +34,7 @@ mod regressions;
 mod root_creation;
 mod stack;
 mod sum;
+mod two_crashes;
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -55,6 +59,8 @@ crndm::pool!(large_pool);
 crndm::pool!(coll_pool);
 crndm::pool!(ordered_pool);
 crndm::pool!(tree_pool);
+crndm::pool!(two_crash_sum_pool);
+crndm::pool!(two_crash_alloc_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -101,6 +107,22 @@ fn every_crash_image_of_every_workload_recovers() {
                 &aborts::Aborts::<recovery_pool::BuddyAlloc>::new(18),
                 1,
                 &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            two_crashes::two_crashes(
+                &alloc_free::AllocFree::<two_crash_alloc_pool::BuddyAlloc>::new(12),
+                3,
+                &Budget::SECOND_RUN,
+                None,
+            )
+        }),
+        Box::new(|| {
+            two_crashes::two_crashes(
+                &sum::Sum::<two_crash_sum_pool::BuddyAlloc>::classic(6),
+                2,
+                &Budget::SECOND_RUN,
                 None,
             )
         }),
@@ -200,13 +222,13 @@ fn every_crash_image_of_every_workload_recovers() {
     let reports = run_parallel(jobs, threads);
     let mut text = String::from("\ncrash suite (simulated power failure, DESIGN §9)\n");
     text += &format!(
-        "  {:<34} {:>12} {:>10} {:>13} {:>9}\n",
+        "  {:<50} {:>12} {:>10} {:>13} {:>9}\n",
         "workload", "crash points", "images", "inconsistent", "seconds"
     );
     let mut total = Report::new("all workloads");
     for r in reports {
         text += &format!(
-            "  {:<34} {:>12} {:>10} {:>13} {:>9.1}{}\n",
+            "  {:<50} {:>12} {:>10} {:>13} {:>9.1}{}\n",
             r.workload,
             r.crash_points,
             r.images,
@@ -221,7 +243,7 @@ fn every_crash_image_of_every_workload_recovers() {
         total.absorb(r);
     }
     text += &format!(
-        "  {:<34} {:>12} {:>10} {:>13} {:>9.1}  (wall clock, {threads} threads)\n",
+        "  {:<50} {:>12} {:>10} {:>13} {:>9.1}  (wall clock, {threads} threads)\n",
         "total",
         total.crash_points,
         total.images,

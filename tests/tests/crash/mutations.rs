@@ -65,10 +65,19 @@ crndm::pool!(reinstate_pool);
 crndm::pool!(commit_point_pool);
 crndm::pool!(commit_record_pool);
 crndm::pool!(alloc_fence_pool);
+crndm::pool!(alloc_fence_stack_pool);
+crndm::pool!(merge_fence_pool);
+crndm::pool!(merge_fence_alloc_pool);
+crndm::pool!(eager_fence_pool);
+crndm::pool!(oldest_first_aborts_pool);
+crndm::pool!(oldest_first_ordered_pool);
+crndm::pool!(oldest_first_recovery_pool);
 crndm::pool!(split_fence_pool);
 crndm::pool!(record_flush_pool);
 crndm::pool!(truncate_flush_pool);
 crndm::pool!(rollback_pool);
+crndm::pool!(epoch_bound_pool);
+crndm::pool!(epoch_bound_alloc_pool);
 
 /// The commit's flush of every range written in place (L4).
 pub(crate) fn skip_flush_in_commit() -> Mutation {
@@ -189,15 +198,113 @@ fn removing_the_commit_record_fence_is_caught() {
     assert_caught(&AllocFree::<commit_record_pool::BuddyAlloc>::new(9), m);
 }
 
-#[test]
-fn removing_the_allocators_ordering_fence_is_caught() {
-    // A1: the ALLOC record is durable before the block's USED head byte.
-    let m = Mutation::SkipCall(site(
+fn skip_alloc_fence() -> Mutation {
+    Mutation::SkipCall(site(
         "stm/journal.rs",
         "PERSIST: the ALLOC records are durable before the used heads (A1)",
         ".fence()",
+    ))
+}
+
+#[test]
+fn removing_the_allocators_ordering_fence_is_caught() {
+    // A1: the ALLOC record is durable before the block's USED head byte; without the
+    // fence a crash can leave a used block that no record lets recovery free (a leak
+    // the used-bytes check sees).
+    assert_caught(
+        &AllocFree::<alloc_fence_pool::BuddyAlloc>::new(9),
+        skip_alloc_fence(),
+    );
+}
+
+#[test]
+fn removing_the_allocators_ordering_fence_is_caught_by_the_stack() {
+    // The same through a second workload: the stack logs its cells before it allocates
+    // the nodes, so their records need the commit's own fence.
+    assert_caught(
+        &Stack::<alloc_fence_stack_pool::BuddyAlloc>::new(8),
+        skip_alloc_fence(),
+    );
+}
+
+fn skip_merge_fence() -> Mutation {
+    Mutation::SkipCall(site(
+        "alloc/buddy.rs",
+        "PERSIST: the merged heads are durable before the old heads inside them are",
+        ".fence()",
+    ))
+}
+
+#[test]
+fn removing_the_merge_fence_is_caught() {
+    // M1 while merging: the merged head is durable before the heads inside it are
+    // cleared; otherwise a crash leaves units no head covers and the map does not open.
+    // Freed extension blocks of the journal merge with their free buddies.
+    assert_caught(
+        &crate::large::Large::<merge_fence_pool::BuddyAlloc>::new(12),
+        skip_merge_fence(),
+    );
+}
+
+#[test]
+fn removing_the_merge_fence_is_caught_with_a_freed_pair() {
+    // The same through a second workload: the pair of 8 KiB boxes freed in one commit.
+    assert_caught(
+        &AllocFree::<merge_fence_alloc_pool::BuddyAlloc>::new(9),
+        skip_merge_fence(),
+    );
+}
+
+#[test]
+fn removing_the_fence_of_an_eager_allocation_is_caught() {
+    // A1 for a block the journal takes for its own log (an extension): its EXTEND
+    // record is durable before the block's used head.
+    let m = Mutation::SkipCall(site(
+        "alloc/buddy.rs",
+        "PERSIST: the journal record is durable before the head byte below can",
+        ".fence()",
     ));
-    assert_caught(&AllocFree::<alloc_fence_pool::BuddyAlloc>::new(9), m);
+    assert_caught(
+        &crate::large::Large::<eager_fence_pool::BuddyAlloc>::new(12),
+        m,
+    );
+}
+
+#[test]
+fn rolling_back_oldest_record_first_is_caught() {
+    // Undo records are applied newest first, so that a range logged twice (a field
+    // alone, then the struct holding it) ends with its oldest contents. The abort
+    // workload logs such a pair in every transaction, then aborts some.
+    assert_caught(
+        &Aborts::<oldest_first_aborts_pool::BuddyAlloc>::new(9),
+        Mutation::UndoOldestFirst,
+    );
+}
+
+#[test]
+fn rolling_back_oldest_record_first_is_caught_in_ordered_collections() {
+    // The same through a second workload: the ordered collections' nodes and strings
+    // are logged more than once per transaction.
+    assert_caught(
+        &crate::ordered::Ordered::<oldest_first_ordered_pool::BuddyAlloc>::new(12),
+        Mutation::UndoOldestFirst,
+    );
+}
+
+#[test]
+fn rolling_back_oldest_record_first_is_caught_in_recovery() {
+    // And in recovery itself, which rolls back the crashed transaction the same way.
+    let r = crate::recovery::interrupted_recovery(
+        &Aborts::<oldest_first_recovery_pool::BuddyAlloc>::new(9),
+        1,
+        &Budget::FIRST_FAILURE,
+        Some(Mutation::UndoOldestFirst),
+    );
+    assert!(
+        !r.failures.is_empty(),
+        "rolling back oldest first went unnoticed in {} images of interrupted recovery",
+        r.images
+    );
 }
 
 #[test]
@@ -244,6 +351,65 @@ fn removing_the_flush_of_restored_bytes_in_rollback_is_caught() {
         ".flush(",
     ));
     assert_caught(&Aborts::<rollback_pool::BuddyAlloc>::new(6), m);
+}
+
+/// The persist of a lane's new epoch bound at open (L1).
+pub(crate) fn skip_epoch_bound() -> Mutation {
+    Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the new bound is durable before any epoch of the range is used (L1)",
+        ".persist(",
+    ))
+}
+
+#[test]
+fn removing_the_persist_of_the_epoch_bound_is_caught() {
+    // After a power failure the next open would reuse the crashed run's epochs, and a
+    // crash early in one of its transactions would extend the log with the older
+    // transaction's records (classic commit: each UNDO record is fenced on its own, so
+    // a crash can leave a new first record followed by an old one of the same epoch).
+    let r = crate::two_crashes::two_crashes(
+        &Sum::<epoch_bound_pool::BuddyAlloc>::classic(8),
+        1,
+        &Budget {
+            max_failures: 1,
+            ..Budget::SECOND_RUN
+        },
+        Some(skip_epoch_bound()),
+    );
+    assert!(
+        !r.failures.is_empty(),
+        "the missing epoch-bound persist went unnoticed in {} images",
+        r.images
+    );
+    println!(
+        "caught after {} images: {}",
+        r.images, r.failures[0].message
+    );
+}
+
+#[test]
+fn removing_the_persist_of_the_epoch_bound_is_caught_with_frees() {
+    // The same through a second workload: allocations and frees (ALLOC and FREE
+    // records, COMMIT records of commits with frees).
+    let r = crate::two_crashes::two_crashes(
+        &AllocFree::<epoch_bound_alloc_pool::BuddyAlloc>::new(12),
+        1,
+        &Budget {
+            max_failures: 1,
+            ..Budget::SECOND_RUN
+        },
+        Some(skip_epoch_bound()),
+    );
+    assert!(
+        !r.failures.is_empty(),
+        "the missing epoch-bound persist went unnoticed in {} images",
+        r.images
+    );
+    println!(
+        "caught after {} images: {}",
+        r.images, r.failures[0].message
+    );
 }
 
 crndm::pool!(sweep_sum_pool);

@@ -4,7 +4,7 @@
 
 use std::marker::PhantomData;
 
-use crndm::{MemPool, PCell, Root};
+use crndm::{MemPool, PCell, PRefCell, Root};
 
 use crate::harness::{Observed, Workload, root_block};
 use crate::stack::{Link, node_block, pop, values};
@@ -18,10 +18,41 @@ pub(crate) struct MixedRoot<P: MemPool> {
     pub(crate) head: Link<P>,
     pub(crate) len: PCell<u64, P>,
     pub(crate) step: PCell<u64, P>,
+    /// Two cells whose sum is 0, changed one field first and then as a whole.
+    pub(crate) pair: PRefCell<Pair<P>, P>,
 }
 
-/// Reads a [`MixedRoot`]: `[a, b, stack values bottom to top...]`, checking `a + b == 0`
-/// and the length field.
+/// Two cells behind one `PRefCell`: a field can be logged on its own (`PCell::set`
+/// through a shared borrow) and then again inside the whole (`borrow_mut`).
+#[derive(crndm::RootLayout)]
+pub(crate) struct Pair<P: MemPool> {
+    pub(crate) x: PCell<i64, P>,
+    pub(crate) y: PCell<i64, P>,
+}
+
+impl<P: MemPool> Default for Pair<P> {
+    fn default() -> Self {
+        Pair {
+            x: PCell::new(0),
+            y: PCell::new(0),
+        }
+    }
+}
+
+/// Adds `d` to the pair's `x` and takes it from `y`: `x` is logged alone, then the
+/// whole pair (with `x` already changed) is logged by `borrow_mut`. Rollback must
+/// restore the newer record first, so that the older (`x` as it was) wins.
+pub(crate) fn shift_pair<P: MemPool>(pair: &PRefCell<Pair<P>, P>, d: i64, j: &crndm::Journal<P>) {
+    {
+        let p = pair.borrow();
+        p.x.set(p.x.get() + d, j);
+    }
+    let p = pair.borrow_mut(j);
+    p.y.set(p.y.get() - d, j);
+}
+
+/// Reads a [`MixedRoot`]: `[a, b, pair x, stack values bottom to top...]`, checking
+/// `a + b == 0`, `x + y == 0` and the length field.
 pub(crate) fn observe_mixed<P: MemPool>(root: &MixedRoot<P>) -> Result<Observed, String> {
     let (a, b) = (root.a.get(), root.b.get());
     if a + b != 0 {
@@ -36,8 +67,15 @@ pub(crate) fn observe_mixed<P: MemPool>(root: &MixedRoot<P>) -> Result<Observed,
         ));
     }
     vals.reverse();
+    let (x, y) = {
+        let p = root.pair.borrow();
+        (p.x.get(), p.y.get())
+    };
+    if x + y != 0 {
+        return Err(format!("pair x + y = {} (x {x}, y {y})", x + y));
+    }
     let used = root_block::<MixedRoot<P>>() + vals.len() as u64 * node_block::<P>();
-    let mut state = vec![a as u64, b as u64];
+    let mut state = vec![a as u64, b as u64, x as u64];
     state.extend(vals);
     Ok(Observed {
         step: usize::try_from(root.step.get()).map_err(|e| e.to_string())?,
@@ -87,7 +125,7 @@ impl<P: MemPool> Workload for Nested<P> {
                     *head = Some(crndm::Pbox::new(
                         crate::stack::Node {
                             value: op as u64,
-                            next: crndm::PRefCell::new(next),
+                            next: PRefCell::new(next),
                         },
                         j3,
                     ));
@@ -124,7 +162,7 @@ impl<P: MemPool> Workload for Nested<P> {
                 stack.truncate(stack.len() - 2);
             }
         }
-        let mut v = vec![a as u64, (-a) as u64];
+        let mut v = vec![a as u64, (-a) as u64, 0];
         v.extend(stack);
         v
     }

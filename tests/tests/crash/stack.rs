@@ -24,15 +24,15 @@ pub(crate) type Link<P> = PRefCell<Option<Pbox<Node<P>, P>>, P>;
 
 /// Pushes `value` on the stack at `head`.
 pub(crate) fn push<P: MemPool>(head: &Link<P>, value: u64, j: &Journal<P>) {
-    let next = head.take(j);
-    let node = Pbox::new(
+    let mut head = head.borrow_mut(j);
+    let next = head.take();
+    *head = Some(Pbox::new(
         Node {
             value,
             next: PRefCell::new(next),
         },
         j,
-    );
-    *head.borrow_mut(j) = Some(node);
+    ));
 }
 
 /// Pops the top of the stack at `head` (its block is freed when `j` commits).
@@ -212,34 +212,40 @@ impl<P: MemPool> Workload for Stack<P> {
 }
 
 /// Operation `op` of the script, as one transaction.
+///
+/// The length and step cells are logged before the stack changes, so the nodes' ALLOC
+/// records come after the transaction's last undo record and only the commit's own
+/// fence makes them durable before the nodes' head bytes (A1).
 fn stack_op<P: MemPool>(root: &StackRoot<P>, op: usize) {
     P::transaction(|j| {
         let v = op as u64 * 10;
-        let mut len = root.len.get();
-        match SCRIPT[op % SCRIPT.len()] {
+        let len = root.len.get();
+        let script = SCRIPT[op % SCRIPT.len()];
+        root.len.set(
+            match script {
+                Op::Push(n) => len + u64::from(n),
+                Op::Pop(n) => len.saturating_sub(u64::from(n)),
+                Op::PopPush => len.max(1),
+            },
+            j,
+        );
+        root.step.set(op as u64 + 1, j);
+        match script {
             Op::Push(n) => {
                 for k in 0..u64::from(n) {
                     push(&root.head, v + k, j);
-                    len += 1;
                 }
             }
             Op::Pop(n) => {
                 for _ in 0..n {
-                    if pop(&root.head, j).is_some() {
-                        len -= 1;
-                    }
+                    pop(&root.head, j);
                 }
             }
             Op::PopPush => {
-                if pop(&root.head, j).is_some() {
-                    len -= 1;
-                }
+                pop(&root.head, j);
                 push(&root.head, v, j);
-                len += 1;
             }
         }
-        root.len.set(len, j);
-        root.step.set(op as u64 + 1, j);
     })
     .expect("commits");
 }
