@@ -1,10 +1,9 @@
-//! The pool file: opening, the process lock, mapping, and mode detection.
+//! The pool file: opening, mapping, and mode detection (its lock is `pool::lock`).
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
-use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
 use crate::persist::Mode;
@@ -12,47 +11,6 @@ use crate::util::to_usize;
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;
-
-/// How long a conflicting lock is retried before [`Error::Locked`].
-///
-/// A `flock` belongs to the open file description, and a child process holds a copy of
-/// every descriptor of its parent from its `fork` until its `exec` closes them (pool
-/// files are `O_CLOEXEC`). So while any thread of a program spawns a process, a pool the
-/// program has just closed can look locked for a moment. Retrying for a bounded time
-/// hides that window; a pool really held by another process is reported after it.
-/// (POSIX record locks are not copied by `fork`, but any `close` of the file anywhere in
-/// the process silently drops them, letting a second writer in: the worse failure.)
-const LOCK_PATIENCE: Duration = Duration::from_millis(200);
-
-/// Takes the process-level advisory lock on `file`: exclusive for a writer, shared for a
-/// reader.
-///
-/// # Errors
-/// [`Error::Locked`] if another holder conflicts for all of [`LOCK_PATIENCE`];
-/// [`Error::Io`] if `flock` fails otherwise.
-pub(crate) fn lock(file: &File, path: &Path, exclusive: bool) -> Result<()> {
-    let op = if exclusive {
-        libc::LOCK_EX
-    } else {
-        libc::LOCK_SH
-    } | libc::LOCK_NB;
-    let start = Instant::now();
-    loop {
-        // SAFETY: `flock` takes a valid open descriptor (owned by `file`) and an operation.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), op) };
-        if rc == 0 {
-            return Ok(());
-        }
-        let err = std::io::Error::last_os_error();
-        if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
-            return Err(Error::io("flock", path, err));
-        }
-        if start.elapsed() >= LOCK_PATIENCE {
-            return Err(Error::Locked(path.to_path_buf()));
-        }
-        std::thread::sleep(Duration::from_micros(100));
-    }
-}
 
 /// The custom open flags of every pool file open: `O_NONBLOCK`, so that opening a FIFO
 /// named as a pool returns at once (to be refused by [`require_regular`]) instead of

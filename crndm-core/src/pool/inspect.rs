@@ -13,7 +13,6 @@
 //! - **I3** nothing is mapped before the header has been validated against the file's
 //!   length (`read_geometry`), so every region the header names is inside the mapping.
 
-use std::fs::File;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -22,8 +21,9 @@ use crate::alloc::map::{self, Scan};
 use crate::alloc::{AllocStats, ClassStats};
 use crate::error::{Error, Region, Result};
 use crate::persist::Mode;
-use crate::pool::file::{Mapping, OPEN_FLAGS, lock, require_regular};
+use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, Header};
+use crate::pool::lock::{LockedFile, lock};
 use crate::pool::raw::read_geometry;
 use crate::util::{small, to_usize};
 
@@ -42,7 +42,7 @@ pub(crate) struct Inspection {
     pub(crate) scan: std::result::Result<Scan, (u64, String)>,
     // Field order is drop order: the mapping goes before the file whose lock guards it.
     mapping: Mapping,
-    _file: File,
+    _file: LockedFile,
 }
 
 impl Inspection {
@@ -66,7 +66,7 @@ impl Inspection {
 ///
 /// # Errors
 /// [`Error::NotFound`], [`Error::Locked`] and I/O errors.
-fn open_shared(path: &Path) -> Result<File> {
+fn open_shared(path: &Path) -> Result<LockedFile> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(OPEN_FLAGS)
@@ -76,8 +76,7 @@ fn open_shared(path: &Path) -> Result<File> {
             _ => Error::io("open", path, e),
         })?;
     require_regular(&file, path)?;
-    lock(&file, path, false)?;
-    Ok(file)
+    lock(file, path, false)
 }
 
 /// Maps `path` read-only under a shared lock, validates the header and scans the
@@ -159,7 +158,7 @@ pub(crate) fn inspect_with_progress(
 /// `pread`: works on any file, valid pool or not.
 #[derive(Debug)]
 pub(crate) struct RawFileReader {
-    file: File,
+    file: LockedFile,
     path: PathBuf,
     len: u64,
 }

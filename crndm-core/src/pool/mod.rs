@@ -10,6 +10,7 @@
 pub(crate) mod file;
 pub(crate) mod header;
 pub(crate) mod inspect;
+pub(crate) mod lock;
 pub(crate) mod options;
 pub(crate) mod raw;
 pub(crate) mod space;

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use crate::alloc::{AllocStats, Heap};
 use crate::error::{Error, Region, Result};
 use crate::persist::{Mode, Persister};
-use crate::pool::file::{Mapping, OPEN_FLAGS, lock, require_regular};
+use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, HEADER_REGION, Header};
+use crate::pool::lock::{LockedFile, lock};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
 use crate::util::to_usize;
 
@@ -32,7 +33,7 @@ pub(crate) struct RawPool {
     uuid: [u8; 16],
     generation: u64,
     map: Mapping,
-    _file: File,
+    _file: LockedFile,
     path: PathBuf,
 }
 
@@ -114,7 +115,7 @@ impl RawPool {
                 _ => Error::io("open", path, e),
             })?;
         require_regular(&file, path)?;
-        lock(&file, path, true)?;
+        let file = lock(file, path, true)?;
         let len = file
             .metadata()
             .map_err(|e| Error::io("stat", path, e))?
@@ -203,7 +204,7 @@ impl RawPool {
     ///
     /// # Errors
     /// Every validation error of the header and the allocator map, and I/O errors.
-    fn open_locked(file: File, path: &Path, opts: &PoolOptions) -> Result<RawPool> {
+    fn open_locked(file: LockedFile, path: &Path, opts: &PoolOptions) -> Result<RawPool> {
         let geo = read_geometry(&file, path)?;
         let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);

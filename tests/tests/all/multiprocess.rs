@@ -248,3 +248,66 @@ fn spawning_a_process_does_not_lock_closed_pools() {
     spawner.join().unwrap();
     assert_eq!(locked, 0, "spurious Locked errors in 2000 reopens");
 }
+
+// A child that stays between its fork and its exec for longer than crndm's short retry
+// (1.5 s in `pre_exec` here; a loaded machine can do the same to an ordinary spawn)
+// holds a copy of the lock of a pool that was open at the fork. Reopening that pool
+// after closing it waits for the child's exec instead of failing with `Locked`: the
+// lock table says the lock is this process's own and no live handle holds it.
+#[test]
+fn a_slow_child_does_not_lock_a_closed_pool() {
+    use std::io::Read;
+    use std::os::fd::{FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+    let dir = shm_dir();
+    let path = dir.path().join("slow-child.pool");
+    create_pool::<P>(&path);
+    let mut fds = [0; 2];
+    // SAFETY: `pipe2` writes two new descriptors into the array it is given.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: the descriptor was just created and is owned by nothing else.
+    let mut forked = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+    // SAFETY: as above.
+    let wake = unsafe { OwnedFd::from_raw_fd(fds[1]) };
+    let pool = P::open_no_root(&path, 0).expect("open");
+    let spawner = {
+        let wake = std::os::fd::AsRawFd::as_raw_fd(&wake);
+        std::thread::spawn(move || {
+            let mut cmd = std::process::Command::new("true");
+            let hook = move || {
+                // SAFETY: `write` of one byte from a static buffer to a descriptor the
+                // parent keeps open until the child has run (async-signal-safe).
+                unsafe { libc::write(wake, b"f".as_ptr().cast(), 1) };
+                let t = libc::timespec {
+                    tv_sec: 1,
+                    tv_nsec: 500_000_000,
+                };
+                // SAFETY: `nanosleep` reads a valid timespec (async-signal-safe).
+                unsafe { libc::nanosleep(&raw const t, std::ptr::null_mut()) };
+                Ok(())
+            };
+            // SAFETY: the hook calls only async-signal-safe functions and allocates
+            // nothing, as code between fork and exec must.
+            unsafe { cmd.pre_exec(hook) };
+            cmd.status().expect("spawn true")
+        })
+    };
+    let mut byte = [0u8];
+    forked
+        .read_exact(&mut byte)
+        .expect("the child reports its fork");
+    drop(pool);
+    let start = std::time::Instant::now();
+    let reopened = P::open_no_root(&path, 0);
+    let waited = start.elapsed();
+    assert!(
+        reopened.is_ok(),
+        "reopen while a forked child holds the old lock: {:?}",
+        reopened.err()
+    );
+    assert!(spawner.join().unwrap().success());
+    drop(wake);
+    println!("reopen waited {waited:?} for the child's exec");
+}
