@@ -201,6 +201,18 @@ fn counters(n: usize) -> Box<[AtomicU64]> {
 }
 
 impl Heap {
+    /// Checks, reading only, that [`Heap::open`] will accept the map `bytes` of a heap of
+    /// `units` units: run before anything of the pool is written, so that an open
+    /// refused for a corrupt map leaves the file as it was. (The repairs of
+    /// [`Heap::open`] and recovery's reinstated heads keep every block's order and
+    /// place, so they cannot make a valid map invalid.)
+    ///
+    /// # Errors
+    /// [`Error::CorruptAllocator`] if the map violates M1 or M2.
+    pub(crate) fn check_map(bytes: &[u8], units: u64) -> Result<()> {
+        map::scan(bytes, units).map(|_| ()).map_err(corrupt)
+    }
+
     /// Opens the allocator over an existing map: scans it, repairs crash residue (M3, M4)
     /// durably, and builds the DRAM free sets, with one empty cache per lane.
     ///

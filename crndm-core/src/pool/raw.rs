@@ -229,6 +229,17 @@ impl RawPool {
         if crate::pool::space::has_holes(&file, path, geo.pool_size)? {
             crate::pool::space::reserve(&file, path, geo.pool_size)?;
         }
+        // Everything that can refuse the pool is checked before the first write below.
+        {
+            // SAFETY: the map region lies inside the mapping (validated geometry).
+            let start = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+            // SAFETY: `heap_units` bytes from `start` are the map region, only read while
+            // this slice lives.
+            let bytes = unsafe { std::slice::from_raw_parts(start, to_usize(geo.heap_units)) };
+            Heap::check_map(bytes, geo.heap_units)?;
+        }
+        // SAFETY: (1) a live mapping of the validated geometry, not used elsewhere yet.
+        unsafe { crate::stm::recovery::check_journals(map.ptr(), &geo, &persister)? };
         // SAFETY: (1) a live writable mapping of the validated geometry, not used
         // elsewhere yet; (2) the persister is this mapping's.
         unsafe { crate::stm::recovery::reinstate_uncommitted_frees(map.ptr(), &geo, &persister) };

@@ -162,6 +162,84 @@ pub(crate) struct LaneOutcome {
     pub(crate) freed: usize,
 }
 
+/// Refuses a record of lane `idx` whose bytes recovery may not write: anything but the
+/// heap and the root slot of the header.
+///
+/// # Errors
+/// [`Error::CorruptJournal`] naming the lane and the record.
+fn check_target(geo: &Geometry, idx: u32, r: &Record) -> Result<()> {
+    let (size, heap_off) = (geo.pool_size, geo.heap_off);
+    let len = u64::from(r.aux);
+    let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
+    let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
+    if in_heap || in_root_slot {
+        return Ok(());
+    }
+    Err(Error::CorruptJournal {
+        lane: idx,
+        reason: format!(
+            "{} record for {len} bytes at {:#x} is outside the heap",
+            if r.kind == Kind::Undo { "undo" } else { "redo" },
+            r.off
+        ),
+    })
+}
+
+/// The records recovery writes back for a log, in order: the UNDO records newest first
+/// when it did not commit (roll back), the REDO records in order after a redo commit
+/// (roll forward), none after a classic commit.
+fn to_write_back<'a>(recs: &'a [Record], persister: &Persister) -> Vec<&'a Record> {
+    let committed = recs.iter().any(|r| r.kind == Kind::Commit);
+    let redo = recs
+        .iter()
+        .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO)
+        && !ignore_redo(persister);
+    if !committed {
+        let mut undo: Vec<&Record> = recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect();
+        if undo_oldest_first(persister) {
+            undo.reverse();
+        }
+        undo
+    } else if redo {
+        recs.iter().filter(|r| r.kind == Kind::Redo).collect()
+    } else {
+        Vec::new()
+    }
+}
+
+/// Checks, reading only, that recovery can finish every lane of the pool mapped at
+/// `base`: every record it would write back names bytes it may write. It runs before
+/// anything of the pool is written, so that an open refused for a corrupt journal leaves
+/// the file as it was (neither an earlier lane rolled back nor the generation bumped).
+///
+/// # Safety
+/// 1. `base` is a live mapping of a pool with the validated geometry `geo`, whose
+///    journals nobody writes meanwhile.
+///
+/// # Errors
+/// [`Error::CorruptJournal`] for the first lane with a record [`recover_lane`] would
+/// refuse.
+pub(crate) unsafe fn check_journals(
+    base: *mut u8,
+    geo: &Geometry,
+    persister: &Persister,
+) -> Result<()> {
+    let resolve = extension_resolver(base, geo);
+    for i in 0..geo.lanes {
+        // SAFETY: the journals region is inside the mapping (validated geometry, (1)).
+        let journals = unsafe { base.add(to_usize(geo.journals_off)) };
+        // SAFETY: (1) lane `i` < `lanes` is inside the region; it is only read here.
+        let lane = unsafe { lane_at(journals, i, geo.lane_size) };
+        let Some((_, recs)) = lane.scan_with(&resolve) else {
+            continue;
+        };
+        for r in to_write_back(&recs, persister) {
+            check_target(geo, i, r)?;
+        }
+    }
+    Ok(())
+}
+
 /// Writes the payload of the UNDO or REDO record `r` back to the bytes it names, and
 /// flushes them.
 ///
@@ -169,20 +247,7 @@ pub(crate) struct LaneOutcome {
 /// [`Error::CorruptJournal`] if the record names bytes outside the heap and the header's
 /// mutable line (the root slot): the bytes are untrusted.
 fn write_back(raw: &RawPool, idx: u32, lane: &RawLane, r: &Record) -> Result<()> {
-    let (size, heap_off) = (raw.geometry().pool_size, raw.geometry().heap_off);
-    let len = u64::from(r.aux);
-    let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
-    let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
-    if !(in_heap || in_root_slot) {
-        return Err(Error::CorruptJournal {
-            lane: idx,
-            reason: format!(
-                "{} record for {len} bytes at {:#x} is outside the heap",
-                if r.kind == Kind::Undo { "undo" } else { "redo" },
-                r.off
-            ),
-        });
-    }
+    check_target(raw.geometry(), idx, r)?;
     let payload = lane.payload(r);
     // SAFETY: `[off, off + len)` is inside the mapping (checked above) and no other code
     // runs on the pool during recovery.
@@ -225,12 +290,7 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         && !ignore_redo(persister);
     if !committed || redo {
         // Roll back (UNDO records, newest first) or forward (REDO records, in order).
-        let mut undo: Vec<&Record> = recs.iter().rev().filter(|r| r.kind == Kind::Undo).collect();
-        if undo_oldest_first(persister) {
-            undo.reverse();
-        }
-        let redo_recs: Vec<&Record> = recs.iter().filter(|r| r.kind == Kind::Redo).collect();
-        for r in if committed { redo_recs } else { undo } {
+        for r in to_write_back(&recs, persister) {
             write_back(raw, idx, lane, r)?;
             out.restored += 1;
         }
@@ -249,4 +309,97 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         persister.fence();
     })?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pool::options::{O_CF, PoolOptions};
+    use crate::stm::lane::{LANE_HEADER, NewRecord};
+    use crate::stm::open::OpenPool;
+
+    fn options() -> PoolOptions {
+        PoolOptions::new().size(1 << 20).journals(2, 4096)
+    }
+
+    /// Lane `i` of `pool`.
+    fn lane(pool: &RawPool, i: u32) -> RawLane {
+        let geo = pool.geometry();
+        // SAFETY: the journals region is inside the live mapping.
+        let journals = unsafe { pool.base().add(to_usize(geo.journals_off)) };
+        // SAFETY: lane `i` exists; this test is the pool's only user.
+        unsafe { lane_at(journals, i, geo.lane_size) }
+    }
+
+    /// Leaves `rec` as the whole log of an uncommitted transaction in lane `i`.
+    fn plant(pool: &RawPool, i: u32, rec: NewRecord) {
+        let lane = lane(pool, i);
+        let epoch = lane.reserve_epochs(pool.persister());
+        // SAFETY: the payload (if any) is `aux` bytes outside the lane, owned by the caller.
+        let end = unsafe { lane.append(LANE_HEADER, epoch, rec, pool.persister()) };
+        assert!(end.is_some(), "the record fits an empty lane");
+        pool.persister().fence();
+    }
+
+    #[test]
+    fn an_open_refused_for_a_corrupt_journal_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("journal.pool");
+        let payload = *b"saved bytes!";
+        let aux = u32::try_from(payload.len()).expect("a short payload");
+        {
+            let pool = RawPool::open(&path, O_CF, &options()).expect("create");
+            let (heap_off, size) = (pool.geometry().heap_off, pool.geometry().pool_size);
+            // Lane 0 would be rolled back (bytes written), lane 1 names bytes past the end.
+            for (i, off) in [(0, heap_off), (1, size - 4)] {
+                let rec = NewRecord {
+                    kind: Kind::Undo,
+                    aux,
+                    off,
+                    payload: payload.as_ptr(),
+                };
+                plant(&pool, i, rec);
+            }
+        }
+        let before = std::fs::read(&path).expect("read");
+        let r = OpenPool::open(&path, 0, &options()).map(|_| ());
+        assert!(
+            matches!(r, Err(Error::CorruptJournal { lane: 1, .. })),
+            "{r:?}"
+        );
+        assert!(
+            std::fs::read(&path).expect("read") == before,
+            "the refused open wrote the file"
+        );
+    }
+
+    #[test]
+    fn an_open_refused_for_a_corrupt_map_leaves_the_file_as_it_was() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("map.pool");
+        {
+            let pool = RawPool::open(&path, O_CF, &options()).expect("create");
+            let off = pool.heap().alloc(64, 64, |_, _| Ok(())).expect("alloc");
+            let geo = pool.geometry();
+            let unit = (off - geo.heap_off) / 64;
+            // SAFETY: the map region is inside the live mapping.
+            let map = unsafe { pool.base().add(to_usize(geo.map_off)) };
+            // An uncommitted free in place (recovery's first step would mark the block
+            // used again) and an invalid byte where the buddy's head is.
+            for (u, byte) in [(unit, FREE), (unit ^ 1, FREE | USED)] {
+                // SAFETY: `u` < heap units: a map byte of the live mapping.
+                let at = unsafe { map.add(to_usize(u)) };
+                // SAFETY: as above; this test is the pool's only user.
+                unsafe { at.write(byte) };
+            }
+            plant(&pool, 0, NewRecord::plain(Kind::Free, 0, off));
+        }
+        let before = std::fs::read(&path).expect("read");
+        let r = OpenPool::open(&path, 0, &options()).map(|_| ());
+        assert!(matches!(r, Err(Error::CorruptAllocator { .. })), "{r:?}");
+        assert!(
+            std::fs::read(&path).expect("read") == before,
+            "the refused open wrote the file"
+        );
+    }
 }
