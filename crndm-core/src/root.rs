@@ -73,9 +73,11 @@ pub(crate) fn fingerprint<R: crate::RootLayout>() -> (u64, u64, u64) {
     )
 }
 
-/// Refuses, **before anything is written to the file**, an open of `path` with `flags`
-/// whose root would be refused by [`open_root`]: a read-only look (shared lock, read-only
-/// mapping, `pool::inspect`) at the root slot as recovery will leave it.
+/// Refuses, **before anything is written to the file**, an open whose root would be
+/// refused by [`open_root`]: it runs inside the open (`pool::raw`'s open check), on the
+/// mapped, validated file under the exclusive lock and before recovery's first write or
+/// the generation bump, and reads the root slot as recovery will leave it. `bytes` is
+/// the whole mapped pool, `geo` its validated geometry.
 ///
 /// # The rule for a pool that needs recovery
 /// A crashed transaction (the one creating the root, or any other: the slot is only
@@ -85,51 +87,17 @@ pub(crate) fn fingerprint<R: crate::RootLayout>() -> (u64, u64, u64) {
 /// first, and a committed redo log's REDO records in order (exactly
 /// `stm::recovery::recover_lane`), each only on the bytes of the slot it covers. If the
 /// resulting `root_off` is 0 the root does not exist yet (it will be created after
-/// recovery): nothing to refuse. Otherwise its fingerprint must be `R`'s.
-///
-/// Anything this look cannot read (no file, a header the real open refuses, a lock
-/// held) is left to the real open, which refuses those before it writes too. Between
-/// this look and the real open the file's lock is released for a moment; another
-/// process changing the root then is caught by [`open_root`]'s own check (after the
-/// open wrote its generation).
+/// recovery): nothing to refuse. Otherwise its fingerprint must be `R`'s. A freshly
+/// formatted pool has no root, so this never refuses a create.
 ///
 /// # Errors
 /// [`Error::RootTypeMismatch`].
-pub(crate) fn precheck_root<R: crate::RootLayout>(
-    path: &std::path::Path,
-    flags: crate::pool::Flags,
+pub(crate) fn check_recovered_root<R: crate::RootLayout>(
+    bytes: &[u8],
+    geo: &crate::pool::header::Geometry,
 ) -> Result<()> {
-    use crate::pool::{O_C, O_CNE, O_F};
     use crate::stm::lane::{COMMIT_REDO, Kind, lane_at};
     use crate::stm::recovery::extension_resolver;
-    // A pool that will be formatted has no root to refuse.
-    if flags & (O_C | O_F) != 0 && flags & O_CNE == 0 {
-        return Ok(());
-    }
-    // A file with holes is read only after the real open filled them: on tmpfs a read
-    // of a hole through a mapping allocates a page, which on a full filesystem is a
-    // SIGBUS. Its root is checked after that open (filling holes changes no byte).
-    let holes = {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Non-blocking: a FIFO named as a pool must not hang here (`pool::file`).
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(crate::pool::file::OPEN_FLAGS)
-            .open(path)
-    }
-    .ok()
-    .and_then(|f| {
-        let len = f.metadata().ok()?.len();
-        crate::pool::space::has_holes(&f, path, len).ok()
-    });
-    if holes != Some(false) {
-        return Ok(());
-    }
-    let Ok(insp) = crate::pool::inspect::inspect(path) else {
-        return Ok(());
-    };
-    let geo = &insp.geo;
-    let bytes = insp.bytes();
     let slot_off = std::mem::offset_of!(Header, root_off);
     let mut slot = [0u8; 32];
     slot.copy_from_slice(&bytes[slot_off..slot_off + 32]);
@@ -137,9 +105,10 @@ pub(crate) fn precheck_root<R: crate::RootLayout>(
     let jbase = bytes[to_usize(journals.off)..].as_ptr().cast_mut();
     let pool_base = bytes.as_ptr().cast_mut();
     for index in 0..geo.lanes {
-        // `jbase` is the journals region of the inspection's read-only mapping (validated
-        // geometry), which outlives the lanes made here; only reading methods (`scan_with`,
-        // `payload`) are called on them, and the shared lock excludes writers.
+        // `jbase` is the journals region of the mapping `bytes` views (validated
+        // geometry), which outlives the lanes made here; only reading methods
+        // (`scan_with`, `payload`) are called on them, and the exclusive lock and the
+        // caller (nothing written yet) exclude writers.
         // SAFETY: (1) lane `index` lies in that live region; (2) nobody writes it.
         let lane = unsafe { lane_at(jbase, index, geo.lane_size) };
         let Some((_, recs)) = lane.scan_with(extension_resolver(pool_base, geo)) else {

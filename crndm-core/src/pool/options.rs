@@ -141,7 +141,7 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<PoolGuard<P>> {
-        crate::stm::pool_type::open::<P>(path.as_ref(), flags, self)
+        crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, None)
     }
 
     /// Opens (per `flags`) the pool file at `path` as pool type `P` and returns its root
@@ -156,8 +156,10 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<RootCell<R, P>> {
-        // Every refusal comes before the file is written (recovery, generation bump).
-        crate::root::precheck_root::<R>(path.as_ref(), flags)?;
-        crate::root::open_root(self.open_no_root::<P>(path, flags)?)
+        // Every refusal comes before the file is written (recovery, generation bump): the
+        // root is checked inside the open, under the exclusive lock.
+        let check: crate::pool::raw::OpenCheck = crate::root::check_recovered_root::<R>;
+        let guard = crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, Some(check))?;
+        crate::root::open_root(guard)
     }
 }

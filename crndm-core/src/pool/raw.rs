@@ -23,6 +23,12 @@ use crate::pool::lock::{LockedFile, lock};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
 use crate::util::to_usize;
 
+/// A check an upper layer runs inside [`RawPool::open_checked`]: on the whole mapped
+/// pool (`bytes`) with its validated geometry, under the exclusive lock, after the
+/// header, map and journals have been validated and before the first write to the file.
+/// An error refuses the open and leaves the file as it was.
+pub(crate) type OpenCheck = fn(bytes: &[u8], geo: &Geometry) -> Result<()>;
+
 /// One open pool. Field order is drop order: the heap goes before the mapping it
 /// points into, the mapping before the file whose lock guards it.
 #[derive(Debug)]
@@ -92,6 +98,20 @@ impl RawPool {
     /// [`Error::InvalidFlags`], the file's I/O errors, [`Error::Locked`], and every
     /// validation error of the header and the allocator map.
     pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
+        Self::open_checked(path, flags, opts, None)
+    }
+
+    /// [`RawPool::open`], running `check` on the mapped, validated file before anything
+    /// is written to it.
+    ///
+    /// # Errors
+    /// Those of [`RawPool::open`] and of `check`.
+    pub(crate) fn open_checked(
+        path: &Path,
+        flags: Flags,
+        opts: &PoolOptions,
+        check: Option<OpenCheck>,
+    ) -> Result<RawPool> {
         let plan = plan(flags)?;
         // Refuse impossible options before anything is created or truncated.
         if plan != Plan::Open {
@@ -146,7 +166,7 @@ impl RawPool {
             }
             return Err(e);
         }
-        Self::open_locked(file, path, opts)
+        Self::open_locked(file, path, opts, check)
     }
 
     /// Writes an empty pool of `opts` into the (locked) file.
@@ -204,7 +224,12 @@ impl RawPool {
     ///
     /// # Errors
     /// Every validation error of the header and the allocator map, and I/O errors.
-    fn open_locked(file: LockedFile, path: &Path, opts: &PoolOptions) -> Result<RawPool> {
+    fn open_locked(
+        file: LockedFile,
+        path: &Path,
+        opts: &PoolOptions,
+        check: Option<OpenCheck>,
+    ) -> Result<RawPool> {
         let geo = read_geometry(&file, path)?;
         let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, opts.mode)?;
         let persister = Persister::new(mode);
@@ -237,6 +262,12 @@ impl RawPool {
             // this slice lives.
             let bytes = unsafe { std::slice::from_raw_parts(start, to_usize(geo.heap_units)) };
             Heap::check_map(bytes, geo.heap_units)?;
+        }
+        if let Some(check) = check {
+            // SAFETY: the whole mapping, validated; nothing writes it while the slice
+            // lives (the lock excludes other writers; this open writes only after).
+            let bytes = unsafe { std::slice::from_raw_parts(map.ptr(), map.len()) };
+            check(bytes, &geo)?;
         }
         // SAFETY: (1) a live mapping of the validated geometry, not used elsewhere yet.
         unsafe { crate::stm::recovery::check_journals(map.ptr(), &geo, &persister)? };

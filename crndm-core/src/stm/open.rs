@@ -239,7 +239,21 @@ impl OpenPool {
     /// # Errors
     /// Every error of [`RawPool::open`] and of recovery.
     pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<OpenPool> {
-        let raw = RawPool::open(path, flags, opts)?;
+        Self::open_checked(path, flags, opts, None)
+    }
+
+    /// [`OpenPool::open`], running `check` on the mapped file before anything is written
+    /// (see [`OpenCheck`](crate::pool::raw::OpenCheck)).
+    ///
+    /// # Errors
+    /// Every error of [`RawPool::open_checked`] and of recovery.
+    pub(crate) fn open_checked(
+        path: &Path,
+        flags: Flags,
+        opts: &PoolOptions,
+        check: Option<crate::pool::raw::OpenCheck>,
+    ) -> Result<OpenPool> {
+        let raw = RawPool::open_checked(path, flags, opts, check)?;
         let lanes = raw.geometry().lanes;
         let mut next_epoch = Vec::with_capacity(to_usize(u64::from(lanes)));
         let mut recovered = Vec::with_capacity(next_epoch.capacity());

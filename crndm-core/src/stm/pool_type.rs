@@ -493,14 +493,16 @@ impl<P: MemPool> Drop for PoolGuard<P> {
     }
 }
 
-/// Opens `path` into `P`'s slot (S1), recovering its journals.
+/// Opens `path` into `P`'s slot (S1), recovering its journals; `check` runs before
+/// anything is written (see [`OpenCheck`](crate::pool::raw::OpenCheck)).
 ///
 /// # Errors
-/// [`Error::AlreadyOpen`], and every error of [`OpenPool::open`].
+/// [`Error::AlreadyOpen`], and every error of [`OpenPool::open`] and of `check`.
 pub(crate) fn open<P: MemPool>(
     path: &Path,
     flags: Flags,
     opts: &PoolOptions,
+    check: Option<crate::pool::raw::OpenCheck>,
 ) -> Result<PoolGuard<P>> {
     let slot = P::__slot();
     let mut st = slot.lock();
@@ -514,7 +516,7 @@ pub(crate) fn open<P: MemPool>(
     if st.pool.is_some() {
         return Err(Error::AlreadyOpen);
     }
-    let pool = OpenPool::open(path, flags, opts)?;
+    let pool = OpenPool::open_checked(path, flags, opts, check)?;
     slot.size.store(
         crate::util::to_usize(pool.raw.geometry().pool_size),
         Ordering::Release,
