@@ -125,7 +125,7 @@ mod stm;
 pub mod sync;
 mod util;
 
-pub use alloc::{AllocStats, ClassStats};
+pub use alloc::{AllocStats, ClassStats, Reachability};
 pub use boxed::Pbox;
 pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
 pub use clone::{PClone, ToPString};

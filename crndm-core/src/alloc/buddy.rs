@@ -891,14 +891,23 @@ impl Heap {
         s
     }
 
+    /// A copy of the order map, read through the byte atomics (C1): other threads may be
+    /// storing bytes of blocks they own right now.
+    pub(crate) fn map_copy(&self) -> Vec<u8> {
+        (0..self.units).map(|u| self.read(u)).collect()
+    }
+
+    /// Pool offset of heap unit 0.
+    pub(crate) fn heap_off(&self) -> u64 {
+        self.heap_off
+    }
+
     /// Verifies every allocator invariant against the map as it is in PM; returns one
     /// line per problem (empty: healthy).
     pub(crate) fn check(&self) -> Vec<String> {
         let cached = self.cached();
         let st = self.lock();
-        // A copy read through the byte atomics (C1): other threads may be storing bytes
-        // of blocks they own right now.
-        let bytes: Vec<u8> = (0..self.units).map(|u| self.read(u)).collect();
+        let bytes = self.map_copy();
         let mut scan = match map::scan(&bytes, self.units) {
             Ok(s) => s,
             Err((u, why)) => return vec![format!("heap unit {u}: {why}")],

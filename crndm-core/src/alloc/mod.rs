@@ -2,17 +2,15 @@
 //!
 //! [`map`] defines the persistent order map and its invariants (M1–M4); [`buddy`] the
 //! allocator built on it (A1–A3, F1–F2) and the hooks that tie allocations and frees to
-//! a journal; [`stats`] the numbers it reports.
+//! a journal; [`stats`] the numbers it reports; [`reach`] the type-free walk of what
+//! is reachable from the root (leaks, map damage) and [`reachability`] its report.
 
 pub(crate) mod buddy;
 pub(crate) mod map;
-// Not yet wired into admin::check (issue 17, in progress): only its unit tests use it.
-#[cfg_attr(
-    not(test),
-    allow(dead_code, reason = "not yet wired into admin::check")
-)]
 pub(crate) mod reach;
+mod reachability;
 mod stats;
 
 pub(crate) use buddy::Heap;
+pub use reachability::Reachability;
 pub use stats::{AllocStats, ClassStats};

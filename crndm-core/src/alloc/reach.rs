@@ -24,34 +24,92 @@ use crate::util::to_usize;
 /// Largest number of blocks waiting to be scanned at once.
 pub(crate) const WORKLIST_CAP: usize = 1 << 16;
 
+/// How many leaked blocks and damaged pointers a [`Reach`] lists by offset (the counts
+/// cover them all).
+pub(crate) const LISTED: usize = 16;
+
 /// Bytes of a heap unit.
 const UNIT: u64 = 64;
 
-/// What a reachability scan found.
+/// Where the scan reads a used block's bytes.
+pub(crate) trait BlockSource {
+    /// The bytes of the block of `order` at heap unit `unit` (inside the heap), or
+    /// `None` if they cannot be read (the block is then not followed).
+    fn block(&mut self, unit: u64, order: u8) -> Option<&[u8]>;
+}
+
+/// A heap held in memory (or mapped read-only): the blocks are slices of it.
+impl BlockSource for &[u8] {
+    fn block(&mut self, unit: u64, order: u8) -> Option<&[u8]> {
+        let start = usize::try_from(unit.checked_mul(UNIT)?).ok()?;
+        let len = usize::try_from(UNIT.checked_shl(u32::from(order))?).ok()?;
+        self.get(start..start.checked_add(len)?)
+    }
+}
+
+/// What a reachability scan found. Its size is bounded by the heap's, never by the
+/// number of objects: leaks and damage are counted, and only the first [`LISTED`] of
+/// each are kept by offset; [`Reach::for_each_leak`] visits them all.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Reach {
-    /// Used blocks no pointer reaches: `(unit, order)`, by unit.
-    pub(crate) leaks: Vec<(u64, u8)>,
-    /// Pointers into blocks the map does not call used: `(word's pool offset, target)`.
-    pub(crate) damage: Vec<(u64, u64)>,
+    /// Used blocks no pointer reaches.
+    pub(crate) leaked_blocks: u64,
+    /// Leaked blocks per order (index = order).
+    pub(crate) leaks_by_order: Vec<u64>,
+    /// The first leaked blocks `(unit, order)`, by unit.
+    pub(crate) first_leaks: Vec<(u64, u8)>,
+    /// Pointers into blocks the map does not call used.
+    pub(crate) damaged: u64,
+    /// The first of them: `(word's pool offset, target)`.
+    pub(crate) first_damage: Vec<(u64, u64)>,
     /// Roots that are not inside the heap or not inside a used block.
     pub(crate) bad_roots: Vec<u64>,
     /// Reachable used blocks.
     pub(crate) reachable: u64,
+    /// Bytes in reachable used blocks.
+    pub(crate) reachable_bytes: u64,
+    /// One bit per unit: the head of a reachable block.
+    marked: Bits,
 }
 
 impl Reach {
     /// Bytes in leaked blocks.
     pub(crate) fn leaked_bytes(&self) -> u64 {
-        self.leaks.iter().map(|&(_, k)| UNIT << k).sum()
+        (0u32..)
+            .zip(&self.leaks_by_order)
+            .map(|(k, &n)| n * (UNIT << k))
+            .sum()
+    }
+
+    /// Calls `f(unit, order)` for every leaked block, by unit; `map` is the map the scan
+    /// ran on.
+    pub(crate) fn for_each_leak(&self, map: &[u8], mut f: impl FnMut(u64, u8)) {
+        let units = self.marked.len();
+        let mut u = 0u64;
+        while u < units {
+            let c = decode(map.get(to_usize(u)).copied().unwrap_or(0));
+            if let Cell::Used(k) = c
+                && !self.marked.get(u)
+            {
+                f(u, k);
+            }
+            u += match c {
+                Cell::Used(k) | Cell::Free(k) => units_of(k).unwrap_or(1),
+                _ => 1,
+            };
+        }
     }
 }
 
-struct Bits(Vec<u64>);
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct Bits(Vec<u64>, u64);
 
 impl Bits {
     fn new(n: u64) -> Bits {
-        Bits(vec![0; to_usize(n.div_ceil(64))])
+        Bits(vec![0; to_usize(n.div_ceil(64))], n)
+    }
+    fn len(&self) -> u64 {
+        self.1
     }
     fn get(&self, i: u64) -> bool {
         self.0[to_usize(i / 64)] & (1 << (i % 64)) != 0
@@ -74,7 +132,7 @@ fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<Cell>> {
         match decode(map[to_usize(head)]) {
             Cell::Interior => {}
             Cell::Used(o) if o >= k && units_of(o).is_some_and(|s| head + s > u) => {
-                return if head + (1 << o) <= units {
+                return if units_of(o).is_some_and(|s| head + s <= units) {
                     Ok((head, o))
                 } else {
                     Err(Some(Cell::Used(o)))
@@ -89,125 +147,163 @@ fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<Cell>> {
     Err(None)
 }
 
-/// Scans the heap from `roots` (pool offsets). `map` holds one byte per unit (canonical:
-/// M1–M3 checked by the caller), `heap` the heap's bytes, `heap_off` the heap's pool
-/// offset. `progress(done, total)` counts units of scanned blocks.
+/// `map` with the stale heads `stale` (M3 residue a crash left, found by
+/// [`map::scan`](super::map::scan)) zeroed, as [`scan`] needs it.
+pub(crate) fn canonical<'m>(map: &'m [u8], stale: &[u64]) -> std::borrow::Cow<'m, [u8]> {
+    if stale.is_empty() {
+        return std::borrow::Cow::Borrowed(map);
+    }
+    let mut m = map.to_vec();
+    for &u in stale {
+        if let Some(b) = m.get_mut(to_usize(u)) {
+            *b = 0;
+        }
+    }
+    std::borrow::Cow::Owned(m)
+}
+
+/// Scans the heap from `roots` (pool offsets). `map` holds one byte per unit (M1 and M2
+/// checked by the caller, stale heads zeroed: M3), `blocks` gives the bytes of used
+/// blocks, `heap_off` is the heap's pool offset. `progress(done, total)` counts units of
+/// scanned blocks.
 ///
 /// Never panics, whatever the bytes.
 pub(crate) fn scan(
     map: &[u8],
-    heap: &[u8],
+    blocks: &mut impl BlockSource,
     heap_off: u64,
     roots: &[u64],
     progress: impl FnMut(u64, u64),
 ) -> Reach {
-    scan_capped(map, heap, heap_off, roots, WORKLIST_CAP, progress)
+    scan_capped(map, blocks, heap_off, roots, WORKLIST_CAP, progress)
+}
+
+/// The scan's marking state.
+struct Marker<'m> {
+    map: &'m [u8],
+    units: u64,
+    heap_off: u64,
+    heap_end: u64,
+    cap: usize,
+    work: Vec<(u64, u8)>,
+    overflow: bool,
+    out: Reach,
+}
+
+impl Marker<'_> {
+    /// Marks the block word `w` (stored at pool offset `at`) points into; returns
+    /// whether `w` lies inside the heap.
+    fn mark(&mut self, at: u64, w: u64) -> bool {
+        if w < self.heap_off || w >= self.heap_end {
+            return false;
+        }
+        match block_of(self.map, self.units, (w - self.heap_off) / UNIT) {
+            Ok((h, k)) => {
+                if !self.out.marked.get(h) {
+                    self.out.marked.set(h);
+                    self.out.reachable += 1;
+                    self.out.reachable_bytes += UNIT << k;
+                    if self.work.len() < self.cap {
+                        self.work.push((h, k));
+                    } else {
+                        self.overflow = true;
+                    }
+                }
+            }
+            Err(_) => {
+                self.out.damaged += 1;
+                if self.out.first_damage.len() < LISTED {
+                    self.out.first_damage.push((at, w));
+                }
+            }
+        }
+        true
+    }
 }
 
 fn scan_capped(
     map: &[u8],
-    heap: &[u8],
+    blocks: &mut impl BlockSource,
     heap_off: u64,
     roots: &[u64],
     cap: usize,
     mut progress: impl FnMut(u64, u64),
 ) -> Reach {
-    let units = (map.len() as u64).min(heap.len() as u64 / UNIT);
-    let heap_end = heap_off + units * UNIT;
-    let mut marked = Bits::new(units);
-    let mut scanned = Bits::new(units);
-    let mut work: Vec<(u64, u8)> = Vec::new();
-    let mut overflow = false;
-    let mut out = Reach::default();
-    let mut done = 0u64;
-    let mark = |at: u64,
-                w: u64,
-                marked: &mut Bits,
-                work: &mut Vec<(u64, u8)>,
-                overflow: &mut bool,
-                out: &mut Reach|
-     -> bool {
-        if w < heap_off || w >= heap_end {
-            return false;
-        }
-        match block_of(map, units, (w - heap_off) / UNIT) {
-            Ok((h, k)) => {
-                if !marked.get(h) {
-                    marked.set(h);
-                    out.reachable += 1;
-                    if work.len() < cap {
-                        work.push((h, k));
-                    } else {
-                        *overflow = true;
-                    }
-                }
-                true
-            }
-            Err(_) => {
-                out.damage.push((at, w));
-                true
-            }
-        }
+    let units = map.len() as u64;
+    let mut m = Marker {
+        map,
+        units,
+        heap_off,
+        heap_end: heap_off.saturating_add(units.saturating_mul(UNIT)),
+        cap,
+        work: Vec::new(),
+        overflow: false,
+        out: Reach {
+            marked: Bits::new(units),
+            ..Reach::default()
+        },
     };
+    let mut scanned = Bits::new(units);
+    let mut done = 0u64;
     for &r in roots {
-        let before = out.damage.len();
-        if !mark(r, r, &mut marked, &mut work, &mut overflow, &mut out) {
-            out.bad_roots.push(r);
-        } else if out.damage.len() > before {
-            out.damage.truncate(before);
-            out.bad_roots.push(r);
+        let damaged = m.out.damaged;
+        if !m.mark(r, r) || m.out.damaged > damaged {
+            if m.out.damaged > damaged {
+                m.out.damaged = damaged;
+                m.out.first_damage.retain(|&(at, _)| at != r);
+            }
+            m.out.bad_roots.push(r);
         }
     }
     loop {
-        while let Some((h, k)) = work.pop() {
+        while let Some((h, k)) = m.work.pop() {
             if scanned.get(h) {
                 continue;
             }
             scanned.set(h);
-            let start = to_usize(h * UNIT);
-            let end = to_usize((h + (1 << k)) * UNIT);
-            for (i, c) in heap[start..end].chunks_exact(8).enumerate() {
-                let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
-                let at = heap_off + (start + i * 8) as u64;
-                mark(at, w, &mut marked, &mut work, &mut overflow, &mut out);
+            let at0 = heap_off + h * UNIT;
+            if let Some(bytes) = blocks.block(h, k) {
+                for (i, c) in (0u64..).zip(bytes.chunks_exact(8)) {
+                    let w = u64::from_le_bytes(c.try_into().unwrap_or([0; 8]));
+                    m.mark(at0 + i * 8, w);
+                }
             }
             done += 1 << k;
             progress(done, units);
         }
-        if !overflow {
+        if !m.overflow {
             break;
         }
-        overflow = false;
+        // Iterative re-scan: blocks marked while the worklist was full.
+        m.overflow = false;
         for u in 0..units {
-            if marked.get(u)
-                && !scanned.get(u)
-                && let Ok((h, k)) = block_of(map, units, u)
-            {
-                {
-                    if work.len() < cap {
-                        work.push((h, k));
-                    } else {
-                        overflow = true;
-                        break;
-                    }
+            if m.out.marked.get(u) && !scanned.get(u) {
+                if m.work.len() >= cap {
+                    m.overflow = true;
+                    break;
+                }
+                if let Ok((h, k)) = block_of(map, units, u) {
+                    m.work.push((h, k));
                 }
             }
         }
     }
-    let mut u = 0u64;
-    while u < units {
-        let b = map[to_usize(u)];
-        let size = match decode(b) {
-            Cell::Used(k) | Cell::Free(k) => units_of(k).unwrap_or(1),
-            _ => 1,
-        };
-        if let Cell::Used(k) = decode(b)
-            && !marked.get(u)
-        {
-            out.leaks.push((u, k));
+    let mut out = m.out;
+    let mut by_order = Vec::new();
+    let mut first = Vec::new();
+    out.for_each_leak(map, |u, k| {
+        let k_ix = usize::from(k);
+        if by_order.len() <= k_ix {
+            by_order.resize(k_ix + 1, 0);
         }
-        u += size.max(1);
-    }
+        by_order[k_ix] += 1;
+        if first.len() < LISTED {
+            first.push((u, k));
+        }
+    });
+    out.leaked_blocks = by_order.iter().sum();
+    out.leaks_by_order = by_order;
+    out.first_leaks = first;
     progress(units, units);
     out
 }
@@ -252,11 +348,12 @@ mod tests {
         put(&mut heap, 2, 0, OFF + 3 * 64);
         put(&mut heap, 5, 3, OFF + 64);
         put(&mut heap, 1, 3, OFF + 5 * 64);
-        let r = scan(&map, &heap, OFF, &[OFF], |_, _| {});
-        assert_eq!(r.leaks, vec![(1, 0), (5, 0)]);
+        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert_eq!(r.first_leaks, vec![(1, 0), (5, 0)]);
+        assert_eq!(r.leaked_blocks, 2);
         assert_eq!(r.leaked_bytes(), 128);
         assert_eq!(r.reachable, 3);
-        assert!(r.damage.is_empty() && r.bad_roots.is_empty());
+        assert!(r.damaged == 0 && r.bad_roots.is_empty());
     }
 
     #[test]
@@ -264,8 +361,8 @@ mod tests {
         let map = used_map(&[0, 4]);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 1, OFF + 4 * 64); // "just a number" to the scan, still followed
-        let r = scan(&map, &heap, OFF, &[OFF], |_, _| {});
-        assert!(r.leaks.is_empty(), "conservative: never a false leak");
+        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert_eq!(r.leaked_blocks, 0, "conservative: never a false leak");
     }
 
     #[test]
@@ -273,9 +370,9 @@ mod tests {
         let map = used_map(&[0]);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 2, OFF + 9 * 64);
-        let r = scan(&map, &heap, OFF, &[OFF], |_, _| {});
-        assert_eq!(r.damage, vec![(OFF + 16, OFF + 9 * 64)]);
-        let r = scan(&map, &heap, OFF, &[OFF + 9 * 64, 17], |_, _| {});
+        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert_eq!(r.first_damage, vec![(OFF + 16, OFF + 9 * 64)]);
+        let r = scan(&map, &mut &heap[..], OFF, &[OFF + 9 * 64, 17], |_, _| {});
         assert_eq!(r.bad_roots, vec![OFF + 9 * 64, 17]);
     }
 
@@ -295,13 +392,13 @@ mod tests {
             put(&mut heap, u, 0, OFF + (u + 1) * 64);
         }
         put(&mut heap, 71, 0, OFF + 72 * 64);
-        let r = scan_capped(&map, &heap, OFF, &[OFF], 4, |_, _| {});
-        assert!(r.leaks.is_empty(), "{:?}", r.leaks);
+        let r = scan_capped(&map, &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
+        assert_eq!(r.leaked_blocks, 0, "{:?}", r.first_leaks);
         assert_eq!(r.reachable, units - 7);
         // Cut the chain: units 101.. become leaks.
         put(&mut heap, 100, 0, 0);
-        let r = scan_capped(&map, &heap, OFF, &[OFF], 4, |_, _| {});
-        assert_eq!(r.leaks.len() as u64, units - 101);
+        let r = scan_capped(&map, &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
+        assert_eq!(r.leaked_blocks, units - 101);
     }
 
     #[test]
@@ -311,8 +408,8 @@ mod tests {
         map[9..16].iter_mut().for_each(|b| *b = 0);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 0, OFF + 13 * 64 + 8);
-        let r = scan(&map, &heap, OFF, &[OFF], |_, _| {});
-        assert!(r.leaks.is_empty() && r.damage.is_empty(), "{r:?}");
+        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert!(r.leaked_blocks == 0 && r.damaged == 0, "{r:?}");
         assert_eq!(r.reachable, 2);
     }
 }

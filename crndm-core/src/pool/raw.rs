@@ -39,7 +39,7 @@ pub(crate) struct RawPool {
     uuid: [u8; 16],
     generation: u64,
     map: Mapping,
-    _file: LockedFile,
+    file: LockedFile,
     path: PathBuf,
 }
 
@@ -298,7 +298,7 @@ impl RawPool {
             uuid: header.uuid,
             generation,
             map,
-            _file: file,
+            file,
             path: path.to_path_buf(),
         })
     }
@@ -339,6 +339,19 @@ impl RawPool {
 
     pub(crate) fn stats(&self) -> AllocStats {
         self.heap.stats()
+    }
+
+    /// Reads `buf.len()` bytes of the file at pool offset `off` with `pread`: a copy the
+    /// kernel makes from the page cache (which the shared mapping writes), so it races
+    /// with no store of this process's threads.
+    ///
+    /// # Errors
+    /// I/O errors, and reads past the end of the file.
+    pub(crate) fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .read_exact_at(buf, off)
+            .map_err(|e| Error::io("read", &self.path, e))
     }
 }
 

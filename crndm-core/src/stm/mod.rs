@@ -5,12 +5,14 @@
 //! [`recovery`] brings every journal to a clean state at open; [`deferred`] remembers
 //! the truncations redo commits left unflushed; [`locks`] holds the
 //! object locks kept until a transaction ends; [`open`] is a pool opened,
-//! recovered and holding its table of free journals; [`tx`] runs a transaction body;
+//! recovered and holding its table of free journals; [`leaks`] the reachability scan
+//! of an open pool, taken while no transaction runs; [`tx`] runs a transaction body;
 //! [`pool_type`] the `MemPool` trait that ties a pool type to an open pool.
 
 pub(crate) mod deferred;
 pub(crate) mod journal;
 pub(crate) mod lane;
+pub(crate) mod leaks;
 pub(crate) mod locks;
 pub(crate) mod open;
 pub(crate) mod placement;

@@ -36,7 +36,7 @@ use crate::stm::deferred::Truncations;
 use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
-use crate::sync::primitive::{Condvar, LaneWord, Mutex};
+use crate::sync::primitive::{Condvar, LaneWord, Mutex, MutexGuard};
 use crate::util::to_usize;
 
 /// Gives every [`OpenPool`] of the process its own identity, for the lane hint.
@@ -231,6 +231,26 @@ pub(crate) struct OpenPool {
     vweaks: Mutex<HashMap<u64, u64>>,
     /// Truncations redo commits left unflushed (R1, `stm::deferred`).
     pub(crate) truncations: Truncations,
+    /// Held while one thread takes every lane ([`OpenPool::quiesce`]), so that two such
+    /// threads never hold half the lanes each.
+    quiescing: Mutex<()>,
+}
+
+/// Every journal lane of an open pool, held: no transaction of the pool runs while it
+/// lives (each holds a lane from its start to its end). Made by [`OpenPool::quiesce`].
+#[must_use = "the lanes are given back when it is dropped"]
+pub(crate) struct Quiesced<'a> {
+    pool: &'a OpenPool,
+    held: Vec<u32>,
+    _one: MutexGuard<'a, ()>,
+}
+
+impl Drop for Quiesced<'_> {
+    fn drop(&mut self) {
+        for &i in &self.held {
+            self.pool.free_lanes.release(i);
+        }
+    }
 }
 
 impl OpenPool {
@@ -271,6 +291,7 @@ impl OpenPool {
             locks: LockTable::new(),
             vweaks: Mutex::new(HashMap::new()),
             truncations: Truncations::new(lanes),
+            quiescing: Mutex::new(()),
         })
     }
 
@@ -350,6 +371,22 @@ impl OpenPool {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&off);
+    }
+
+    /// Waits until no transaction of the pool runs and keeps it so while the result
+    /// lives, by taking every lane (transactions take one each, for their whole run, and
+    /// never wait for a second). The caller must not be inside a transaction of this
+    /// pool: it would wait for its own lane.
+    pub(crate) fn quiesce(&self) -> Quiesced<'_> {
+        let one = self.quiescing.lock().unwrap_or_else(|p| p.into_inner());
+        let held = (0..self.free_lanes.lanes)
+            .map(|_| self.free_lanes.acquire_any())
+            .collect();
+        Quiesced {
+            pool: self,
+            held,
+            _one: one,
+        }
     }
 
     /// Gives a journal back; its log must be truncated durably (L2).

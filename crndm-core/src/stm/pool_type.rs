@@ -45,7 +45,7 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::alloc::AllocStats;
+use crate::alloc::{AllocStats, Reachability};
 use crate::error::{Error, Result};
 use crate::marker::{PSafe, PSend, TxInSafe, TxOutSafe, VSafe};
 use crate::persist::Mode;
@@ -446,6 +446,35 @@ pub unsafe trait MemPool:
     /// [`Error::NotOpen`] if no pool is open.
     fn check() -> Result<Vec<String>> {
         Ok(Self::__slot().raw()?.raw.heap().check())
+    }
+
+    /// Walks the open pool's heap from its root and reports the used blocks nothing
+    /// reaches (leaks: a `mem::forget`, a `ManuallyDrop`, a `Prc` or `Parc` cycle) and
+    /// pointers into memory the allocator calls free (damage). Waits for every running
+    /// transaction of the pool to end and keeps new ones waiting while it scans. The
+    /// scan is conservative and needs no types: see [`Reachability`]. `crndm-pool check`
+    /// runs the same scan on a closed pool file, and `--repair --leaks` frees the leaks.
+    ///
+    /// ```
+    /// # fn main() -> crndm::Result<()> {
+    /// # let dir = tempfile::tempdir().unwrap();
+    /// use crndm::default::*;
+    /// let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("k.pool"), O_CF)?;
+    /// BuddyAlloc::transaction(|j| root.set(5, j))?;
+    /// assert!(BuddyAlloc::leaks()?.is_clean(), "a workload without leaks");
+    /// # Ok(())
+    /// # }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::NotOpen`] if no pool is open; [`Error::InTransaction`] inside a
+    /// transaction of this pool (it would wait for itself); I/O errors reading the file.
+    fn leaks() -> Result<Reachability> {
+        if crate::stm::tx::with_current::<Self, _>(|j| j.is_some()) {
+            return Err(Error::InTransaction("leaks"));
+        }
+        let pool = Self::__slot().raw()?;
+        crate::stm::leaks::reachability(&pool)
     }
 }
 

@@ -32,13 +32,23 @@
 //!    its records must make sense: UNDO ranges inside the heap or the header's mutable
 //!    line, ALLOC/FREE records naming aligned blocks of their order whose state in the
 //!    map is one a crash can leave, COMMIT last, epochs below the lane's reserved bound;
-//! 4. the root slot: 0, or a used block of the order the stored root layout needs.
+//! 4. the root slot: 0, or a used block of the order the stored root layout needs;
+//! 5. reachability (only when the map passed step 2 and no journal holds a log): a
+//!    walk of the heap from the root, without types (see [`Reachability`]); used blocks
+//!    nothing reaches are one [`Severity::Leak`] finding ([`repair_leaks`] frees them),
+//!    pointers into memory the map calls free are [`FindingKind::MapDamage`], corrupt.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use crate::alloc::AllocStats;
+mod reach;
+
+pub use reach::{LeakRepair, repair_leaks};
+#[doc(hidden)]
+pub use reach::repair_leaks_with;
+
+use crate::alloc::{AllocStats, Reachability};
 use crate::alloc::buddy::{block_size, order_for};
 use crate::alloc::map::{Cell, Scan, decode, max_order};
 use crate::error::{Error, Region, Result};
@@ -469,6 +479,10 @@ pub fn recover(path: impl AsRef<Path>) -> Result<RecoveryReport> {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Severity {
+    /// Used blocks that nothing reaches from the root: lost space, the data is intact.
+    /// Recovery does not free them; [`repair_leaks`] (`crndm-pool check --repair
+    /// --leaks`) does.
+    Leak,
     /// A state a crash legitimately leaves (an unfinished transaction, allocator crash
     /// residue): recovery — [`recover`], `crndm-pool check --repair`, or any open —
     /// brings it to a clean state.
@@ -479,9 +493,10 @@ pub enum Severity {
 }
 
 impl Severity {
-    /// The severity's name as printed by tools: `repairable` or `corrupt`.
+    /// The severity's name as printed by tools: `leak`, `repairable` or `corrupt`.
     pub fn name(self) -> &'static str {
         match self {
+            Severity::Leak => "leak",
             Severity::Repairable => "repairable",
             Severity::Corrupt => "corrupt",
         }
@@ -517,11 +532,15 @@ pub enum FindingKind {
     Journal,
     /// The root slot of the header.
     Root,
+    /// Used blocks that nothing reaches from the root (the reachability scan).
+    Leak,
+    /// A pointer of a reachable block into memory the allocator map calls free.
+    MapDamage,
 }
 
 impl FindingKind {
     /// The kind's name as printed by tools (`header`, `region`, `allocator`,
-    /// `stale-map`, `unfinished-journal`, `journal`, `root`).
+    /// `stale-map`, `unfinished-journal`, `journal`, `root`, `leak`, `map-damage`).
     pub fn name(self) -> &'static str {
         match self {
             FindingKind::Header => "header",
@@ -531,6 +550,8 @@ impl FindingKind {
             FindingKind::UnfinishedJournal => "unfinished-journal",
             FindingKind::Journal => "journal",
             FindingKind::Root => "root",
+            FindingKind::Leak => "leak",
+            FindingKind::MapDamage => "map-damage",
         }
     }
 
@@ -652,6 +673,11 @@ pub struct CheckReport {
     pub journal_logs: Vec<JournalInfo>,
     /// Number of 64-byte heap units whose map bytes were checked.
     pub heap_units: u64,
+    /// What the walk of the heap from the root found, if it ran (see
+    /// [`reachability_skipped`](Self::reachability_skipped)).
+    pub reachability: Option<Reachability>,
+    /// Why the walk did not run: a corrupt map, or journals that still hold logs.
+    pub reachability_skipped: Option<String>,
 }
 
 impl CheckReport {
@@ -660,11 +686,10 @@ impl CheckReport {
         self.findings.is_empty()
     }
 
-    /// Whether every finding is [`Severity::Repairable`] (also when there are none).
+    /// Whether no finding is [`Severity::Corrupt`]: recovery repairs the rest, and
+    /// [`repair_leaks`] frees leaks (also true when there are none).
     pub fn is_repairable(&self) -> bool {
-        self.findings
-            .iter()
-            .all(|f| f.severity == Severity::Repairable)
+        self.findings.iter().all(|f| f.severity != Severity::Corrupt)
     }
 
     /// How many journals are empty, active and committed.
@@ -700,8 +725,9 @@ pub fn check_report(path: impl AsRef<Path>) -> Result<CheckReport> {
     check_report_with_progress(path, |_, _| {})
 }
 
-/// [`check_report`], calling `progress(done, total)` as it goes (in bytes of the
-/// allocator map and journal regions), for a progress bar on large pools.
+/// [`check_report`], calling `progress(done, total)` as it goes, for a progress bar on
+/// large pools: in bytes of the allocator map and journal regions, then in bytes of the
+/// heap walked by the reachability scan.
 ///
 /// ```
 /// # fn main() -> crndm::Result<()> {
@@ -723,13 +749,23 @@ pub fn check_report_with_progress(
 ) -> Result<CheckReport> {
     let path = path.as_ref();
     let i = inspect_with_progress(path, &mut progress)?;
-    let checked = examine(&i, &mut progress);
+    let mut checked = examine(&i, &mut progress);
+    let (reachability, reachability_skipped) =
+        match reach::scan(&i, checked.logs.len(), &mut progress) {
+            Ok(r) => {
+                reach::findings(&r, &mut checked.findings);
+                (Some(r), None)
+            }
+            Err(why) => (None, Some(why)),
+        };
     Ok(CheckReport {
         path: path.to_path_buf(),
         findings: checked.findings,
         journals: i.geo.lanes,
         journal_logs: checked.logs,
         heap_units: i.geo.heap_units,
+        reachability,
+        reachability_skipped,
     })
 }
 
