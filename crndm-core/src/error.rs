@@ -204,7 +204,9 @@ pub enum Error {
     Aborted(String),
     /// An operation that waits for every transaction of the pool to end was called
     /// inside one of them (it would wait for itself).
-    #[error("`{0}` cannot run inside a transaction of the same pool: it waits for every transaction of the pool to end")]
+    #[error(
+        "`{0}` cannot run inside a transaction of the same pool: it waits for every transaction of the pool to end"
+    )]
     InTransaction(&'static str),
     /// A transaction of pool type `inner` was started while one of pool type `outer` was
     /// running on the same thread. Transactions of two pools cannot commit atomically

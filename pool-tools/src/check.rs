@@ -1,5 +1,5 @@
-//! `crndm-pool check FILE [--repair] [--json]`: every problem of a pool file, read-only
-//! unless `--repair` is given.
+//! `crndm-pool check FILE [--repair [--leaks]] [--json]`: every problem of a pool file,
+//! read-only unless `--repair` is given.
 //!
 //! Exit status: 0 if the pool is clean (after the repair, with `--repair`), 1 if any
 //! problem is found, or the file cannot be read.
@@ -7,7 +7,8 @@
 use std::io::{self, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use crndm::admin::{CheckReport, Finding, RecoveryReport, Severity};
+use crndm::Reachability;
+use crndm::admin::{CheckReport, Finding, LeakRepair, RecoveryReport, Severity};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
@@ -25,15 +26,23 @@ Checks, in order: the header (magic, version, checksum, fields, region table); t
 allocator map (block tiling and alignment, crash residue); every journal (unfinished \
 transactions, records in bounds, ALLOC/FREE records naming blocks of their order in a \
 state a crash can leave, COMMIT last); the root slot (0, or a used block of the stored \
-root size). Each problem is printed with its severity: `repairable` (what a crash \
-leaves; --repair or `crndm-pool recover` fixes it) or `corrupt` (damage).
+root size); then, when the map is sound and no journal holds a log, a walk of the heap \
+from the root that needs no types: used blocks nothing reaches are leaks, pointers into \
+memory the map calls free are map damage. The walk is conservative: a number that looks \
+like a pointer can hide a leak, but a reachable block is never called a leak. Each \
+problem is printed with its severity: `leak` (lost space; --repair --leaks frees it), \
+`repairable` (what a crash leaves; --repair or `crndm-pool recover` fixes it) or \
+`corrupt` (damage, never repaired).
 
 Exit status: 0 if no problem was found (after the repair, with --repair), 1 otherwise.
 
 JSON keys: path, clean, findings [{kind, severity, message}], journals (as in `info \
---json`, or null if the header cannot be trusted), heap_units; with --repair also \
-repair (what recovery did, as `recover --json`, or null), repair_error (string or null) \
-and after ({clean, findings}: the check after the repair).")]
+--json`, or null if the header cannot be trusted), heap_units, reachability \
+({reachable_blocks, reachable_bytes, leaked_blocks, leaked_bytes, leak_sizes [{size, \
+blocks}], first_leaks [offset], damaged_pointers} or null), reachability_skipped (why \
+not, or null); with --repair also repair (what recovery did, as `recover --json`, or \
+null), repair_error (string or null), leaks_freed ({blocks, bytes} with --leaks, or \
+null) and after ({clean, findings}: the check after the repair).")]
 pub(crate) struct Args {
     /// The pool file to check (opened read-only unless --repair is given).
     pub(crate) file: PathBuf,
@@ -41,6 +50,10 @@ pub(crate) struct Args {
     /// did, and check again.
     #[arg(long)]
     pub(crate) repair: bool,
+    /// With --repair: also free the leaks the walk found (used blocks nothing reaches
+    /// from the root). Never frees anything if the walk found map damage.
+    #[arg(long, requires = "repair")]
+    pub(crate) leaks: bool,
     /// Print one JSON object instead of text.
     #[arg(long)]
     pub(crate) json: bool,
@@ -63,6 +76,10 @@ impl Outcome {
     fn is_clean(&self) -> bool {
         self.findings().is_empty()
     }
+
+    fn has(&self, severity: Severity) -> bool {
+        self.findings().iter().any(|f| f.severity == severity)
+    }
 }
 
 /// Checks the pool (and repairs it with `--repair`); returns whether it ends up clean.
@@ -82,35 +99,36 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<bool, CliError> {
         return Ok(first.is_clean());
     }
 
-    // --repair: recovery only if something was found; then the re-check decides.
-    let (repair, after) = if first.is_clean() {
-        (None, None)
+    // --repair: recovery if something other than a leak was found; with --leaks, then
+    // the leak repair if leaks were found or the walk could not run before recovery.
+    let recover = first
+        .findings()
+        .iter()
+        .any(|f| f.severity != Severity::Leak);
+    let repaired = recover.then(|| recover_once(path, &first));
+    let walk_skipped = matches!(&first, Outcome::Report(r) if r.reachability_skipped.is_some());
+    let leaks = (args.leaks && (first.has(Severity::Leak) || walk_skipped))
+        .then(|| crndm::admin::repair_leaks(path).map_err(|e| refusal("the leak repair", path, e)));
+    let after = if repaired.is_some() || leaks.is_some() {
+        Some(check_once(path, false)?)
     } else {
-        let repaired = match &first {
-            Outcome::Untrusted(_) => {
-                Err("the header cannot be trusted; nothing was changed".into())
-            }
-            Outcome::Report(_) => {
-                crndm::admin::recover(path).map_err(|e| match Finding::from_error(&e) {
-                    // Recovery refused the file: say why, as check would.
-                    Some(f) => format!("recovery refused the pool: {}", f.message),
-                    None => CliError::pool(path)(e).to_string(),
-                })
-            }
-        };
-        let after = check_once(path, false)?;
-        (Some(repaired), Some(after))
+        None
     };
     let clean = after.as_ref().unwrap_or(&first).is_clean();
     if args.json {
         let mut v = outcome_json(path, &first);
-        let (report, error) = match &repair {
+        let (report, error) = match &repaired {
             Some(Ok(r)) => (recovery_json(path, r), Value::Null),
             Some(Err(e)) => (Value::Null, json!(e)),
             None => (Value::Null, Value::Null),
         };
         v["repair"] = report;
         v["repair_error"] = error;
+        v["leaks_freed"] = match &leaks {
+            Some(Ok(l)) => json!({ "blocks": l.freed_blocks, "bytes": l.freed_bytes }),
+            Some(Err(e)) => json!({ "error": e }),
+            None => Value::Null,
+        };
         v["after"] = after.as_ref().map_or(
             Value::Null,
             |a| json!({ "clean": a.is_clean(), "findings": findings_json(a.findings()) }),
@@ -119,10 +137,17 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<bool, CliError> {
     } else {
         write_outcome(path, &first, out)?;
         writeln!(out)?;
-        match &repair {
-            None => writeln!(out, "repair        nothing to repair")?,
+        match &repaired {
+            None if leaks.is_none() => writeln!(out, "repair        nothing to repair")?,
+            None => writeln!(out, "repair        no recovery needed")?,
             Some(Err(e)) => writeln!(out, "repair        failed: {e}")?,
             Some(Ok(r)) => write_repair(r, out)?,
+        }
+        match &leaks {
+            None if args.leaks => writeln!(out, "leaks         none to free")?,
+            None => {}
+            Some(Ok(l)) => write_leak_repair(l, out)?,
+            Some(Err(e)) => writeln!(out, "leaks         not freed: {e}")?,
         }
         if let Some(after) = &after {
             writeln!(out)?;
@@ -131,6 +156,30 @@ pub(crate) fn run(args: &Args, out: &mut dyn Write) -> Result<bool, CliError> {
         }
     }
     Ok(clean)
+}
+
+/// Runs recovery on the checked file (not on an untrusted header).
+fn recover_once(path: &Path, first: &Outcome) -> Result<RecoveryReport, String> {
+    match first {
+        Outcome::Untrusted(_) => Err("the header cannot be trusted; nothing was changed".into()),
+        Outcome::Report(_) => crndm::admin::recover(path).map_err(|e| refusal("recovery", path, e)),
+    }
+}
+
+/// An error of a repair, in words: why the library refused the pool, as check would.
+fn refusal(what: &str, path: &Path, e: crndm::Error) -> String {
+    match Finding::from_error(&e) {
+        Some(f) => format!("{what} refused the pool: {}", f.message),
+        None => CliError::pool(path)(e).to_string(),
+    }
+}
+
+fn write_leak_repair(l: &LeakRepair, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "leaks         freed {} blocks ({} bytes)",
+        l.freed_blocks, l.freed_bytes
+    )
 }
 
 /// Runs the library check, with a progress bar if `progress` and the pool is large.
@@ -177,6 +226,11 @@ fn write_outcome(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Res
                 r.heap_units, r.journals
             )?;
             write_journals(&r.journal_summary(), &r.journal_logs, out)?;
+            match (&r.reachability, &r.reachability_skipped) {
+                (Some(reach), _) => write_reachability(reach, out)?,
+                (None, Some(why)) => writeln!(out, "reachability  not walked: {why}")?,
+                (None, None) => {}
+            }
         }
         Outcome::Untrusted(_) => {
             writeln!(
@@ -188,17 +242,41 @@ fn write_outcome(path: &Path, outcome: &Outcome, out: &mut dyn Write) -> io::Res
     write_findings(outcome.findings(), out)
 }
 
+/// Writes what the walk of the heap from the root found.
+fn write_reachability(r: &Reachability, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(
+        out,
+        "reachability  {} blocks ({} bytes) reachable from the root, {} leaked ({} bytes), {} damaged pointers",
+        r.reachable_blocks, r.reachable_bytes, r.leaked_blocks, r.leaked_bytes, r.damaged_pointers
+    )?;
+    if !r.leak_sizes.is_empty() {
+        let sizes: Vec<String> = r
+            .leak_sizes
+            .iter()
+            .map(|&(size, n)| format!("{n} x {size} B"))
+            .collect();
+        writeln!(out, "leak sizes    {}", sizes.join(", "))?;
+    }
+    Ok(())
+}
+
 /// Writes the findings: a count line, then one line per finding.
 fn write_findings(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
     if findings.is_empty() {
         return writeln!(out, "problems      none");
     }
-    let repairable = findings
-        .iter()
-        .filter(|f| f.severity == Severity::Repairable)
-        .count();
-    let corrupt = findings.len() - repairable;
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let (leaks, repairable, corrupt) = (
+        count(Severity::Leak),
+        count(Severity::Repairable),
+        count(Severity::Corrupt),
+    );
     let mut parts = Vec::new();
+    if leaks > 0 {
+        parts.push(format!(
+            "{leaks} leak, freed by `crndm-pool check --repair --leaks`"
+        ));
+    }
     if repairable > 0 {
         parts.push(format!(
             "{repairable} repairable with `crndm-pool check --repair` or `crndm-pool recover`"
@@ -244,6 +322,18 @@ fn findings_json(findings: &[Finding]) -> Value {
         .collect()
 }
 
+fn reachability_json(r: &Reachability) -> Value {
+    json!({
+        "reachable_blocks": r.reachable_blocks,
+        "reachable_bytes": r.reachable_bytes,
+        "leaked_blocks": r.leaked_blocks,
+        "leaked_bytes": r.leaked_bytes,
+        "leak_sizes": r.leak_sizes.iter().map(|&(size, blocks)| json!({"size": size, "blocks": blocks})).collect::<Vec<_>>(),
+        "first_leaks": r.first_leaks.iter().map(|&(off, _)| off).collect::<Vec<_>>(),
+        "damaged_pointers": r.damaged_pointers,
+    })
+}
+
 /// The outcome of one check as JSON (the keys listed in `check --help`).
 fn outcome_json(path: &Path, outcome: &Outcome) -> Value {
     let (journals, units) = match outcome {
@@ -253,11 +343,24 @@ fn outcome_json(path: &Path, outcome: &Outcome) -> Value {
         ),
         Outcome::Untrusted(_) => (Value::Null, Value::Null),
     };
+    let (reach, skipped) = match outcome {
+        Outcome::Report(r) => (
+            r.reachability
+                .as_ref()
+                .map_or(Value::Null, reachability_json),
+            r.reachability_skipped
+                .as_ref()
+                .map_or(Value::Null, |w| json!(w)),
+        ),
+        Outcome::Untrusted(_) => (Value::Null, json!("the header cannot be trusted")),
+    };
     json!({
         "path": path.display().to_string(),
         "clean": outcome.is_clean(),
         "findings": findings_json(outcome.findings()),
         "journals": journals,
         "heap_units": units,
+        "reachability": reach,
+        "reachability_skipped": skipped,
     })
 }

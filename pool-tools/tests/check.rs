@@ -8,7 +8,15 @@ use crndm_tests::{contents, flip_byte, hdr, patch_bytes, read_u64, rechecksum, s
 use serde_json::Value;
 
 /// The top-level keys `check --help` documents (without --repair).
-const CHECK_KEYS: [&str; 5] = ["clean", "findings", "heap_units", "journals", "path"];
+const CHECK_KEYS: [&str; 7] = [
+    "clean",
+    "findings",
+    "heap_units",
+    "journals",
+    "path",
+    "reachability",
+    "reachability_skipped",
+];
 /// The keys of `journals` in `check --json` (and, with `size`, in `info --json`).
 const JOURNAL_KEYS: [&str; 5] = ["active", "committed", "count", "empty", "logs"];
 /// The keys `recover --help` documents.
@@ -199,7 +207,7 @@ fn check_repair_json_reports_before_repair_and_after() {
     crashed_pool(&path, "1M");
     let v = run_json(&["check", "--repair", "--json", s(&path)], 0);
     let mut expected = CHECK_KEYS.to_vec();
-    expected.extend(["after", "repair", "repair_error"]);
+    expected.extend(["after", "leaks_freed", "repair", "repair_error"]);
     expected.sort_unstable();
     assert_eq!(keys(&v), expected);
     assert_eq!(v["clean"], false, "the verdict before the repair");

@@ -44,13 +44,13 @@ use std::path::{Path, PathBuf};
 
 mod reach;
 
-pub use reach::{LeakRepair, repair_leaks};
 #[doc(hidden)]
 pub use reach::repair_leaks_with;
+pub use reach::{LeakRepair, repair_leaks};
 
-use crate::alloc::{AllocStats, Reachability};
 use crate::alloc::buddy::{block_size, order_for};
 use crate::alloc::map::{Cell, Scan, decode, max_order};
+use crate::alloc::{AllocStats, Reachability};
 use crate::error::{Error, Region, Result};
 use crate::persist::{FlushInstr, Mode};
 use crate::pool::header::Geometry;
@@ -689,7 +689,9 @@ impl CheckReport {
     /// Whether no finding is [`Severity::Corrupt`]: recovery repairs the rest, and
     /// [`repair_leaks`] frees leaks (also true when there are none).
     pub fn is_repairable(&self) -> bool {
-        self.findings.iter().all(|f| f.severity != Severity::Corrupt)
+        self.findings
+            .iter()
+            .all(|f| f.severity != Severity::Corrupt)
     }
 
     /// How many journals are empty, active and committed.

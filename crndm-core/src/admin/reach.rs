@@ -12,9 +12,11 @@ use crate::pool::inspect::Inspection;
 use crate::stm::open::OpenPool;
 use crate::util::to_usize;
 
-/// Scans the inspected file's heap from its root; `None` (with the reason) when the scan
-/// cannot be trusted: a map that breaks M1/M2, or journals that hold logs (recovery
-/// would still change what is reachable and what is used).
+/// Scans the inspected file's heap from its root.
+///
+/// # Errors
+/// Why the scan cannot be trusted, in words: a map that breaks M1/M2, or journals that
+/// hold logs (recovery would still change what is reachable and what is used).
 pub(super) fn scan(
     i: &Inspection,
     logs: usize,
@@ -31,16 +33,20 @@ pub(super) fn scan(
     }
     let map = reach::canonical(i.map_bytes(), &scan.stale);
     let heap_off = i.geo.heap_off;
-    let mut heap = i
-        .bytes()
-        .get(to_usize(heap_off)..)
-        .unwrap_or_default();
+    let mut heap = i.bytes().get(to_usize(heap_off)..).unwrap_or_default();
     let root = i.header.root_off;
     let roots: &[u64] = if root == 0 { &[] } else { &[root] };
     let heap_bytes = i.geo.heap_units * 64;
-    let r = reach::scan(&map, &mut heap, heap_off, roots, |done, total| {
-        progress(done * 64, total.max(1) * 64);
-    });
+    let r = reach::scan(
+        &map,
+        &scan.stale,
+        &mut heap,
+        heap_off,
+        roots,
+        |done, total| {
+            progress(done * 64, total.max(1) * 64);
+        },
+    );
     progress(heap_bytes, heap_bytes);
     Ok(Reachability::from_reach(&r, heap_off))
 }

@@ -58,10 +58,15 @@ pub(crate) struct Reach {
     pub(crate) leaks_by_order: Vec<u64>,
     /// The first leaked blocks `(unit, order)`, by unit.
     pub(crate) first_leaks: Vec<(u64, u8)>,
-    /// Pointers into blocks the map does not call used.
+    /// Pointers into free blocks that hold stale used heads: blocks the map swallowed
+    /// (a free head whose order grew over live blocks). Map damage.
     pub(crate) damaged: u64,
     /// The first of them: `(word's pool offset, target)`.
     pub(crate) first_damage: Vec<(u64, u64)>,
+    /// Pointer-looking words into other free memory: stale bytes in unused slots (a
+    /// popped element, a removed entry, an enum's old variant) look the same as a
+    /// pointer whose block the map lost, so these are counted, not reported.
+    pub(crate) dangling: u64,
     /// Roots that are not inside the heap or not inside a used block.
     pub(crate) bad_roots: Vec<u64>,
     /// Reachable used blocks.
@@ -124,8 +129,9 @@ impl Bits {
 /// a block of order k covering `u` sits at `u` rounded down to 2^k.
 ///
 /// # Errors
-/// The decoded head byte found instead of a used head (`None`: no head at all).
-fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<Cell>> {
+/// The head unit and decoded head byte found instead of a used head (`None`: no head
+/// at all).
+fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<(u64, Cell)>> {
     for k in 0..64u8 {
         let Some(size) = units_of(k) else { break };
         let head = u & !(size - 1);
@@ -135,10 +141,10 @@ fn block_of(map: &[u8], units: u64, u: u64) -> Result<(u64, u8), Option<Cell>> {
                 return if units_of(o).is_some_and(|s| head + s <= units) {
                     Ok((head, o))
                 } else {
-                    Err(Some(Cell::Used(o)))
+                    Err(Some((head, Cell::Used(o))))
                 };
             }
-            c => return Err(Some(c)),
+            c => return Err(Some((head, c))),
         }
         if head == 0 {
             break;
@@ -163,24 +169,27 @@ pub(crate) fn canonical<'m>(map: &'m [u8], stale: &[u64]) -> std::borrow::Cow<'m
 }
 
 /// Scans the heap from `roots` (pool offsets). `map` holds one byte per unit (M1 and M2
-/// checked by the caller, stale heads zeroed: M3), `blocks` gives the bytes of used
-/// blocks, `heap_off` is the heap's pool offset. `progress(done, total)` counts units of
-/// scanned blocks.
+/// checked by the caller, stale heads zeroed: M3, [`canonical`]); `stale` lists the
+/// zeroed units, sorted; `blocks` gives the bytes of used blocks, `heap_off` is the
+/// heap's pool offset. `progress(done, total)` counts units of scanned blocks.
 ///
 /// Never panics, whatever the bytes.
 pub(crate) fn scan(
     map: &[u8],
+    stale: &[u64],
     blocks: &mut impl BlockSource,
     heap_off: u64,
     roots: &[u64],
     progress: impl FnMut(u64, u64),
 ) -> Reach {
-    scan_capped(map, blocks, heap_off, roots, WORKLIST_CAP, progress)
+    scan_capped(map, stale, blocks, heap_off, roots, WORKLIST_CAP, progress)
 }
 
 /// The scan's marking state.
 struct Marker<'m> {
     map: &'m [u8],
+    /// Units with stale heads (M3 residue) in the map as read, sorted.
+    stale: &'m [u64],
     units: u64,
     heap_off: u64,
     heap_end: u64,
@@ -210,10 +219,22 @@ impl Marker<'_> {
                     }
                 }
             }
-            Err(_) => {
-                self.out.damaged += 1;
-                if self.out.first_damage.len() < LISTED {
-                    self.out.first_damage.push((at, w));
+            Err(found) => {
+                let swallowed = match found {
+                    Some((head, Cell::Free(k))) => {
+                        let end = head.saturating_add(units_of(k).unwrap_or(1));
+                        let i = self.stale.partition_point(|&s| s <= head);
+                        self.stale.get(i).is_some_and(|&s| s < end)
+                    }
+                    _ => true,
+                };
+                if swallowed {
+                    self.out.damaged += 1;
+                    if self.out.first_damage.len() < LISTED {
+                        self.out.first_damage.push((at, w));
+                    }
+                } else {
+                    self.out.dangling += 1;
                 }
             }
         }
@@ -223,6 +244,7 @@ impl Marker<'_> {
 
 fn scan_capped(
     map: &[u8],
+    stale: &[u64],
     blocks: &mut impl BlockSource,
     heap_off: u64,
     roots: &[u64],
@@ -232,6 +254,7 @@ fn scan_capped(
     let units = map.len() as u64;
     let mut m = Marker {
         map,
+        stale,
         units,
         heap_off,
         heap_end: heap_off.saturating_add(units.saturating_mul(UNIT)),
@@ -246,12 +269,11 @@ fn scan_capped(
     let mut scanned = Bits::new(units);
     let mut done = 0u64;
     for &r in roots {
-        let damaged = m.out.damaged;
-        if !m.mark(r, r) || m.out.damaged > damaged {
-            if m.out.damaged > damaged {
-                m.out.damaged = damaged;
-                m.out.first_damage.retain(|&(at, _)| at != r);
-            }
+        let (damaged, dangling) = (m.out.damaged, m.out.dangling);
+        let in_heap = m.mark(r, r);
+        if !in_heap || m.out.damaged > damaged || m.out.dangling > dangling {
+            (m.out.damaged, m.out.dangling) = (damaged, dangling);
+            m.out.first_damage.retain(|&(at, _)| at != r);
             m.out.bad_roots.push(r);
         }
     }
@@ -348,7 +370,7 @@ mod tests {
         put(&mut heap, 2, 0, OFF + 3 * 64);
         put(&mut heap, 5, 3, OFF + 64);
         put(&mut heap, 1, 3, OFF + 5 * 64);
-        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        let r = scan(&map, &[], &mut &heap[..], OFF, &[OFF], |_, _| {});
         assert_eq!(r.first_leaks, vec![(1, 0), (5, 0)]);
         assert_eq!(r.leaked_blocks, 2);
         assert_eq!(r.leaked_bytes(), 128);
@@ -361,18 +383,36 @@ mod tests {
         let map = used_map(&[0, 4]);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 1, OFF + 4 * 64); // "just a number" to the scan, still followed
-        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        let r = scan(&map, &[], &mut &heap[..], OFF, &[OFF], |_, _| {});
         assert_eq!(r.leaked_blocks, 0, "conservative: never a false leak");
     }
 
     #[test]
-    fn pointers_into_free_blocks_are_damage() {
-        let map = used_map(&[0]);
+    fn pointers_into_swallowing_free_blocks_are_damage() {
+        let mut map = used_map(&[0]);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 2, OFF + 9 * 64);
-        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        let r = scan(&map, &[], &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert_eq!(
+            (r.damaged, r.dangling),
+            (0, 1),
+            "a clean free block: stale data?"
+        );
+        // Units 8..12 one free block of order 2 over a stale used head at 10 (zeroed by
+        // `canonical`): the map swallowed a block, and a pointer into it is damage.
+        map[8] = FREE | 2;
+        map[9..12].iter_mut().for_each(|b| *b = 0);
+        let r = scan(&map, &[10], &mut &heap[..], OFF, &[OFF], |_, _| {});
+        assert_eq!((r.damaged, r.dangling), (1, 0));
         assert_eq!(r.first_damage, vec![(OFF + 16, OFF + 9 * 64)]);
-        let r = scan(&map, &mut &heap[..], OFF, &[OFF + 9 * 64, 17], |_, _| {});
+        let r = scan(
+            &map,
+            &[],
+            &mut &heap[..],
+            OFF,
+            &[OFF + 9 * 64, 17],
+            |_, _| {},
+        );
         assert_eq!(r.bad_roots, vec![OFF + 9 * 64, 17]);
     }
 
@@ -392,12 +432,12 @@ mod tests {
             put(&mut heap, u, 0, OFF + (u + 1) * 64);
         }
         put(&mut heap, 71, 0, OFF + 72 * 64);
-        let r = scan_capped(&map, &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
+        let r = scan_capped(&map, &[], &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
         assert_eq!(r.leaked_blocks, 0, "{:?}", r.first_leaks);
         assert_eq!(r.reachable, units - 7);
         // Cut the chain: units 101.. become leaks.
         put(&mut heap, 100, 0, 0);
-        let r = scan_capped(&map, &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
+        let r = scan_capped(&map, &[], &mut &heap[..], OFF, &[OFF], 4, |_, _| {});
         assert_eq!(r.leaked_blocks, units - 101);
     }
 
@@ -408,7 +448,7 @@ mod tests {
         map[9..16].iter_mut().for_each(|b| *b = 0);
         let mut heap = vec![0u8; 16 * 64];
         put(&mut heap, 0, 0, OFF + 13 * 64 + 8);
-        let r = scan(&map, &mut &heap[..], OFF, &[OFF], |_, _| {});
+        let r = scan(&map, &[], &mut &heap[..], OFF, &[OFF], |_, _| {});
         assert!(r.leaked_blocks == 0 && r.damaged == 0, "{r:?}");
         assert_eq!(r.reachable, 2);
     }

@@ -46,11 +46,17 @@ pub struct Reachability {
     pub leak_sizes: Vec<(u64, u64)>,
     /// The first leaked blocks by offset, `(pool offset, block size)` (at most 16).
     pub first_leaks: Vec<(u64, u64)>,
-    /// Pointer-looking words of reachable blocks whose target the allocator map calls
-    /// free (or where the map has no block): damage to the map or to the object.
+    /// Pointer-looking words of reachable blocks into a free block that covers stale
+    /// used heads (the map swallowed live blocks: a free head whose order grew), or
+    /// where the map has no block: damage to the map.
     pub damaged_pointers: u64,
     /// The first of them, `(pool offset of the word, its value)` (at most 16).
     pub first_damage: Vec<(u64, u64)>,
+    /// Pointer-looking words of reachable blocks whose value lies in an ordinary free
+    /// block. Stale bytes in unused slots (a popped element, a removed entry, the old
+    /// variant of an enum) look exactly like this, so they are counted, not reported;
+    /// a used head the map lost without a trace also looks like this (an open limit).
+    pub dangling_words: u64,
 }
 
 impl Reachability {
@@ -78,6 +84,7 @@ impl Reachability {
                 .collect(),
             damaged_pointers: r.damaged,
             first_damage: r.first_damage.clone(),
+            dangling_words: r.dangling,
         }
     }
 }

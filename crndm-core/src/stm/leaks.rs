@@ -20,7 +20,7 @@ use crate::stm::open::OpenPool;
 use crate::util::to_usize;
 
 /// Bytes read at once: small blocks that lie side by side are read together.
-const WINDOW: u64 = 4096;
+const WINDOW: u64 = 64 << 10;
 
 /// Used blocks read from the pool file, a window at a time.
 struct FileBlocks<'a> {
@@ -38,10 +38,19 @@ impl BlockSource for FileBlocks<'_> {
         let begin = unit.checked_mul(64)?;
         let have = self.start * 64..self.start * 64 + self.buf.len() as u64;
         if begin < have.start || begin + len > have.end {
-            let want = len.max(WINDOW).min(self.units * 64 - begin);
+            // Windows start at a multiple of their size, so a walk that steps back and
+            // forth over neighbouring blocks rereads nothing (a block larger than a
+            // window is read whole; blocks are aligned to their size, A2).
+            let size = len.max(WINDOW);
+            let from = begin - begin % size;
+            let want = size.min(self.units * 64 - from);
             self.buf.resize(to_usize(want), 0);
-            self.start = unit;
-            if self.raw.read_at(self.heap_off + begin, &mut self.buf).is_err() {
+            self.start = from / 64;
+            if self
+                .raw
+                .read_at(self.heap_off + from, &mut self.buf)
+                .is_err()
+            {
                 self.buf.clear();
                 return None;
             }
@@ -116,11 +125,14 @@ pub(crate) fn free_leaks(pool: &OpenPool) -> Result<(u64, u64)> {
 
 /// The scan behind [`reachability`] and [`free_leaks`], with the canonical map it ran
 /// on; the caller holds [`OpenPool::quiesce`].
+///
+/// # Errors
+/// As [`reachability`].
 fn scan_quiet(pool: &OpenPool) -> Result<(reach::Reach, Vec<u8>)> {
     let raw = &pool.raw;
     let geo = raw.geometry();
     let mut map_bytes = raw.heap().map_copy();
-    let scan = map::scan(&map_bytes, geo.heap_units)
+    let mut scan = map::scan(&map_bytes, geo.heap_units)
         .map_err(|(unit, reason)| Error::CorruptAllocator { unit, reason })?;
     for &u in &scan.stale {
         map_bytes[to_usize(u)] = 0;
@@ -136,6 +148,14 @@ fn scan_quiet(pool: &OpenPool) -> Result<(reach::Reach, Vec<u8>)> {
         start: 0,
         buf: Vec::new(),
     };
-    let r = reach::scan(&map_bytes, &mut blocks, geo.heap_off, roots, |_, _| {});
+    let stale = std::mem::take(&mut scan.stale);
+    let r = reach::scan(
+        &map_bytes,
+        &stale,
+        &mut blocks,
+        geo.heap_off,
+        roots,
+        |_, _| {},
+    );
     Ok((r, map_bytes))
 }
