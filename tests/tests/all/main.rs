@@ -19,6 +19,7 @@ mod corruption;
 mod flags;
 mod format_crash;
 mod fuzz;
+mod map_damage;
 mod misuse;
 mod modes;
 mod multiprocess;
