@@ -20,6 +20,7 @@ mod flags;
 mod format_crash;
 mod fuzz;
 mod leaks;
+mod map_damage;
 mod misuse;
 mod modes;
 mod multiprocess;
