@@ -132,6 +132,26 @@ pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
             ));
         }
     };
+    // The reachability scan (`crndm-pool check`) reads persistent pointers as aligned
+    // words; a packed type could store one at any address, hidden from it.
+    for attr in input.attrs.iter().filter(|a| a.path().is_ident("repr")) {
+        let mut packed = false;
+        let _ = attr.parse_nested_meta(|m| {
+            packed |= m.path.is_ident("packed");
+            if m.input.peek(syn::token::Paren) {
+                let _ = m.input.parse::<proc_macro2::Group>();
+            }
+            Ok(())
+        });
+        if packed {
+            return Err(syn::Error::new_spanned(
+                attr,
+                "#[derive(RootLayout)] refuses #[repr(packed)]: a persistent pointer in a \
+                 packed type can sit at an address that is not a multiple of 8, where the \
+                 leak check (`crndm-pool check`) would not see it and could free a live object",
+            ));
+        }
+    }
     // No bounds on field types: those would overflow for recursive types (a node
     // holding a `Prc` of itself, perhaps through an alias), and each field's impl is
     // checked where the body names it. Instead each type parameter is bounded: a pool

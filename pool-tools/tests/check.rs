@@ -335,3 +335,41 @@ fn help_for_the_new_subcommands() {
     );
     assert_eq!(run_ok(&["help", "check"]), check);
 }
+
+use crndm::MemPool;
+
+crndm::pool!(leak_cli_pool);
+
+#[test]
+#[expect(clippy::mem_forget, reason = "the leak under test")]
+fn leaks_are_reported_and_freed_by_repair_leaks() {
+    type P = leak_cli_pool::BuddyAlloc;
+    let dir = shm_dir();
+    let path = dir.path().join("leak.pool");
+    {
+        let root =
+            crndm_tests::retry_locked(|| P::open::<crndm::PCell<u64, P>>(&path, crndm::O_CF))
+                .unwrap();
+        P::transaction(|j| {
+            root.set(7, j);
+            std::mem::forget(crndm::Pbox::new([1u8; 100], j));
+        })
+        .unwrap();
+    }
+    let text = run_code(&["check", s(&path)], 1);
+    assert!(text.contains("1 leaked (128 bytes)"), "{text}");
+    assert!(text.contains("  leak        leak"), "{text}");
+    let v = run_json(&["check", "--json", s(&path)], 1);
+    assert_eq!(v["reachability"]["leaked_bytes"], 128);
+    // --leaks needs --repair.
+    run_code(&["check", "--leaks", s(&path)], 2);
+    // --repair alone runs no recovery and frees nothing: the leak stays.
+    let text = run_code(&["check", "--repair", s(&path)], 1);
+    assert!(text.contains("nothing to repair"), "{text}");
+    let v = run_json(&["check", "--repair", "--leaks", "--json", s(&path)], 0);
+    assert_eq!(v["leaks_freed"]["blocks"], 1);
+    assert_eq!(v["leaks_freed"]["bytes"], 128);
+    assert_eq!(v["after"]["clean"], true);
+    let root = crndm_tests::retry_locked(|| P::open::<crndm::PCell<u64, P>>(&path, 0)).unwrap();
+    assert_eq!(root.get(), 7, "the data is intact");
+}

@@ -897,11 +897,6 @@ impl Heap {
         (0..self.units).map(|u| self.read(u)).collect()
     }
 
-    /// Pool offset of heap unit 0.
-    pub(crate) fn heap_off(&self) -> u64 {
-        self.heap_off
-    }
-
     /// Verifies every allocator invariant against the map as it is in PM; returns one
     /// line per problem (empty: healthy).
     pub(crate) fn check(&self) -> Vec<String> {

@@ -142,6 +142,7 @@ fn clean(r: &Reachability) -> Reachability {
 
 crndm::pool!(forgot_pool);
 #[test]
+#[expect(clippy::mem_forget, reason = "the leak under test")]
 fn a_forgotten_pbox_is_found_and_freed() {
     leak_is_found_and_freed::<forgot_pool::BuddyAlloc>("forgot", 3, 3 * 128, |_| {
         forgot_pool::BuddyAlloc::transaction(|j| {

@@ -19,7 +19,8 @@
 //!    was running may or may not have committed; earlier ones must all be there);
 //! 2. `P::check()` finds nothing;
 //! 3. the heap's used bytes equal what the reachable objects occupy (no leak, nothing
-//!    reachable freed);
+//!    reachable freed), and the type-free reachability scan (`P::leaks()`) agrees: no
+//!    leaked block, no damaged pointer, every used byte reachable;
 //! 4. a second open (a second recovery) changes no byte of the file except the
 //!    generation word and the journals' epoch-reservation words, which every open
 //!    advances. (It opens without the root, so no volatile cell is touched.)
@@ -710,6 +711,16 @@ pub(crate) fn check_image<W: Workload>(
             } else {
                 "reachable memory is free"
             }
+        ));
+    }
+    // The type-free walk from the root agrees: nothing leaked, nothing it reaches is
+    // free, and every used byte is reachable.
+    let reach = W::P::leaks().map_err(|e| e.to_string())?;
+    if reach.leaked_blocks > 0 || reach.damaged_pointers > 0 || reach.reachable_bytes != used {
+        return Err(format!(
+            "the reachability scan: {} leaked blocks ({} bytes), {} damaged pointers, {} \
+             reachable bytes of {used} used",
+            reach.leaked_blocks, reach.leaked_bytes, reach.damaged_pointers, reach.reachable_bytes
         ));
     }
     drop(root);
