@@ -169,8 +169,7 @@ fn a_manually_dropped_pbox_overwritten_in_a_loop_is_found_and_freed() {
         }
         // Put the value `fill` wrote back (a new block): the eleven overwritten ones leak.
         P::transaction(|j| {
-            let old =
-                std::mem::replace(&mut *root.boxed.borrow_mut(j), Some(Pbox::new([3; 16], j)));
+            let old = root.boxed.borrow_mut(j).replace(Pbox::new([3; 16], j));
             let _ = ManuallyDrop::new(old);
         })
         .unwrap();
@@ -271,12 +270,15 @@ fn text<P: MemPool>(s: &str, j: &crndm::Journal<P>) -> PString<P> {
     t
 }
 
+/// Shared nodes by key.
+type NodeTree<P> = PBTreeMap<u64, Prc<Node<P>, P>, P>;
+
 crndm::pool!(rich_pool);
 #[derive(Root)]
 struct Rich<P: MemPool> {
     vec: PRefCell<PVec<Pbox<u64, P>, P>, P>,
     hash: PRefCell<PHashMap<u64, PString<P>, P>, P>,
-    tree: PRefCell<PBTreeMap<u64, Prc<Node<P>, P>, P>, P>,
+    tree: PRefCell<NodeTree<P>, P>,
     weak: PRefCell<Option<crndm::prc::PWeak<Node<P>, P>>, P>,
 }
 
