@@ -54,7 +54,7 @@ use crate::alloc::{AllocStats, Reachability};
 use crate::error::{Error, Region, Result};
 use crate::persist::{FlushInstr, Mode};
 use crate::pool::header::Geometry;
-use crate::pool::inspect::{Inspection, RawFileReader, inspect, inspect_with_progress};
+use crate::pool::inspect::{Inspection, RawFileReader, check_work, inspect, inspect_with_progress};
 use crate::pool::raw::{RawPool, regions};
 use crate::pool::{O_CF, PoolOptions};
 use crate::stm::lane::{
@@ -1019,7 +1019,7 @@ fn examine(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Examined {
 fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Vec<Log> {
     let geo = &i.geo;
     let journals = geo.region(Region::Journals);
-    let total = geo.map_len + journals.len;
+    let total = check_work(geo);
     let base = i.bytes()[to_usize(journals.off)..].as_ptr().cast_mut();
     let mut logs = Vec::new();
     for index in 0..geo.lanes {
@@ -1497,6 +1497,18 @@ mod tests {
         })
     }
 
+    /// Asserts that the check's only finding is one leaked block of `bytes` bytes.
+    fn only_a_leak_of(path: &Path, bytes: u64) {
+        let r = check_report(path).unwrap();
+        assert_eq!(r.findings.len(), 1, "{:?}", r.findings);
+        assert_eq!(
+            (r.findings[0].kind, r.findings[0].severity),
+            (FindingKind::Leak, Severity::Leak)
+        );
+        let reach = r.reachability.unwrap();
+        assert_eq!((reach.leaked_blocks, reach.leaked_bytes), (1, bytes));
+    }
+
     /// Writes `recs` as the log of journal `lane` (a fresh epoch); returns the epoch.
     fn forge(path: &Path, lane: u32, recs: &[Rec]) -> u64 {
         raw(path, |raw| {
@@ -1786,7 +1798,8 @@ mod tests {
             (rep.rolled_back, rep.restored_ranges, rep.freed_blocks),
             (1, 1, 0)
         );
-        assert!(check_report(&path).unwrap().is_clean());
+        // With the slot back at zero, nothing reaches `b[0]`: its one finding is a leak.
+        only_a_leak_of(&path, 64);
         assert_eq!(PoolBytes::open(&path).unwrap().root().unwrap(), None);
     }
 
@@ -1848,7 +1861,8 @@ mod tests {
             }
         );
         assert!(!rep.is_noop());
-        assert!(check_report(&path).unwrap().is_clean());
+        // `b[1]` stays allocated, and the pool has no root to reach it.
+        only_a_leak_of(&path, 64);
         let bytes = PoolBytes::open(&path).unwrap();
         assert_eq!(bytes.read(b[1], 24).unwrap(), vec![9; 24], "undo applied");
         drop(bytes);
@@ -1938,8 +1952,10 @@ mod tests {
         let geo = geometry(&path);
         let mut calls = Vec::new();
         check_report_with_progress(&path, |d, t| calls.push((d, t))).unwrap();
-        let total = geo.map_len + u64::from(geo.lanes) * geo.lane_size;
+        // One total for the whole check: map, journals, then the heap's walk.
+        let total = geo.map_len + u64::from(geo.lanes) * geo.lane_size + geo.heap_units * 64;
         assert!(calls.iter().all(|&(_, t)| t == total));
+        assert!(calls.iter().any(|&(d, _)| d == total - geo.heap_units * 64));
         assert!(calls.windows(2).all(|w| w[0].0 <= w[1].0));
         assert_eq!(calls.last(), Some(&(total, total)));
     }

@@ -5,10 +5,11 @@ use std::path::Path;
 
 use super::{Finding, FindingKind, Severity};
 use crate::alloc::Reachability;
+use crate::alloc::buddy::UNIT;
 use crate::alloc::reach::{self, LISTED};
 use crate::error::Result;
 use crate::pool::PoolOptions;
-use crate::pool::inspect::Inspection;
+use crate::pool::inspect::{Inspection, check_work};
 use crate::stm::open::OpenPool;
 use crate::util::to_usize;
 
@@ -36,18 +37,13 @@ pub(super) fn scan(
     let mut heap = i.bytes().get(to_usize(heap_off)..).unwrap_or_default();
     let root = i.header.root_off;
     let roots: &[u64] = if root == 0 { &[] } else { &[root] };
-    let heap_bytes = i.geo.heap_units * 64;
-    let r = reach::scan(
-        &map,
-        &scan.stale,
-        &mut heap,
-        heap_off,
-        roots,
-        |done, total| {
-            progress(done * 64, total.max(1) * 64);
-        },
-    );
-    progress(heap_bytes, heap_bytes);
+    // The walk follows the map and journal phases on the check's one progress bar.
+    let total = check_work(&i.geo);
+    let before = total - i.geo.heap_units * UNIT;
+    let r = reach::scan(&map, &scan.stale, &mut heap, heap_off, roots, |done, _| {
+        progress(before + done * UNIT, total)
+    });
+    progress(total, total);
     Ok(Reachability::from_reach(&r, heap_off))
 }
 

@@ -95,6 +95,13 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspection> {
 ///
 /// # Errors
 /// As [`inspect`].
+/// The units of work of a whole check, for its progress bar: bytes of the allocator map,
+/// then of the journal regions (read by the inspection and the journal scan), then of the
+/// heap (walked by the reachability scan).
+pub(crate) fn check_work(geo: &Geometry) -> u64 {
+    geo.map_len + geo.region(Region::Journals).len + geo.heap_units * UNIT
+}
+
 pub(crate) fn inspect_with_progress(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
@@ -114,7 +121,7 @@ pub(crate) fn inspect_with_progress(
     // Reading the map is what takes time on a large pool on a slow device (every page is
     // faulted in); touch it in steps so that the caller can show progress, then scan it.
     let map_len = map_bytes.len() as u64;
-    let total = map_len + geo.region(Region::Journals).len;
+    let total = check_work(&geo);
     let mut acc = 0u8;
     for (i, chunk) in map_bytes.chunks(PROGRESS_STEP).enumerate() {
         for page in chunk.chunks(4096) {
