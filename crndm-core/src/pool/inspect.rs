@@ -88,13 +88,6 @@ pub(crate) fn inspect(path: &Path) -> Result<Inspection> {
     inspect_with_progress(path, &mut |_, _| {})
 }
 
-/// [`inspect`], calling `progress(done, total)` as the allocator map is read. Progress is
-/// counted in bytes of the map and journal regions together (`total`); this function
-/// reports the map part (`done` up to the map's length), and the caller, which reads the
-/// journals, the rest.
-///
-/// # Errors
-/// As [`inspect`].
 /// The units of work of a whole check, for its progress bar: bytes of the allocator map,
 /// then of the journal regions (read by the inspection and the journal scan), then of the
 /// heap (walked by the reachability scan).
@@ -102,6 +95,13 @@ pub(crate) fn check_work(geo: &Geometry) -> u64 {
     geo.map_len + geo.region(Region::Journals).len + geo.heap_units * UNIT
 }
 
+/// [`inspect`], calling `progress(done, total)` as the allocator map is read. Progress is
+/// counted against the whole check's work ([`check_work`]: map, journals, heap); this
+/// function reports the map part (`done` up to the map's length), and the caller, which
+/// reads the journals and walks the heap, the rest.
+///
+/// # Errors
+/// As [`inspect`].
 pub(crate) fn inspect_with_progress(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64),
