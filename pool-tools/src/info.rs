@@ -95,6 +95,11 @@ pub(crate) fn write_text(info: &PoolInfo, out: &mut dyn Write) -> io::Result<()>
         "  largest     {} (largest free block)",
         format_size(s.largest_free)
     )?;
+    writeln!(
+        out,
+        "  fragmented  {:.1}% (of free bytes outside the largest free block)",
+        s.fragmentation() * 100.0
+    )?;
 
     writeln!(out)?;
     writeln!(
@@ -235,6 +240,7 @@ pub(crate) fn to_json(info: &PoolInfo) -> Value {
             "used": s.used,
             "free": s.free,
             "largest_free": s.largest_free,
+            "fragmentation": s.fragmentation(),
             "classes": s.classes.iter()
                 .filter(|c| c.used_blocks + c.free_blocks > 0)
                 .map(|c| json!({

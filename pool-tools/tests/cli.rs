@@ -87,6 +87,10 @@ fn create_then_info_shows_size_uuid_mode() {
         "{text}"
     );
     assert!(
+        text.contains("% (of free bytes outside the largest free block)"),
+        "{text}"
+    );
+    assert!(
         text.contains("  8 MiB                0          1   "),
         "{text}"
     );
@@ -159,6 +163,9 @@ fn json_has_every_field() {
     assert_eq!(heap["used"], 0);
     assert_eq!(heap["free"].as_u64().unwrap(), total);
     assert_eq!(heap["largest_free"], 2 << 20);
+    let fragmentation = heap["fragmentation"].as_f64().unwrap();
+    let expected = 1.0 - (2 << 20) as f64 / total as f64;
+    assert!((fragmentation - expected).abs() < 1e-9, "{fragmentation}");
     let classes = heap["classes"].as_array().unwrap();
     let free_bytes: u64 = classes
         .iter()

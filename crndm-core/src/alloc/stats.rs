@@ -22,6 +22,8 @@ pub struct ClassStats {
 /// let s = BuddyAlloc::stats()?;
 /// assert_eq!(s.used + s.free, s.total);
 /// assert!(s.largest_free <= s.free);
+/// // A fresh heap is a few large free blocks: some of it lies outside the largest.
+/// assert!((0.0..1.0).contains(&s.fragmentation()));
 /// # Ok(())
 /// # }
 /// ```
@@ -37,4 +39,28 @@ pub struct AllocStats {
     pub largest_free: u64,
     /// Per size class, smallest first; index = order.
     pub classes: Vec<ClassStats>,
+}
+
+impl AllocStats {
+    /// The share of the free bytes that lies outside the largest free block, from 0.0
+    /// (all free memory is one block: any allocation up to [`free`](Self::free) can
+    /// succeed) towards 1.0 (free memory scattered in small blocks: large allocations fail
+    /// although much is free). 0.0 when nothing is free.
+    ///
+    /// ```
+    /// use crndm::AllocStats;
+    /// let s = AllocStats { total: 1024, free: 512, largest_free: 128, ..AllocStats::default() };
+    /// assert_eq!(s.fragmentation(), 0.75);
+    /// assert_eq!(AllocStats::default().fragmentation(), 0.0);
+    /// ```
+    #[must_use]
+    pub fn fragmentation(&self) -> f64 {
+        if self.free == 0 {
+            return 0.0;
+        }
+        // Byte counts of a pool fit in f64's 53-bit mantissa far beyond any pool size.
+        #[allow(clippy::cast_precision_loss)]
+        let share = self.largest_free.min(self.free) as f64 / self.free as f64;
+        1.0 - share
+    }
 }

@@ -18,6 +18,7 @@ mod collections_vec;
 mod corruption;
 mod flags;
 mod format_crash;
+mod fragmentation;
 mod fuzz;
 mod leaks;
 mod map_damage;
