@@ -15,8 +15,8 @@
 )]
 
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::alloc::buddy::{block_size, order_for};
 use crate::pool::options::{O_CF, PoolOptions};
@@ -98,6 +98,42 @@ fn kill_test_child() {
     }
 }
 
+/// The child's operation counter, read from the file (the child's stores reach the page
+/// cache, which `pread` reads).
+fn ops_in_file(path: &Path, reg_off: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let mut word = [0u8; 8];
+    std::fs::File::open(path)
+        .unwrap()
+        .read_exact_at(&mut word, reg_off)
+        .unwrap();
+    u64::from_le_bytes(word)
+}
+
+/// Waits until the child counted `target` operations; fails if it exits or makes no
+/// progress for two minutes.
+fn wait_for_ops(path: &Path, reg_off: u64, target: u64, child: &mut Child, round: u32) {
+    let mut last = (ops_in_file(path, reg_off), Instant::now());
+    loop {
+        let ops = ops_in_file(path, reg_off);
+        if ops >= target {
+            return;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "round {round}: the child exited before the kill"
+        );
+        if ops != last.0 {
+            last = (ops, Instant::now());
+        }
+        assert!(
+            last.1.elapsed() < Duration::from_secs(120),
+            "round {round}: the child made no progress at {ops} operations"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 #[test]
 fn sigkill_during_allocator_work_loses_nothing() {
     let dir = tempfile::Builder::new()
@@ -137,7 +173,11 @@ fn sigkill_during_allocator_work_loses_nothing() {
         seed ^= seed << 13;
         seed ^= seed >> 7;
         seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(60 + seed % 90));
+        // Killed once it did a seed-chosen number of further operations, counted in the
+        // file itself, however slow the machine is; the count is not a multiple of any
+        // operation's length, so the kill lands anywhere in one.
+        let target = ops_in_file(&path, reg_off) + 500 + seed % 700;
+        wait_for_ops(&path, reg_off, target, &mut child, round);
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
         let status = child.wait().unwrap();
@@ -179,8 +219,9 @@ fn sigkill_during_allocator_work_loses_nothing() {
         total_ops += reg.get(0);
         drop(pool);
     }
+    // Every round waited for at least 500 more operations.
     assert!(
-        total_ops > 5_000,
+        total_ops >= 12 * 500,
         "children did only {total_ops} operations"
     );
 }

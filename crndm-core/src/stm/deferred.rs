@@ -136,10 +136,9 @@ mod tests {
 #[cfg(all(test, feature = "crash-sim", not(crndm_loom)))]
 mod r1 {
     use crate::persist::sim::Sim;
-    use crate::{MemPool, O_CF, PCell, PoolOptions, RootCell};
+    use crate::{AssertTxInSafe, MemPool, O_CF, PCell, PoolOptions, RootCell};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
-    use std::time::Duration;
 
     crate::pool!(r1_pool);
     type P = r1_pool::BuddyAlloc;
@@ -199,18 +198,26 @@ mod r1 {
         let word = |image: &[u8]| u64::from_le_bytes(image[off..off + 8].try_into().unwrap());
         assert_ne!(word(&sim.image().unwrap()), 0, "not yet durable");
 
-        // Another thread holds the lane of the first transaction for a while.
+        // Another thread holds the lane of the first transaction until the second
+        // commit is done (flags, not sleeps: however slow the machine).
         let inside = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&inside);
+        let done = Arc::new(AtomicBool::new(false));
+        let flag = AssertTxInSafe(Arc::clone(&inside));
+        let stop = AssertTxInSafe(Arc::clone(&done));
         let holder = std::thread::spawn(move || {
-            flag.store(true, Ordering::Release);
-            P::transaction(|_| std::thread::sleep(Duration::from_millis(400))).unwrap();
+            P::transaction(|_| {
+                flag.store(true, Ordering::Release);
+                while !stop.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+            })
+            .unwrap();
         });
         while !inside.load(Ordering::Acquire) {
             std::thread::yield_now();
         }
-        std::thread::sleep(Duration::from_millis(100));
         P::transaction(|j| root.set(2, j)).unwrap();
+        done.store(true, Ordering::Release);
         holder.join().unwrap();
         let second = pending();
         assert_eq!(
