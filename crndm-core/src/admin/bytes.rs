@@ -153,7 +153,7 @@ impl PoolBytes {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_support::*;
+    use crate::admin::helpers_for_tests::*;
 
     #[test]
     fn pool_bytes_are_bounds_checked() {

@@ -308,7 +308,7 @@ fn check_root(i: &Inspection, logs: &[Log], map: Option<&MapView<'_>>, out: &mut
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_support::*;
+    use crate::admin::helpers_for_tests::*;
     use crate::admin::{PoolBytes, info, recover};
 
     #[test]

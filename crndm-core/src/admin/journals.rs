@@ -412,7 +412,7 @@ pub(super) fn check_journal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_support::*;
+    use crate::admin::helpers_for_tests::*;
     use crate::admin::{check, check_report, info};
 
     #[test]

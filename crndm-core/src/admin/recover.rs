@@ -121,7 +121,7 @@ pub fn recover(path: impl AsRef<Path>) -> Result<RecoveryReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::admin::test_support::*;
+    use crate::admin::helpers_for_tests::*;
     use crate::admin::{FindingKind, PoolBytes, check_report};
     use crate::stm::lane::Kind;
 
