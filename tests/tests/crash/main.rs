@@ -212,7 +212,7 @@ fn every_crash_image_of_every_workload_recovers() {
                 None,
             )
         }),
-        Box::new(|| repair::interrupted_repair::<repair_pool::BuddyAlloc>(&Budget::FULL, None)),
+        Box::new(|| repair::interrupted_repair::<repair_pool::BuddyAlloc>(&repair::BUDGET, None)),
         Box::new(|| {
             run(
                 &root_creation::RootCreation::<first_open_pool::BuddyAlloc>::new(3),
