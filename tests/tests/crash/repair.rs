@@ -4,14 +4,14 @@
 //!
 //! A pool is made (without the simulator) with live data reachable from the root (three
 //! `Pbox`es of 64 B, 512 B and 8 KiB, a list of three `Prc` nodes, a weak pointer that
-//! keeps a dead node's block, and a stack of `Pbox` nodes) and with leaks nothing reaches: forgotten `Pbox`es of
-//! 64 B, 512 B and two of 4 KiB (buddies), a forgotten box that owns another, and a cycle of two `Prc`
-//! nodes, and over a thousand boxes of 64 B (more than one batch of the repair's frees)
-//! with the nodes of a live stack of `Pbox`es among them; allocations alternate, so
-//! leaks lie between live blocks and merge with free buddies and with each other when
-//! freed. The closed pool is repaired under the simulator, and every crash
-//! image of every fence of that repair ([`explore_with`]) is checked
-//! ([`check_repair_image`]):
+//! keeps a dead node's block, and a stack of `Pbox` nodes) and with leaks nothing
+//! reaches: forgotten `Pbox`es of 64 B, 512 B and two of 4 KiB (buddies), a forgotten
+//! box that owns another, a cycle of two `Prc` nodes, and over a thousand boxes of 64 B
+//! (more than one batch of the repair's frees) with the stack's nodes among them.
+//! Allocations alternate, so leaks lie between live blocks, and when freed they merge
+//! with each other and with free buddies into blocks that span map lines. The closed
+//! pool is repaired under the simulator, and every crash image of every fence of that
+//! repair ([`explore_with`]) is checked ([`check_repair_image`]):
 //! 1. `check_report` of the image as the crash left it has no corrupt finding;
 //! 2. it opens (recovery runs), the live data reads back exactly, `P::check()` finds
 //!    nothing, the reachability scan reaches exactly the live blocks, finds no damaged
@@ -72,8 +72,8 @@ const LIST: [u64; 3] = [10, 20, 30];
 const ROUNDS: u64 = 24;
 const SMALL_LEAKS: usize = 48;
 
-/// Leaked blocks the setup makes: 64 B, 512 B, two of 4 KiB, the owner and its box, the two
-/// nodes of the cycle, and the rounds' small boxes.
+/// Leaked blocks the setup makes: 64 B, 512 B, two of 4 KiB, the owner and its box, the
+/// two nodes of the cycle, and the rounds' small boxes.
 const LEAKED_BLOCKS: usize = 8 + ROUNDS as usize * SMALL_LEAKS;
 
 fn node_bytes<P: MemPool>() -> u64 {
@@ -84,8 +84,8 @@ fn blob_bytes<const N: usize>() -> u64 {
     block(size_of::<Blob<N>>(), align_of::<Blob<N>>())
 }
 
-/// Heap bytes of the live data: the root, three boxes, the list and the dead node the
-/// weak pointer keeps.
+/// Heap bytes of the live data: the root, three boxes, the list, the dead node the weak
+/// pointer keeps, and the stack.
 fn live_bytes<P: MemPool>() -> u64 {
     root_block::<RepairRoot<P>>()
         + blob_bytes::<4>()
@@ -106,6 +106,7 @@ fn leaked_bytes<P: MemPool>() -> u64 {
 }
 
 /// Makes the pool at `path`: live data and leaks, allocated alternately, then closed.
+#[expect(clippy::mem_forget, reason = "the leaks the repair frees")]
 fn make_pool<P: MemPool>(path: &Path) {
     let root = options()
         .open::<P, RepairRoot<P>>(path, O_CF)
@@ -245,14 +246,16 @@ fn walk<P: MemPool>(
     walk(&node.next, values)
 }
 
-/// Used blocks of a pool file's map, `(heap unit, order)`, found by walking the heads
-/// (M1; the map format of `alloc/map.rs`: `0x40 | order` used, `0x80 | order` free).
+/// Blocks of the heap as `(heap unit, order)`.
 type Blocks = BTreeSet<(u64, u8)>;
 
+/// The used blocks of a pool file's map, found by walking its heads (M1; the map format
+/// of `alloc/map.rs`: `0x40 | order` used, `0x80 | order` free, 0 inside a block).
 fn used_blocks(file: &[u8]) -> Result<Blocks, String> {
     let word = |off: u64| {
-        let o = usize::try_from(off).unwrap_or(usize::MAX);
-        file.get(o..o + 8)
+        usize::try_from(off)
+            .ok()
+            .and_then(|o| file.get(o..o.checked_add(8)?))
             .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
             .ok_or("the file is shorter than its header")
     };
@@ -272,7 +275,7 @@ fn used_blocks(file: &[u8]) -> Result<Blocks, String> {
             0x80 => {}
             _ => return Err(format!("heap unit {u}: map byte {b:#x} is no head")),
         }
-        u += 1u64 << order;
+        u = u.saturating_add(1u64 << order);
     }
     Ok(used)
 }
@@ -297,7 +300,7 @@ fn no_corrupt_finding(path: &Path, what: &str) -> Result<Vec<admin::Finding>, St
 }
 
 /// What the pool was before the repair: its live blocks and its leaks.
-pub(crate) struct Before {
+struct Before {
     live: Blocks,
     leaks: Blocks,
 }
@@ -423,7 +426,9 @@ pub(crate) fn interrupted_repair<P: MemPool>(
     let path = dir.path().join("run.pool");
     make_pool::<P>(&path);
     let all = used_blocks(&std::fs::read(&path).expect("read the pool")).expect("a clean map");
-    // The reference: a copy repaired without the simulator.
+    // The reference: a copy repaired without the simulator names the live blocks and the
+    // leaks; their bytes and number must be what the types say, so a repair that frees
+    // a live block (or leaves a leak) fails here too.
     let reference = dir.path().join("reference.pool");
     std::fs::copy(&path, &reference).expect("copy the pool");
     let fixed = admin::repair_leaks(&reference).expect("repair the reference copy");
