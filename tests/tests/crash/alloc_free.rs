@@ -19,7 +19,7 @@ pub(crate) struct Blob<const N: usize> {
 }
 
 impl<const N: usize> Blob<N> {
-    fn new(tag: u64) -> Self {
+    pub(crate) fn new(tag: u64) -> Self {
         let mut words = [0u64; N];
         for (k, w) in words.iter_mut().enumerate() {
             *w = if k == 0 { tag } else { tag * 1000 + k as u64 };
@@ -28,7 +28,7 @@ impl<const N: usize> Blob<N> {
     }
 
     /// The tag, if every word agrees with it.
-    fn tag(&self) -> Result<u64, String> {
+    pub(crate) fn tag(&self) -> Result<u64, String> {
         let t = self.words[0];
         match (1..N).find(|&k| self.words[k] != t.wrapping_mul(1000) + k as u64) {
             None => Ok(t),

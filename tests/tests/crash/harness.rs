@@ -501,14 +501,37 @@ pub(crate) fn explore<W: Workload>(
     budget: &Budget,
     allowed: &dyn Fn(u64) -> Vec<usize>,
 ) -> Report {
+    let final_header = final_header(rec);
+    explore_with(
+        w.name(),
+        rec,
+        dir,
+        budget,
+        allowed,
+        &|path, image, allowed| check_image(w, path, image, allowed, final_header.as_deref()),
+    )
+}
+
+/// A check of one crash image: `(scratch file, image, allowed step counters)`.
+pub(crate) type Check<'a> = dyn Fn(&Path, &[u8], &[usize]) -> Result<Outcome, String> + 'a;
+
+/// [`explore`] with another check of each image than [`check_image`] (for runs that are
+/// not a [`Workload`], such as the leak repair); `name` names the report.
+pub(crate) fn explore_with(
+    name: &str,
+    rec: &Recording,
+    dir: &Path,
+    budget: &Budget,
+    allowed: &dyn Fn(u64) -> Vec<usize>,
+    check: &Check<'_>,
+) -> Report {
     let start = Instant::now();
-    let mut report = Report::new(w.name());
+    let mut report = Report::new(name);
     let path = dir.join("crash.pool");
     let mut image = rec.initial.clone();
     let mut hash = image_hash(&image);
     let mut buf = image.clone();
     let mut seen: HashSet<(u64, Vec<usize>)> = HashSet::new();
-    let final_header = final_header(rec);
     // Unpersisted contents per line, oldest first.
     let mut history: BTreeMap<u32, Vec<[u8; LINE]>> = BTreeMap::new();
     for (n, ev) in rec.events.iter().enumerate() {
@@ -529,7 +552,7 @@ pub(crate) fn explore<W: Workload>(
                     values: values.clone(),
                 })
                 .collect();
-            let mut rng = Rng::new((n as u64) << 8 ^ w.name().len() as u64);
+            let mut rng = Rng::new((n as u64) << 8 ^ name.len() as u64);
             for choice in choices(&cands, budget, &mut rng) {
                 let h = choice.iter().fold(hash, |h, &(c, v)| {
                     let i = cands[c].index;
@@ -540,7 +563,7 @@ pub(crate) fn explore<W: Workload>(
                 }
                 build(&mut buf, &image, &cands, &choice);
                 report.images += 1;
-                match check_image(w, &path, &buf, &allowed, final_header.as_deref()) {
+                match check(&path, &buf, &allowed) {
                     Ok(Outcome::Pool(_)) => {}
                     Ok(Outcome::NotYetAPool) => report.not_yet_a_pool += 1,
                     Err(message) => {
@@ -551,15 +574,7 @@ pub(crate) fn explore<W: Workload>(
                                 .collect::<Vec<_>>()
                         };
                         let minimal = report.failures.is_empty().then(|| {
-                            let m = minimise(
-                                w,
-                                &path,
-                                &image,
-                                &cands,
-                                &choice,
-                                &allowed,
-                                final_header.as_deref(),
-                            );
+                            let m = minimise(&path, &image, &cands, &choice, &allowed, check);
                             describe(&m)
                         });
                         report.failures.push(Failure {
@@ -614,14 +629,13 @@ fn build(buf: &mut [u8], image: &[u8], cands: &[Candidate], choice: &Choice) {
 }
 
 /// Shrinks a failing choice greedily: drops each line whose absence still fails.
-fn minimise<W: Workload>(
-    w: &W,
+fn minimise(
     path: &Path,
     image: &[u8],
     cands: &[Candidate],
     choice: &Choice,
     allowed: &[usize],
-    final_header: Option<&[u8]>,
+    check: &Check<'_>,
 ) -> Choice {
     let mut cur = choice.clone();
     let mut buf = image.to_vec();
@@ -630,7 +644,7 @@ fn minimise<W: Workload>(
         let mut trial = cur.clone();
         trial.remove(i);
         build(&mut buf, image, cands, &trial);
-        if check_image(w, path, &buf, allowed, final_header).is_err() {
+        if check(path, &buf, allowed).is_err() {
             cur = trial;
         } else {
             i += 1;
@@ -756,7 +770,7 @@ fn first_difference(a: &[u8], b: &[u8]) -> Option<usize> {
     })
 }
 
-fn write_file(path: &Path, image: &[u8]) -> Result<(), String> {
+pub(crate) fn write_file(path: &Path, image: &[u8]) -> Result<(), String> {
     let f = File::options()
         .write(true)
         .create(true)

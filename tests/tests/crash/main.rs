@@ -31,6 +31,7 @@ mod prc_list;
 mod prc_tree;
 mod recovery;
 mod regressions;
+mod repair;
 mod root_creation;
 mod stack;
 mod sum;
@@ -61,6 +62,7 @@ crndm::pool!(ordered_pool);
 crndm::pool!(tree_pool);
 crndm::pool!(two_crash_sum_pool);
 crndm::pool!(two_crash_alloc_pool);
+crndm::pool!(repair_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -210,6 +212,7 @@ fn every_crash_image_of_every_workload_recovers() {
                 None,
             )
         }),
+        Box::new(|| repair::interrupted_repair::<repair_pool::BuddyAlloc>(&repair::BUDGET, None)),
         Box::new(|| {
             run(
                 &root_creation::RootCreation::<first_open_pool::BuddyAlloc>::new(3),

@@ -78,6 +78,7 @@ crndm::pool!(truncate_flush_pool);
 crndm::pool!(rollback_pool);
 crndm::pool!(epoch_bound_pool);
 crndm::pool!(epoch_bound_alloc_pool);
+crndm::pool!(repair_fence_pool);
 
 /// The commit's flush of every range written in place (L4).
 pub(crate) fn skip_flush_in_commit() -> Mutation {
@@ -410,6 +411,30 @@ fn removing_the_persist_of_the_epoch_bound_is_caught_with_frees() {
         "caught after {} images: {}",
         r.images, r.failures[0].message
     );
+}
+
+#[test]
+fn removing_the_fence_of_the_leak_repairs_frees_is_caught() {
+    // F1: a batch of frees makes its freed (merged) heads durable before it clears the
+    // heads that became interior. The leak repair frees in such batches, and its leaks
+    // merge with each other and with free buddies into blocks that span map lines;
+    // without the fence a crash can keep a cleared inner head without the merged head
+    // that covers it, and the map no longer tiles the heap (issue 17).
+    let m = Mutation::SkipCall(site(
+        "alloc/buddy.rs",
+        "PERSIST: the frees are durable (F1)",
+        ".fence()",
+    ));
+    let r = crate::repair::interrupted_repair::<repair_fence_pool::BuddyAlloc>(
+        &Budget::FIRST_FAILURE,
+        Some(m),
+    );
+    assert!(
+        !r.failures.is_empty(),
+        "the missing fence of the repair's frees went unnoticed in {} images",
+        r.images
+    );
+    println!("{m:?} caught after {} images: {}", r.images, r.failures[0]);
 }
 
 crndm::pool!(sweep_sum_pool);
