@@ -105,6 +105,7 @@ mod clone;
 mod collections;
 pub mod default;
 mod error;
+mod impls;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod layout;
