@@ -37,14 +37,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (
         10,
         "facade",
-        &[
-            "lib.rs",
-            "default.rs",
-            "internals.rs",
-            "admin/",
-            "pool_type.rs",
-            "open.rs",
-        ],
+        &["lib.rs", "default.rs", "internals.rs", "admin/", "open.rs"],
     ),
 ];
 
@@ -758,6 +751,33 @@ fn every_exception_is_still_needed() {
         assert!(
             edges.contains(&(from.to_owned(), to.to_owned())),
             "exception {from} -> {to} ({why}) is no longer used: remove it"
+        );
+    }
+}
+
+#[test]
+fn the_architecture_page_has_the_same_table() {
+    let page = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/ARCHITECTURE.md"),
+    )
+    .expect("docs/ARCHITECTURE.md");
+    for &(rank, name, prefixes) in LAYERS {
+        let row = page
+            .lines()
+            .find(|l| l.starts_with(&format!("| {rank} | {name} |")))
+            .unwrap_or_else(|| panic!("no row `| {rank} | {name} |` in docs/ARCHITECTURE.md"));
+        let files = row.split('|').nth(3).unwrap_or_default();
+        for p in prefixes {
+            assert!(
+                files.contains(&format!("`{p}`")),
+                "docs/ARCHITECTURE.md: layer {name} does not list `{p}`"
+            );
+        }
+    }
+    for &(from, to, _) in EXCEPTIONS {
+        assert!(
+            page.contains(from) && page.contains(to),
+            "docs/ARCHITECTURE.md does not name the exception {from} -> {to}"
         );
     }
 }
