@@ -225,6 +225,3 @@ impl<T: PSafe + PartialEq, P: MemPool> PartialEq for Pbox<T, P> {
 }
 
 impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}
-
-// `Option<Pbox>` is one word, `None` = offset 0 (see "Layout" on `Pbox`).
-const _: () = assert!(size_of::<Option<Pbox<u64, crate::default::BuddyAlloc>>>() == 8);

@@ -1,9 +1,6 @@
-//! `PClone`: cloning inside a transaction (a clone of a persistent pointer allocates);
-//! `ToPString`: making a persistent string.
+//! `PClone`: cloning inside a transaction (a clone of a persistent pointer allocates).
+//! (`ToPString`, which makes a persistent string, lives with `PString`.)
 
-use std::fmt;
-
-use crate::collections::PString;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
@@ -147,64 +144,3 @@ pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E);
 pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F);
 pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G);
 pclone_tuple!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H);
-
-/// Makes a [`PString`] of a value's `Display` text, like `ToString` (so `"text"`,
-/// numbers and anything `Display` work).
-///
-/// ```
-/// # fn main() -> crndm::Result<()> {
-/// # let dir = tempfile::tempdir().unwrap();
-/// use crndm::default::*;
-/// let root = BuddyAlloc::open::<PRefCell<PVec<PString>>>(dir.path().join("s.pool"), O_CF)?;
-/// BuddyAlloc::transaction(|j| {
-///     let mut v = root.borrow_mut(j);
-///     v.push("hello".to_pstring(j), j);
-///     v.push(42.to_pstring(j), j);
-/// })?;
-/// assert_eq!(root.borrow()[1], "42");
-/// # Ok(())
-/// # }
-/// ```
-pub trait ToPString {
-    /// The text of `self` as a new string of `j`'s pool.
-    ///
-    /// ```
-    /// # fn main() -> crndm::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// use crndm::default::*;
-    /// let _pool = BuddyAlloc::open_no_root(dir.path().join("s.pool"), O_CF)?;
-    /// BuddyAlloc::transaction(|j| assert_eq!('x'.to_pstring(j), "x"))?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Panics
-    /// If the pool is out of space (the transaction then aborts), or the `Display`
-    /// implementation returns an error.
-    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P>;
-}
-
-impl<T: fmt::Display + ?Sized> ToPString for T {
-    #[track_caller]
-    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P> {
-        /// Appends what `Display` writes to a persistent string, in a transaction.
-        struct Sink<'a, P: MemPool> {
-            s: PString<P>,
-            j: &'a Journal<P>,
-        }
-        impl<P: MemPool> fmt::Write for Sink<'_, P> {
-            fn write_str(&mut self, t: &str) -> fmt::Result {
-                self.s.push_str(t, self.j);
-                Ok(())
-            }
-        }
-        let mut sink = Sink {
-            s: PString::new(),
-            j,
-        };
-        if fmt::write(&mut sink, format_args!("{self}")).is_err() {
-            panic!("a Display implementation returned an error unexpectedly");
-        }
-        sink.s
-    }
-}

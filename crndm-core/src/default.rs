@@ -20,3 +20,7 @@ crate::pool!(pub pool_default_impl);
 
 pub use pool_default_impl::BuddyAlloc;
 pub use pool_default_impl::*;
+
+// `Option<Pbox>` is one word, `None` = offset 0 (see "Layout" on `Pbox`); checked here,
+// where a pool type exists, because `boxed` sits below the pool modules.
+const _: () = assert!(size_of::<Option<crate::Pbox<u64, BuddyAlloc>>>() == 8);

@@ -105,10 +105,12 @@ mod clone;
 mod collections;
 pub mod default;
 mod error;
+mod impls;
 #[cfg(feature = "internals")]
 pub mod internals;
 mod layout;
 mod marker;
+mod open;
 mod persist;
 #[cfg_attr(
     not(test),
@@ -119,6 +121,7 @@ mod persist;
 )]
 mod pool;
 pub mod prc;
+mod primitive;
 mod rc;
 mod root;
 mod stm;
@@ -128,8 +131,10 @@ mod util;
 pub use alloc::{AllocStats, ClassStats, Reachability};
 pub use boxed::Pbox;
 pub use cell::{LogCell, LogRefCell, PCell, PRefCell, Ref, RefMut, VCell};
-pub use clone::{PClone, ToPString};
-pub use collections::{PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, btree_map, hash_map};
+pub use clone::PClone;
+pub use collections::{
+    PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, ToPString, btree_map, hash_map,
+};
 pub use crndm_derive::{PClone, Root, RootLayout, pool};
 pub use error::{Error, Region, Result};
 pub use layout::{LayoutHasher, RootLayout};

@@ -1,4 +1,6 @@
-//! Layer 3: the crash-consistent buddy allocator whose whole state lives in the pool.
+//! The alloc layer (docs/ARCHITECTURE.md): the crash-consistent buddy allocator whose
+//! whole state lives in the pool. It works on a heap slice and its map bytes and knows
+//! no file, so it sits below the pool layer, which lays out and formats its map.
 //!
 //! [`map`] defines the persistent order map and its invariants (M1–M4); [`buddy`] the
 //! allocator built on it (A1–A3, F1–F2) and the hooks that tie allocations and frees to

@@ -89,7 +89,7 @@ impl BorrowFlag {
     #[inline]
     fn current<P: MemPool>(&self) -> u64 {
         let tag = P::__slot().generation() << 32;
-        // The cell is `!Sync` (marker.rs), so no other thread writes the word.
+        // The cell is `!Sync` (impls.rs), so no other thread writes the word.
         // SAFETY: the word is read and written only by `BorrowFlag`'s methods, which keep
         // no reference to it.
         let w = unsafe { *self.word.get() };

@@ -47,5 +47,5 @@ mod vec;
 pub use btree_map::PBTreeMap;
 pub use hash::{PHash, PHasher};
 pub use hash_map::PHashMap;
-pub use string::PString;
+pub use string::{PString, ToPString};
 pub use vec::PVec;

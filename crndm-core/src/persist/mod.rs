@@ -1,4 +1,4 @@
-//! Layer 1: making stores durable.
+//! The persist layer (docs/ARCHITECTURE.md): making stores durable.
 //!
 //! # The rule (DESIGN §5)
 //! A store to persistent memory is durable only after a *flush* of its cache line and a

@@ -1,4 +1,4 @@
-//! Layer 2: the mapped pool file (DESIGN §4).
+//! The pool layer (docs/ARCHITECTURE.md): the mapped pool file (DESIGN §4).
 //!
 //! [`header`] defines the on-media header and validates untrusted bytes; [`file`] opens,
 //! locks and maps files and detects the persistence mode; [`raw`] is an open pool

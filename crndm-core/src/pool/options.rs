@@ -1,12 +1,6 @@
 //! Open flags and the options builder.
 
-use std::path::Path;
-
-use crate::error::Result;
-use crate::marker::PSafe;
 use crate::persist::Mode;
-use crate::root::{RootCell, RootObj};
-use crate::stm::pool_type::{MemPool, PoolGuard};
 
 /// Page size of every layout decision in the file format.
 pub(crate) const PAGE: u64 = 4096;
@@ -109,7 +103,7 @@ impl PoolOptions {
     /// power-failure simulator `sim`, which keeps the pool's persisted image and records
     /// every fence as a crash point (see [`crndm::internals::sim`](crate::internals::sim)).
     /// The mode is still detected or requested as usual and reported by
-    /// [`MemPool::mode`], but flushes and fences go to the simulator only.
+    /// [`MemPool::mode`](crate::MemPool::mode), but flushes and fences go to the simulator only.
     ///
     /// ```
     /// # fn main() -> crndm::Result<()> {
@@ -127,39 +121,5 @@ impl PoolOptions {
     pub fn simulate(mut self, sim: &crate::persist::sim::Sim) -> PoolOptions {
         self.sim = Some(sim.clone());
         self
-    }
-
-    /// Opens (per `flags`) the pool file at `path` as pool type `P`, without a root
-    /// object; the pool stays open while the guard lives.
-    ///
-    /// # Errors
-    /// Any [`Error`](crate::Error) describing why the file cannot be a pool of these
-    /// options, and [`Error::AlreadyOpen`](crate::Error::AlreadyOpen) or
-    /// [`Error::Locked`](crate::Error::Locked) if it is in use.
-    pub fn open_no_root<P: MemPool>(
-        &self,
-        path: impl AsRef<Path>,
-        flags: Flags,
-    ) -> Result<PoolGuard<P>> {
-        crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, None)
-    }
-
-    /// Opens (per `flags`) the pool file at `path` as pool type `P` and returns its root
-    /// object of type `R`, created with [`RootObj::init`] in a transaction on first open.
-    ///
-    /// # Errors
-    /// Those of [`open_no_root`](Self::open_no_root), and
-    /// [`Error::RootTypeMismatch`](crate::Error::RootTypeMismatch) if the pool's root
-    /// was created as another type.
-    pub fn open<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
-        &self,
-        path: impl AsRef<Path>,
-        flags: Flags,
-    ) -> Result<RootCell<R, P>> {
-        // Every refusal comes before the file is written (recovery, generation bump): the
-        // root is checked inside the open, under the exclusive lock.
-        let check: crate::pool::raw::OpenCheck = crate::root::check_recovered_root::<R>;
-        let guard = crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, Some(check))?;
-        crate::root::open_root(guard)
     }
 }

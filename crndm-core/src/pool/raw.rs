@@ -29,6 +29,26 @@ use crate::util::to_usize;
 /// An error refuses the open and leaves the file as it was.
 pub(crate) type OpenCheck = fn(bytes: &[u8], geo: &Geometry) -> Result<()>;
 
+/// The transaction layer's steps of an open (`stm::recovery`), run on the mapping after
+/// the [`OpenCheck`] and before the heap is opened. The pool layer sits below the
+/// transaction layer, so the steps come in as functions (docs/ARCHITECTURE.md).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct JournalSteps {
+    /// Checks, reading only, that recovery can finish every journal; an error refuses
+    /// the open and leaves the file as it was.
+    ///
+    /// Safety of a call: 1. `base` is a live mapping of a pool with the validated
+    /// geometry `geo`, whose journals nobody writes meanwhile.
+    pub(crate) check: unsafe fn(base: *mut u8, geo: &Geometry, persister: &Persister) -> Result<()>,
+    /// The first step of recovery, durably: heads of blocks freed by commits that did
+    /// not reach their commit point go back to used. Returns how many.
+    ///
+    /// Safety of a call: 1. `base` is a live, writable mapping of a pool with the
+    /// validated geometry `geo`, used by nobody else meanwhile; 2. `persister` belongs
+    /// to that mapping.
+    pub(crate) reinstate: unsafe fn(base: *mut u8, geo: &Geometry, persister: &Persister) -> usize,
+}
+
 /// One open pool. Field order is drop order: the heap goes before the mapping it
 /// points into, the mapping before the file whose lock guards it.
 #[derive(Debug)]
@@ -92,25 +112,21 @@ fn random_uuid() -> [u8; 16] {
 }
 
 impl RawPool {
-    /// Opens, creates or formats the pool file at `path` as `flags` and `opts` say.
+    /// Opens, creates or formats the pool file at `path` as `flags` and `opts` say,
+    /// running `check` on the mapped, validated file before anything is written to it
+    /// and then the transaction layer's `journals` steps. `RawPool::open` and
+    /// `RawPool::open_checked` (in `stm::recovery`) call it with the real steps.
     ///
     /// # Errors
-    /// [`Error::InvalidFlags`], the file's I/O errors, [`Error::Locked`], and every
-    /// validation error of the header and the allocator map.
-    pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
-        Self::open_checked(path, flags, opts, None)
-    }
-
-    /// [`RawPool::open`], running `check` on the mapped, validated file before anything
-    /// is written to it.
-    ///
-    /// # Errors
-    /// Those of [`RawPool::open`] and of `check`.
-    pub(crate) fn open_checked(
+    /// [`Error::InvalidFlags`], the file's I/O errors, [`Error::Locked`], every
+    /// validation error of the header and the allocator map, and those of `check` and
+    /// of `journals.check`.
+    pub(crate) fn open_with(
         path: &Path,
         flags: Flags,
         opts: &PoolOptions,
         check: Option<OpenCheck>,
+        journals: JournalSteps,
     ) -> Result<RawPool> {
         let plan = plan(flags)?;
         // Refuse impossible options before anything is created or truncated.
@@ -166,7 +182,7 @@ impl RawPool {
             }
             return Err(e);
         }
-        Self::open_locked(file, path, opts, check)
+        Self::open_locked(file, path, opts, check, journals)
     }
 
     /// Writes an empty pool of `opts` into the (locked) file.
@@ -229,6 +245,7 @@ impl RawPool {
         path: &Path,
         opts: &PoolOptions,
         check: Option<OpenCheck>,
+        journals: JournalSteps,
     ) -> Result<RawPool> {
         let geo = read_geometry(&file, path)?;
         let (map, mode) = Mapping::map(&file, path, geo.pool_size, true, opts.mode)?;
@@ -270,10 +287,10 @@ impl RawPool {
             check(bytes, &geo)?;
         }
         // SAFETY: (1) a live mapping of the validated geometry, not used elsewhere yet.
-        unsafe { crate::stm::recovery::check_journals(map.ptr(), &geo, &persister)? };
+        unsafe { (journals.check)(map.ptr(), &geo, &persister)? };
         // SAFETY: (1) a live writable mapping of the validated geometry, not used
         // elsewhere yet; (2) the persister is this mapping's.
-        unsafe { crate::stm::recovery::reinstate_uncommitted_frees(map.ptr(), &geo, &persister) };
+        unsafe { (journals.reinstate)(map.ptr(), &geo, &persister) };
         // SAFETY: the map region is inside the mapping (validated geometry).
         let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
         // The returned RawPool keeps the mapping alive longer than the heap (field order).

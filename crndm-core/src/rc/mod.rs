@@ -12,7 +12,6 @@ use std::ops::Deref;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
-use crate::root::RootObj;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;
@@ -175,12 +174,6 @@ impl<T: PSafe, P: MemPool> Drop for Prc<T, P> {
 impl<T: PSafe, P: MemPool> PClone<P> for Prc<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         Prc::pclone(self, j)
-    }
-}
-
-impl<T: PSafe + RootObj<P>, P: MemPool> RootObj<P> for Prc<T, P> {
-    fn init(j: &Journal<P>) -> Self {
-        Prc::new(T::init(j), j)
     }
 }
 

@@ -21,7 +21,7 @@
 //!   waits for nothing, so such an edge ends a chain and never makes a false cycle; the
 //!   release wakes the waiter, which records its new holder and checks again.
 
-use crate::sync::primitive::{Condvar, Mutex, MutexGuard};
+use crate::primitive::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
 
 /// Identifies a running transaction: its journal lane and the lane's epoch.

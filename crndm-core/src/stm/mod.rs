@@ -1,4 +1,4 @@
-//! Layer 4: transactions (DESIGN §7).
+//! The stm layer (docs/ARCHITECTURE.md): transactions (DESIGN §7).
 //!
 //! [`lane`] is the on-media journal format (records, epochs, invariants L1–L4);
 //! [`journal`] the journal of a running transaction and its persistence order;

@@ -32,11 +32,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::Result;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
+use crate::primitive::{Condvar, LaneWord, Mutex, MutexGuard};
 use crate::stm::deferred::Truncations;
 use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
-use crate::sync::primitive::{Condvar, LaneWord, Mutex, MutexGuard};
 use crate::util::to_usize;
 
 /// Gives every [`OpenPool`] of the process its own identity, for the lane hint.

@@ -20,11 +20,14 @@
 //! frees skip what is already free, and truncation comes last, so a crash during
 //! recovery is followed by the same recovery (idempotence).
 
+use std::path::Path;
+
 use crate::alloc::map::{FREE, ORDER_MASK, USED};
 use crate::error::{Error, Result};
 use crate::persist::Persister;
 use crate::pool::header::Geometry;
-use crate::pool::raw::RawPool;
+use crate::pool::raw::{JournalSteps, OpenCheck, RawPool};
+use crate::pool::{Flags, PoolOptions};
 use crate::stm::lane::{COMMIT_REDO, Kind, RawLane, Record, lane_at};
 use crate::util::to_usize;
 
@@ -56,6 +59,39 @@ pub(crate) fn extension_resolver(
         // SAFETY: (1) as above, 64-aligned, at least 4 KiB; extension blocks are read by
         // one log user at a time (its transaction, or recovery).
         Some(unsafe { RawLane::new(area, to_usize(len)) })
+    }
+}
+
+/// The journal steps of every open of a pool file ([`RawPool::open_with`]).
+pub(crate) const JOURNAL_STEPS: JournalSteps = JournalSteps {
+    check: check_journals,
+    reinstate: reinstate_uncommitted_frees,
+};
+
+impl RawPool {
+    /// Opens, creates or formats the pool file at `path` as `flags` and `opts` say,
+    /// checking and reinstating what its journals need before the heap opens.
+    ///
+    /// # Errors
+    /// [`Error::InvalidFlags`], the file's I/O errors, [`Error::Locked`], every
+    /// validation error of the header and the allocator map, and
+    /// [`Error::CorruptJournal`].
+    pub(crate) fn open(path: &Path, flags: Flags, opts: &PoolOptions) -> Result<RawPool> {
+        Self::open_checked(path, flags, opts, None)
+    }
+
+    /// [`RawPool::open`], running `check` on the mapped, validated file before anything
+    /// is written to it.
+    ///
+    /// # Errors
+    /// Those of [`RawPool::open`] and of `check`.
+    pub(crate) fn open_checked(
+        path: &Path,
+        flags: Flags,
+        opts: &PoolOptions,
+        check: Option<OpenCheck>,
+    ) -> Result<RawPool> {
+        RawPool::open_with(path, flags, opts, check, JOURNAL_STEPS)
     }
 }
 

@@ -32,7 +32,6 @@
 
 mod mutex;
 mod parc;
-pub(crate) mod primitive;
 
 pub use mutex::{PMutex, PMutexGuard};
 pub use parc::{PWeak, Parc, VWeak};

@@ -9,7 +9,6 @@ use crate::error::Result;
 use crate::marker::{PSafe, PSend};
 use crate::rc::raw::{Counts, RcBox, Which, drop_strong, drop_weak, new_box, rc_box};
 use crate::rc::{vweak_identity, vweak_valid};
-use crate::root::RootObj;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;
@@ -161,12 +160,6 @@ impl<T: PSafe, P: MemPool> Drop for Parc<T, P> {
 impl<T: PSafe, P: MemPool> PClone<P> for Parc<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         Parc::pclone(self, j)
-    }
-}
-
-impl<T: PSafe + RootObj<P>, P: MemPool> RootObj<P> for Parc<T, P> {
-    fn init(j: &Journal<P>) -> Self {
-        Parc::new(T::init(j), j)
     }
 }
 
