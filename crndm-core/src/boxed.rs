@@ -228,3 +228,14 @@ impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}
 
 // `Option<Pbox>` is one word, `None` = offset 0 (see "Layout" on `Pbox`).
 const _: () = assert!(size_of::<Option<Pbox<u64, crate::default::BuddyAlloc>>>() == 8);
+
+impl<T: PSafe, P: MemPool> Pbox<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        v.pointer(
+            self.off.get(),
+            size_of::<T>() as u64,
+            align_of::<T>() as u64,
+        );
+    }
+}

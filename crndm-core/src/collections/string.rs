@@ -515,3 +515,10 @@ macro_rules! eq_str {
     )*};
 }
 eq_str!(str, &str, String);
+
+impl<P: MemPool> PString<P> {
+    /// Shows the root pointer check its buffer (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        self.raw.visit_stored(BYTE, v);
+    }
+}
