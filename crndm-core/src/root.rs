@@ -380,3 +380,112 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
         _marker: PhantomData,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::raw_block;
+    use crate::alloc::buddy::{UNIT, order_for};
+    use crate::alloc::map::{FREE, USED};
+    use crate::pool::header::Geometry;
+    use crate::util::to_usize;
+
+    const HEAP: u64 = 0x10_000;
+
+    /// A geometry whose map is at offset 0 of the bytes and whose heap has `units` units.
+    fn geo(units: u64) -> Geometry {
+        Geometry {
+            pool_size: HEAP + units * UNIT,
+            lanes: 1,
+            lane_size: 4096,
+            journals_off: 0,
+            map_off: 0,
+            map_len: units,
+            heap_off: HEAP,
+            heap_units: units,
+        }
+    }
+
+    /// A small deterministic generator (xorshift).
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// A random map of `units` units that satisfies M1 and M2, with random stale bytes
+    /// inside blocks (M3 residue), and its blocks `(unit, order, used)`.
+    fn random_map(units: u64, s: &mut u64) -> (Vec<u8>, Vec<(u64, u8, bool)>) {
+        let mut map = vec![0u8; to_usize(units)];
+        crate::alloc::map::format(&mut map, units);
+        // Split blocks at random, then mark each used or free.
+        let mut blocks = Vec::new();
+        let mut u = 0;
+        while u < units {
+            let mut k = map[to_usize(u)] & 0x3f;
+            while k > 0 && !next(s).is_multiple_of(3) {
+                k -= 1;
+            }
+            let used = next(s).is_multiple_of(2);
+            blocks.push((u, k, used));
+            u += 1 << k;
+        }
+        map.fill(0);
+        for &(u, k, used) in &blocks {
+            map[to_usize(u)] = if used { USED | k } else { FREE | k };
+            for i in u + 1..u + (1 << k) {
+                if next(s).is_multiple_of(4) {
+                    let tag = if next(s).is_multiple_of(2) {
+                        USED
+                    } else {
+                        FREE
+                    };
+                    map[to_usize(i)] = tag | u8::try_from(next(s) % 8).unwrap_or(0);
+                }
+            }
+        }
+        assert!(crate::alloc::map::scan(&map, units).is_ok());
+        (map, blocks)
+    }
+
+    /// The descent finds exactly the used block heads of the asked order, whatever stale
+    /// bytes lie inside blocks, and says what else an offset is.
+    #[test]
+    fn raw_block_agrees_with_a_walk_of_the_map() {
+        let mut s = 0x9e37_79b9_7f4a_7c15;
+        for units in [1, 2, 3, 12, 64, 100, 257, 1000] {
+            for _ in 0..20 {
+                let (map, blocks) = random_map(units, &mut s);
+                let g = geo(units);
+                for &(u, k, used) in &blocks {
+                    let off = HEAP + u * UNIT;
+                    let size = UNIT << k;
+                    let r = raw_block(&map, &g, off, size, 8);
+                    assert_eq!(r.is_ok(), used, "unit {u} order {k}: {r:?}");
+                    if !used {
+                        assert!(r.unwrap_err().contains("a free block"));
+                    }
+                    if used && k > 0 {
+                        let r = raw_block(&map, &g, off, size / 2, 8).unwrap_err();
+                        assert!(r.contains("a used block of"), "{r}");
+                    }
+                    for i in 1..(1u64 << k) {
+                        let r = raw_block(&map, &g, off + i * UNIT, UNIT, 8).unwrap_err();
+                        assert!(r.contains("not the start of a block"), "{r}");
+                        assert!(r.contains(&format!("{off:#x}")), "{r}");
+                    }
+                    let r = raw_block(&map, &g, off + 8, UNIT, 8).unwrap_err();
+                    assert!(r.contains("not the start of a block"), "{r}");
+                }
+                for off in [0, HEAP - 8, HEAP + units * UNIT, u64::MAX] {
+                    let r = raw_block(&map, &g, off, 8, 8).unwrap_err();
+                    assert!(r.contains("outside the heap"), "{r}");
+                }
+            }
+        }
+        assert!(order_for(64, 3).is_err());
+        let (map, _) = random_map(4, &mut s);
+        let r = raw_block(&map, &geo(4), HEAP, 64, 3).unwrap_err();
+        assert!(r.contains("meant to hold"), "{r}");
+    }
+}
