@@ -361,17 +361,20 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
                 reason: format!("{:#x} is not a used block of {size} bytes", h.root_off),
             });
         }
-        // Checked again after recovery (which may have changed the root and the map, and
-        // after which `check_recovered_root` could not check): one shallow walk.
-        // SAFETY: a used block of R's size in the live mapping (checked just above).
-        let p = unsafe { pool.raw.base().add(to_usize(h.root_off)) }.cast::<R>();
-        // SAFETY: it holds an R (fingerprint checked above), which nobody can reach yet:
-        // the `RootCell` is made below, so no `&mut` into it exists.
-        let root = unsafe { &*p };
-        let geo = pool.raw.geometry();
-        crate::layout::visit_root(root, &mut |off, size, align| {
-            heap_block(pool.raw.heap(), geo, off, size, align)
-        })?;
+        // A pool that needed recovery (which may have changed the root and the map) was
+        // not checked by `check_recovered_root`: it is checked now, after recovery. (A
+        // lane held a log there exactly when it did here: the same scan decides.)
+        if pool.recovered.iter().any(|o| o.had_log) {
+            // SAFETY: a used block of R's size in the live mapping (checked just above).
+            let p = unsafe { pool.raw.base().add(to_usize(h.root_off)) }.cast::<R>();
+            // SAFETY: it holds an R (fingerprint checked above), which nobody can reach
+            // yet: the `RootCell` is made below, so no `&mut` into it exists.
+            let root = unsafe { &*p };
+            let geo = pool.raw.geometry();
+            crate::layout::visit_root(root, &mut |off, size, align| {
+                heap_block(pool.raw.heap(), geo, off, size, align)
+            })?;
+        }
         h.root_off
     };
     Ok(RootCell {

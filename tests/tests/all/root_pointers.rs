@@ -267,3 +267,53 @@ fn a_collection_header_longer_than_its_buffer_is_refused() {
     let root = open::<P, R>(&src).unwrap();
     assert_eq!(root.items.borrow().len(), 10);
 }
+
+crndm::pool!(after_recovery);
+
+/// The pool file the child aborts in.
+const ENV_POOL: &str = "CRNDM_ROOT_POINTERS_POOL";
+
+#[test]
+#[ignore = "child process of a_pool_needing_recovery_is_checked_after_it"]
+fn abort_in_a_transaction_child() {
+    type P = after_recovery::BuddyAlloc;
+    let Some(path) = crndm_tests::child_env(ENV_POOL) else {
+        return;
+    };
+    let root = open::<P, Roots<P>>(Path::new(&path)).unwrap();
+    let _ = P::transaction(|j| {
+        root.count.set(99, j);
+        // Dies with the transaction's log in the pool: the next open recovers it.
+        std::process::abort();
+    });
+}
+
+/// A pool that needs recovery is checked after it (recovery may change the root and
+/// the allocator map): refused the same way, though recovery has then run.
+#[test]
+fn a_pool_needing_recovery_is_checked_after_it() {
+    type P = after_recovery::BuddyAlloc;
+    type R = Roots<P>;
+    let dir = shm_dir();
+    let src = dir.path().join("src.pool");
+    make::<P>(&src);
+    let l = layout(&src);
+    let word = pointer_word(&src, &l, l.root + offset_of!(R, boxed) as u64, 8);
+    for patch in [None, Some(u64::MAX - 7), Some(a_free_block(&src, &l))] {
+        let path = dir.path().join(format!("{patch:?}.pool"));
+        std::fs::copy(&src, &path).unwrap();
+        let child = "root_pointers::abort_in_a_transaction_child";
+        let out = crndm_tests::run_child(child, &[(ENV_POOL, path.to_str().unwrap())]);
+        assert!(!out.status.success(), "{}", crndm_tests::describe(&out));
+        if let Some(v) = patch {
+            patch_u64(&path, word, v);
+        }
+        match (patch, open::<P, R>(&path)) {
+            (None, Ok(root)) => assert_eq!(root.count.get(), 5, "undone by recovery"),
+            (Some(v), Err(Error::CorruptRoot { path, off, .. })) => {
+                assert_eq!((path.as_str(), off), ("root.boxed", v));
+            }
+            (p, r) => panic!("patch {p:?}: {:?}", r.map(|_| ())),
+        }
+    }
+}
