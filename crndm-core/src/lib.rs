@@ -137,7 +137,7 @@ pub use collections::{
 };
 pub use crndm_derive::{PClone, Root, RootLayout, pool};
 pub use error::{Error, Region, Result};
-pub use layout::{LayoutHasher, RootLayout};
+pub use layout::{LayoutHasher, PointerVisitor, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};

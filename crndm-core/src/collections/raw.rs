@@ -824,6 +824,31 @@ impl RawVec {
     }
 }
 
+impl RawVec {
+    /// Shows the root pointer check this header's buffer, and refuses a header no vector
+    /// has (V1, V3) (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, e: Elem, v: &mut crate::layout::PointerVisitor<'_>) {
+        let (buf, cap, len) = (self.buf, self.cap, self.len);
+        if e.size == 0 {
+            if buf != 0 {
+                v.invalid(buf, "a buffer for zero-sized elements (V1)".into());
+            }
+        } else if (buf == 0) != (cap == 0) {
+            v.invalid(buf, format!("the buffer of a capacity of {cap} (V1)"));
+        } else if len > cap {
+            v.invalid(
+                buf,
+                format!("a buffer of {cap} elements holding {len} (V3)"),
+            );
+        } else if buf != 0 {
+            match cap.checked_mul(e.size as u64) {
+                Some(bytes) => v.pointer(buf, bytes, e.align as u64),
+                None => v.invalid(buf, format!("a buffer of {cap} elements (V1)")),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

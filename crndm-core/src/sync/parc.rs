@@ -256,3 +256,25 @@ impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
         write!(f, "(sync::VWeak)")
     }
 }
+
+impl<T: PSafe, P: MemPool> Parc<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        v.pointer(
+            self.off,
+            size_of::<RcBox<T>>() as u64,
+            align_of::<RcBox<T>>() as u64,
+        );
+    }
+}
+
+impl<T: PSafe, P: MemPool> PWeak<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        v.pointer(
+            self.off,
+            size_of::<RcBox<T>>() as u64,
+            align_of::<RcBox<T>>() as u64,
+        );
+    }
+}
