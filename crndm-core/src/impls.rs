@@ -18,7 +18,7 @@ use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
 use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
 use crate::layout::{LayoutHasher, PointerVisitor, RootLayout};
 use crate::marker::{PSafe, PSend, TxAssertable, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
-use crate::rc::{PWeak, Prc, VWeak};
+use crate::prc::{PWeak, Prc, VWeak};
 use crate::root::{RootCell, RootObj};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};

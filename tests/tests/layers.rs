@@ -30,7 +30,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
     (
         7,
         "handles",
-        &["boxed.rs", "cell/", "rc/", "prc.rs", "sync/", "clone.rs"],
+        &["boxed.rs", "cell/", "prc/", "sync/", "clone.rs"],
     ),
     (8, "collections", &["collections/"]),
     (9, "root", &["root.rs"]),

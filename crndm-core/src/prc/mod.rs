@@ -1,7 +1,7 @@
-//! `Prc`: single-thread reference-counted persistent pointers, with persistent
+//! [`Prc`]: single-thread reference-counted persistent pointers, with persistent
 //! ([`PWeak`]) and volatile ([`VWeak`]) weak pointers.
 //!
-//! The layout and count rules shared with [`Parc`](crate::Parc) are in [`raw`].
+//! The layout and count rules shared with [`Parc`](crate::Parc) are in `raw`.
 
 pub(crate) mod raw;
 
