@@ -103,8 +103,10 @@ mod boxed;
 mod cell;
 mod clone;
 mod collections;
+mod crash_point;
 pub mod default;
 mod error;
+mod hashers;
 mod impls;
 #[cfg(feature = "internals")]
 pub mod internals;

@@ -20,7 +20,17 @@ use std::path::{Path, PathBuf};
 /// A file takes the layer of its longest matching prefix. Keep in step with the table in
 /// docs/ARCHITECTURE.md.
 const LAYERS: &[(u8, &str, &[&str])] = &[
-    (0, "base", &["util.rs", "marker.rs", "primitive.rs"]),
+    (
+        0,
+        "base",
+        &[
+            "util.rs",
+            "hashers.rs",
+            "crash_point.rs",
+            "marker.rs",
+            "primitive.rs",
+        ],
+    ),
     (1, "persist", &["persist/"]),
     (2, "error", &["error.rs"]),
     (3, "layout", &["layout.rs"]),

@@ -100,7 +100,7 @@ struct Start {
 }
 
 /// What the transaction knows about each block it touched, by address.
-type Starts = HashMap<usize, Start, crate::util::WordHash>;
+type Starts = HashMap<usize, Start, crate::hashers::WordHash>;
 
 /// The registry of the transactions running on this thread (one per pool), and maps of
 /// finished ones, emptied, for the next.

@@ -55,11 +55,12 @@ use crate::stm::truncations::Claims;
 
 /// Room kept at the end of every log area for an EXTEND and a COMMIT record.
 const RESERVE: usize = 2 * REC_HEADER;
+use crate::crash_point::crash_point;
+use crate::hashers::WordHash;
 use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::{MemPool, PoolRef};
 use crate::stm::recovery::recover_lane;
-use crate::util::{WordHash, crash_point};
 
 /// `(offset, len)` of the ranges a transaction has logged.
 type LoggedSet = HashSet<(u64, u64), WordHash>;
