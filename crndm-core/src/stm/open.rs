@@ -1,5 +1,5 @@
 //! An open pool as the transaction layer sees it: the raw pool, recovered, plus the
-//! set of free journals ("lanes").
+//! set of free lanes.
 //!
 //! # Lane set
 //! Each lane has one bit in an array of `u64` words (63 lanes a word), set while the
@@ -312,7 +312,7 @@ impl OpenPool {
         unsafe { lane_at(journals, i, geo.lane_size) }
     }
 
-    /// Takes a free journal for one transaction, waiting if all are in use; returns it
+    /// Takes a free lane for one transaction, waiting if all are in use; returns it
     /// with the epoch its records use. Prefers the lane this thread used last on this
     /// pool (its allocator cache is warm).
     #[inline]
