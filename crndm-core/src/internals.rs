@@ -1,9 +1,8 @@
-//! Raw allocator access for benchmarks and tests (cargo feature `internals`, off by
-//! default). Not part of the stable API: an allocation made here is tied to no
-//! transaction, so a crash leaks it.
-//!
-//! With the feature `crash-sim`, [`sim`] holds the power-failure simulator the crash
-//! tests run pools under.
+//! What tests and benchmarks reach beneath the safe API (cargo feature `internals`, off
+//! by default; not part of the stable API): raw allocation ([`alloc`], [`free`]: an
+//! allocation made here is tied to no transaction, so a crash leaks it), the crash
+//! points ([`crash_point`], [`CRASH_AT_ENV`]), and, with the feature `crash-sim`, the
+//! power-failure simulator the crash tests run pools under ([`sim`]).
 
 use crate::MemPool;
 use crate::error::Result;
