@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 ///
 /// Implemented for the primitive integers, floats, `bool`, `char`, `()`, arrays,
 /// tuples (up to 12), `Option`, `PhantomData` (which contributes nothing of its
-/// parameter), and every persistent crndm type. [`VCell`] contributes the size and
+/// parameter), and every persistent crndm type. [`VCell`](crate::VCell) contributes the size and
 /// alignment of its volatile value only (its content is reset on every open).
 ///
 /// Derive it with `#[derive(Root)]` (for a root struct) or `#[derive(RootLayout)]` (for
@@ -64,7 +64,7 @@ pub trait RootLayout: 'static {
     /// their own stored offset and do not follow it.
     ///
     /// The default reports nothing, which is right for a type without persistent
-    /// pointers (numbers, `PhantomData`, a [`VCell`]'s volatile value). A type with
+    /// pointers (numbers, `PhantomData`, a [`VCell`](crate::VCell)'s volatile value). A type with
     /// parts passes each to [`PointerVisitor::field`] or [`PointerVisitor::element`];
     /// `#[derive(Root)]` and `#[derive(RootLayout)]` do so for every field. crndm's own
     /// types (`Pbox`, `Prc`, `Parc`, their weak pointers, the cells, the collections,
