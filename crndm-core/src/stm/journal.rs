@@ -81,6 +81,8 @@ struct TxState {
     locks: Locks,
     /// Volatile work for the transaction's end.
     end: EndHooks,
+    /// The collection registry: per-transaction state of the layers above.
+    locals: Locals,
     /// How the transaction commits (decided by `prepare_commit`).
     commit: CommitKind,
 }
@@ -361,6 +363,34 @@ impl EndHooks {
     }
 }
 
+/// The per-transaction state a layer above stm keeps in the journal: the collections'
+/// registry of the blocks a transaction touched (`collections::raw`). Type-erased, as
+/// stm does not know the layers above it.
+///
+/// - **T17**: `slot` holds at most one value, which describes the running transaction
+///   only: it is reset ([`TxLocal::reset`]) when the transaction ends, so the thread's
+///   next transaction starts from an empty one (and reuses its buffers).
+#[derive(Default)]
+struct Locals {
+    slot: Option<Box<dyn TxLocal>>,
+}
+
+impl Locals {
+    fn clear(&mut self) {
+        if let Some(l) = &mut self.slot {
+            l.reset();
+        }
+    }
+}
+
+/// Per-transaction state of a layer above stm, kept in the journal (T17) and reached
+/// through [`Journal::local`].
+pub(crate) trait TxLocal: std::any::Any {
+    /// Empties it for the thread's next transaction, keeping buffers that are not too
+    /// large.
+    fn reset(&mut self);
+}
+
 /// How a transaction commits (docs/PROTOCOL.md).
 #[derive(Default, Clone, Copy, PartialEq, Eq)]
 enum CommitKind {
@@ -389,6 +419,7 @@ impl TxState {
         self.fences.clear();
         self.locks.clear();
         self.end.clear();
+        self.locals.clear();
         self.commit = CommitKind::Classic;
     }
 }
@@ -989,6 +1020,26 @@ impl<P: MemPool> Journal<P> {
     /// rollback (a volatile record: nothing of it is in the pool).
     pub(crate) fn on_end(&self, f: impl FnOnce(bool) + 'static) {
         self.state().end.hooks.push(Box::new(f));
+    }
+
+    /// This transaction's value of `T`, the per-transaction state of a layer above
+    /// (T17), made by `T::default()` on its first use in the thread.
+    ///
+    /// # Panics
+    /// If the journal's state is borrowed (the caller must drop the value before it calls
+    /// the journal again).
+    pub(crate) fn local<T: TxLocal + Default>(&self) -> std::cell::RefMut<'_, T> {
+        std::cell::RefMut::map(self.state(), |st| {
+            let slot = &mut st.locals.slot;
+            if !slot
+                .as_deref()
+                .is_some_and(|l| (l as &dyn std::any::Any).is::<T>())
+            {
+                *slot = Some(Box::new(T::default()));
+            }
+            let l: &mut dyn std::any::Any = &mut **slot.as_mut().expect("set above");
+            l.downcast_mut::<T>().expect("of type T, checked above")
+        })
     }
 
     /// The open pool this journal writes to.
