@@ -37,8 +37,9 @@
 //! blocks allocated by the transaction are recorded as fresh ([`mark_fresh`]). For a
 //! buffer it also keeps the slots already logged as one interval
 //! ([`log_slots_once`]), so that a run of shifts (a queue drained from the front,
-//! inserts at assorted places) logs each slot once, not once per shift. The registry is
-//! dropped when the transaction ends.
+//! inserts at assorted places) logs each slot once, not once per shift. The registry
+//! lives in the transaction's journal (`Journal::local`) and is emptied when the
+//! transaction ends (T17 of `stm::journal`).
 //!
 //! # Persistence order
 //! - Bytes of slots that were live at the start of the transaction, and the header,
@@ -52,12 +53,12 @@
 //!   pair → defer the free of the old block until after commit. Until commit the old
 //!   block is intact, so undoing the header brings back a complete buffer.
 
-use std::cell::RefCell;
+use std::cell::RefMut;
 use std::collections::HashMap;
 
 use crate::alloc::buddy::{block_size, order_for};
 use crate::error::{Error, Result};
-use crate::stm::journal::Journal;
+use crate::stm::journal::{Journal, TxLocal};
 use crate::stm::pool_type::MemPool;
 use crate::util::to_usize;
 
@@ -80,14 +81,10 @@ pub(crate) trait RawJournal {
     fn note_written(&self, ptr: *const u8, len: usize);
     /// Runs `saves`, which only logs and notes ranges, with one fence for all of them.
     fn log_batch(&self, saves: &mut dyn FnMut());
-    /// The identity of the running transaction: pool base, lane, epoch.
-    fn tx_key(&self) -> TxKey;
-    /// Runs `f` when the transaction ends (a volatile record).
-    fn on_end(&self, f: Box<dyn FnOnce(bool)>);
+    /// The running transaction's registry of the blocks it touched (borrowed: drop it
+    /// before calling the journal again).
+    fn registry(&self) -> RefMut<'_, Registry>;
 }
-
-/// The identity of a running transaction: its pool's base address, lane and epoch.
-pub(crate) type TxKey = (usize, u32, u64);
 
 /// What a transaction knows about one block it touched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,45 +99,23 @@ struct Start {
 /// What the transaction knows about each block it touched, by address.
 type Starts = HashMap<usize, Start, crate::hashers::WordHash>;
 
-/// The registry of the transactions running on this thread (one per pool), and maps of
-/// finished ones, emptied, for the next.
+/// What the running transaction knows about each block it touched: kept in its journal
+/// ([`Journal::local`]) and emptied when it ends.
 #[derive(Default)]
-struct Registry {
-    running: Vec<(TxKey, Starts)>,
-    spare: Vec<Starts>,
-}
+pub(crate) struct Registry(Starts);
 
-thread_local! {
-    static STARTS: RefCell<Registry> = RefCell::new(Registry::default());
+impl TxLocal for Registry {
+    fn reset(&mut self) {
+        if self.0.capacity() > 1024 {
+            self.0 = Starts::default();
+        } else {
+            self.0.clear();
+        }
+    }
 }
 
 fn with_starts<R>(j: &dyn RawJournal, f: impl FnOnce(&mut Starts) -> R) -> R {
-    let key = j.tx_key();
-    STARTS.with(|s| {
-        let mut s = s.borrow_mut();
-        let i = match s.running.iter().position(|e| e.0 == key) {
-            Some(i) => i,
-            None => {
-                let map = s.spare.pop().unwrap_or_default();
-                s.running.push((key, map));
-                j.on_end(Box::new(move |_| {
-                    // `try_with`: the thread may be exiting.
-                    let _ = STARTS.try_with(|s| {
-                        let mut s = s.borrow_mut();
-                        if let Some(i) = s.running.iter().position(|e| e.0 == key) {
-                            let (_, mut map) = s.running.swap_remove(i);
-                            if map.capacity() <= 1024 && s.spare.len() < 4 {
-                                map.clear();
-                                s.spare.push(map);
-                            }
-                        }
-                    });
-                }));
-                s.running.len() - 1
-            }
-        };
-        f(&mut s.running[i].1)
-    })
+    f(&mut j.registry().0)
 }
 
 /// How many slots of `block` were live when the running transaction first touched it:
@@ -271,12 +246,8 @@ impl<P: MemPool> RawJournal for Journal<P> {
             Journal::note_written(self, ptr, len);
         }
     }
-    fn tx_key(&self) -> TxKey {
-        let o = self.owner();
-        (Journal::base(self) as usize, o.lane, o.epoch)
-    }
-    fn on_end(&self, f: Box<dyn FnOnce(bool)>) {
-        Journal::on_end(self, f);
+    fn registry(&self) -> RefMut<'_, Registry> {
+        self.local::<Registry>()
     }
 }
 
@@ -851,6 +822,8 @@ impl RawVec {
 
 #[cfg(test)]
 mod tests {
+    use std::cell::RefCell;
+
     use super::*;
 
     #[test]
@@ -860,12 +833,10 @@ mod tests {
         assert_eq!(std::mem::offset_of!(RawVec, len), 16);
     }
 
-    type EndRecords = RefCell<Vec<Box<dyn FnOnce(bool)>>>;
-
     /// A journal that only records what it is asked to log.
     struct Recorder {
         logged: RefCell<Vec<(usize, usize)>>,
-        end: EndRecords,
+        registry: RefCell<Registry>,
     }
 
     impl RawJournal for Recorder {
@@ -883,11 +854,8 @@ mod tests {
         fn log_batch(&self, saves: &mut dyn FnMut()) {
             saves();
         }
-        fn tx_key(&self) -> TxKey {
-            (std::ptr::from_ref(self) as usize, 0, 0)
-        }
-        fn on_end(&self, f: Box<dyn FnOnce(bool)>) {
-            self.end.borrow_mut().push(f);
+        fn registry(&self) -> RefMut<'_, Registry> {
+            self.registry.borrow_mut()
         }
     }
 
@@ -895,7 +863,7 @@ mod tests {
     fn repeated_shifts_log_each_slot_once() {
         let j = Recorder {
             logged: RefCell::new(Vec::new()),
-            end: RefCell::new(Vec::new()),
+            registry: RefCell::new(Registry::default()),
         };
         let block = std::ptr::without_provenance_mut::<u8>(0x10000);
         assert_eq!(live_at_start(&j, block, 100), Some(100));
@@ -913,11 +881,9 @@ mod tests {
         // A disjoint range is logged again, in full.
         log_slots_once(&j, block, block, 8, (200, 210));
         assert_eq!(j.logged.borrow().last(), Some(&(0x10000 + 200 * 8, 80)));
-        // The registry goes when the transaction ends.
-        for f in j.end.borrow_mut().drain(..) {
-            f(true);
-        }
-        assert!(STARTS.with(|s| s.borrow().running.is_empty()));
+        // The registry is emptied when the transaction ends.
+        j.registry.borrow_mut().reset();
+        assert!(j.registry.borrow().0.is_empty());
     }
 
     #[test]

@@ -65,8 +65,52 @@ use crate::stm::recovery::recover_lane;
 /// `(offset, len)` of the ranges a transaction has logged.
 type LoggedSet = HashSet<(u64, u64), WordHash>;
 
+/// The state of one running transaction, in groups with one job each. A commit path
+/// reads as the protocol it implements by calling the steps of these groups in the
+/// order of docs/PROTOCOL.md (see [`Journal::commit`]).
 #[derive(Default)]
 struct TxState {
+    /// Where the log goes next.
+    log: LogCursor,
+    /// What the transaction changed in place (and how to undo it).
+    writes: Writes,
+    /// Blocks the transaction allocates and frees.
+    blocks: Reservations,
+    /// The fences the transaction owes, and what its fences allow.
+    fences: FenceDebts,
+    /// Object locks and their guards.
+    locks: Locks,
+    /// Volatile work for the transaction's end.
+    end: EndHooks,
+    /// The collection registry: per-transaction state of the layers above.
+    locals: Locals,
+    /// How the transaction commits (decided by `prepare_commit`).
+    commit: CommitKind,
+}
+
+/// Empties `v`, keeping its buffer unless it grew too large (a transaction then
+/// allocates nothing for its bookkeeping).
+fn clear_vec<T>(v: &mut Vec<T>) {
+    if v.capacity() > KEEP {
+        *v = Vec::new();
+    } else if !v.is_empty() {
+        v.clear();
+    }
+}
+
+/// The largest buffer capacity a recycled state keeps.
+const KEEP: usize = 1024;
+
+/// The log cursor: where the next record of the transaction goes.
+///
+/// - **T1**: `records` counts the records appended since the transaction began; zero
+///   means the lane still holds the previous log's truncated state (nothing to commit
+///   or roll back, no fence is owed to the log).
+/// - **T2**: records go to `area` if set (the last extension block), else to the lane,
+///   at `pos`; every block of `extensions` is named by an EXTEND record of this log,
+///   so recovery frees it, and it is freed with the deferred frees at commit.
+#[derive(Default)]
+struct LogCursor {
     /// The extension block the log continues in, if the lane filled up.
     area: Option<RawLane>,
     /// Where the next record goes in the current area (the lane or `area`).
@@ -75,104 +119,309 @@ struct TxState {
     extensions: Vec<(u64, u8)>,
     /// Records written so far.
     records: usize,
+}
+
+impl LogCursor {
+    /// The area records go to now (T2).
+    #[inline]
+    fn current(&self, lane: RawLane) -> RawLane {
+        self.area.unwrap_or(lane)
+    }
+
+    fn clear(&mut self) {
+        clear_vec(&mut self.extensions);
+        self.area = None;
+        self.pos = LANE_HEADER;
+        self.records = 0;
+    }
+}
+
+/// The ranges the transaction changed in place.
+///
+/// - **T3**: a range is in `logged` only once all of its undo records are in the log,
+///   or it lies in memory whose old contents need no saving (a block this transaction
+///   reserved, or fresh bytes noted by `note_written`): logged once per transaction.
+/// - **T4**: every range of `logged` is in `written` (as addresses), flushed at commit
+///   (L4) or carried by a REDO record; `recent` holds the last ranges logged, a cache
+///   of `logged` (a range inside one of them is saved already).
+/// - **T5** (V1): `volatile_stamps` are `VCell` stamps inside logged ranges, reset by a
+///   rollback.
+#[derive(Default)]
+struct Writes {
     /// Ranges written in place (addresses), flushed at commit.
     written: Vec<(usize, usize)>,
-    /// Blocks to free at commit.
-    frees: Vec<(u64, u8)>,
-    /// How many of `frees` have their FREE record in the log.
-    frees_recorded: usize,
     /// Ranges already logged in this transaction (log each at most once).
     logged: LoggedSet,
-    /// Stamps of `VCell`s used in logged ranges, reset by a rollback (V1).
-    volatile_stamps: Vec<usize>,
-    /// Object locks taken (released when the transaction ends, K2).
-    locks: Vec<u64>,
-    /// Locked objects that have a live guard now (one at a time per object).
-    guards: Vec<u64>,
-    /// Volatile records: run when the transaction ends, told whether it committed.
-    on_end: Vec<Box<dyn FnOnce(bool)>>,
-    /// Blocks reserved by this transaction, marked used at commit.
-    reserved: Vec<Reservation>,
-    /// Reserved blocks freed again: back to the lane's cache when the transaction ends.
-    cancelled: Vec<(u64, u8)>,
-    /// An ALLOC record was written since the last fence.
-    alloc_unfenced: bool,
-    /// A FREE record was written since the last fence.
-    free_unfenced: bool,
-    /// A fence followed this transaction's first record, which overwrote the lane's
-    /// previous log: the blocks it parked may be published (F2).
-    fenced_in_lane: bool,
-    /// Truncations flushed before this transaction's first fence, settled when it ends
-    /// (R1).
-    claims: Claims,
-    /// `claims` was taken.
-    truncations_flushed: bool,
-    /// A reserved block whose ALLOC record is written was freed again (a redo commit
-    /// would mark it used at recovery).
-    cancelled_recorded: bool,
-    /// This transaction commits by redo (decided by `prepare_commit`).
-    redo: bool,
-    /// `(off, order)` of the reserved blocks, built at commit.
-    reserved_blocks: Vec<(u64, u8)>,
     /// The last ranges logged, `[start, end)` offsets: a range inside one of them is
     /// saved already.
     recent: [(u64, u64); 4],
-    /// Inside [`Journal::log_batch`]: undo records wait for the batch's fence.
-    batching: bool,
-    /// An undo record of the batch waits for its fence.
-    fence_owed: bool,
+    /// Stamps of `VCell`s used in logged ranges, reset by a rollback (V1).
+    volatile_stamps: Vec<usize>,
 }
 
-impl TxState {
-    /// A state for a transaction that has done nothing yet.
-    fn fresh() -> Box<TxState> {
-        Box::new(TxState {
-            pos: LANE_HEADER,
-            ..TxState::default()
-        })
+impl Writes {
+    /// Whether `[off, end)` lies inside a range logged just before.
+    #[inline]
+    fn recently_saved(&self, off: u64, end: u64) -> bool {
+        self.recent.iter().any(|&(a, b)| a <= off && end <= b)
     }
 
-    /// Empties the state, in place, for the thread's next transaction, keeping the
-    /// buffers that are not too large (a transaction allocates nothing for its
-    /// bookkeeping then).
-    fn recycle(&mut self) {
-        const KEEP: usize = 1024;
-        fn clear<T>(v: &mut Vec<T>) {
-            if v.capacity() > KEEP {
-                *v = Vec::new();
-            } else if !v.is_empty() {
-                v.clear();
-            }
-        }
-        clear(&mut self.extensions);
-        clear(&mut self.written);
-        clear(&mut self.frees);
-        clear(&mut self.locks);
-        clear(&mut self.guards);
-        clear(&mut self.on_end);
-        clear(&mut self.reserved);
-        clear(&mut self.cancelled);
-        clear(&mut self.reserved_blocks);
+    /// Records `[off, off + len)` (at `ptr`) as saved (T3) and to flush at commit (T4).
+    #[inline]
+    fn saved(&mut self, ptr: *const u8, off: u64, len: usize) {
+        self.logged.insert((off, len as u64));
+        self.recent.rotate_right(1);
+        self.recent[0] = (off, off + len as u64);
+        self.written.push((ptr as usize, len));
+    }
+
+    fn clear(&mut self) {
+        clear_vec(&mut self.written);
         if self.logged.capacity() > KEEP {
             self.logged = LoggedSet::default();
         } else if !self.logged.is_empty() {
             self.logged.clear();
         }
         self.volatile_stamps.clear();
-        self.area = None;
-        self.pos = LANE_HEADER;
-        self.records = 0;
+        self.recent = [(0, 0); 4];
+    }
+}
+
+/// The blocks the transaction allocates and frees.
+///
+/// - **T6** (A1): a block of `reserved` is reserved in DRAM only until commit marks it used
+///   (after its ALLOC record is durable, A1); an abort gives it back. `recorded` says its
+///   ALLOC record is in the log.
+/// - **T7**: a reserved block freed again moves to `cancelled` (back to the lane's cache
+///   when the transaction ends, whatever its outcome); `cancelled_recorded` says one of
+///   them had its ALLOC record written (a redo commit would mark it used at recovery).
+/// - **T8**: `frees[..frees_recorded]` have their FREE record in the log; commit frees
+///   all of `frees` only after every one is recorded (`prepare_commit`).
+/// - `reserved_blocks` is scratch: `(off, order)` of the reserved blocks, built at the
+///   transaction's end.
+#[derive(Default)]
+struct Reservations {
+    /// Blocks reserved by this transaction, marked used at commit.
+    reserved: Vec<Reservation>,
+    /// Reserved blocks freed again: back to the lane's cache when the transaction ends.
+    cancelled: Vec<(u64, u8)>,
+    /// A reserved block whose ALLOC record is written was freed again (T7).
+    cancelled_recorded: bool,
+    /// Blocks to free at commit.
+    frees: Vec<(u64, u8)>,
+    /// How many of `frees` have their FREE record in the log (T8).
+    frees_recorded: usize,
+    /// `(off, order)` of the reserved blocks, built at commit.
+    reserved_blocks: Vec<(u64, u8)>,
+}
+
+impl Reservations {
+    /// Whether `[off, end)` lies inside a block this transaction reserved.
+    #[inline]
+    fn holds(&self, off: u64, end: u64) -> bool {
+        self.reserved
+            .iter()
+            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
+    }
+
+    /// Whether every reserved block and every free has its record in the log.
+    fn all_recorded(&self) -> bool {
+        self.reserved.iter().all(|r| r.recorded) && self.frees_recorded == self.frees.len()
+    }
+
+    /// Fills `reserved_blocks` with the reserved blocks.
+    fn collect_reserved(&mut self) {
+        self.reserved_blocks
+            .extend(self.reserved.iter().map(|r| (r.off, r.order)));
+    }
+
+    fn clear(&mut self) {
+        clear_vec(&mut self.reserved);
+        clear_vec(&mut self.cancelled);
+        clear_vec(&mut self.frees);
+        clear_vec(&mut self.reserved_blocks);
+        self.cancelled_recorded = false;
         self.frees_recorded = 0;
+    }
+}
+
+/// The fences the transaction owes, and what its fences allow.
+///
+/// - **T9** (A1): `alloc_unfenced`: an ALLOC record was written since the last fence; commit
+///   fences before it marks the reserved blocks used.
+/// - **T10**: `free_unfenced`: a FREE record was written since the last fence; such a
+///   transaction cannot commit by redo (its freed heads may not become durable with a
+///   COMMIT record whose FREE records are not).
+/// - **T11** (F2): `fenced_in_lane`: a fence followed this transaction's first record, which
+///   overwrote the lane's previous log: the blocks that log parked may be published,
+///   at the transaction's end.
+/// - **T12** (R1): `truncations` is `Flushed` from the first fence on: the truncations other
+///   lanes' redo commits left unflushed were flushed before it, and the claims are
+///   settled when the transaction ends.
+/// - **T13** (L3): `batch` is `Open` inside [`Journal::log_batch`]; `fence_owed` says an undo
+///   record of the batch waits for the batch's fence, and is never set outside a batch.
+#[derive(Default)]
+struct FenceDebts {
+    /// An ALLOC record was written since the last fence (T9).
+    alloc_unfenced: bool,
+    /// A FREE record was written since the last fence (T10).
+    free_unfenced: bool,
+    /// A fence followed this transaction's first record (T11).
+    fenced_in_lane: bool,
+    /// The truncations flushed before this transaction's first fence (T12).
+    truncations: Truncations,
+    /// The undo records' fence, inside a batch (T13).
+    batch: Batch,
+}
+
+impl FenceDebts {
+    /// Notes a fence: every record so far is durable; with a record (T1), the lane's
+    /// previous log is overwritten durably (F2).
+    #[inline]
+    fn fenced(&mut self, records: usize) {
         self.alloc_unfenced = false;
         self.free_unfenced = false;
-        self.fenced_in_lane = false;
-        self.claims = Claims::default();
-        self.truncations_flushed = false;
-        self.cancelled_recorded = false;
-        self.redo = false;
-        self.recent = [(0, 0); 4];
-        self.batching = false;
-        self.fence_owed = false;
+        if records > 0 {
+            self.fenced_in_lane = true;
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = FenceDebts::default();
+    }
+}
+
+/// R1: whether the pending truncations were flushed before this transaction's first
+/// fence, and the claims taken on them then.
+#[derive(Default)]
+enum Truncations {
+    /// No fence yet.
+    #[default]
+    Unflushed,
+    /// Flushed before the first fence; the claims are settled at the end.
+    Flushed(Claims),
+}
+
+/// L3 inside [`Journal::log_batch`]: whether undo records wait for the batch's fence.
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum Batch {
+    /// Every undo record is fenced as it is written.
+    #[default]
+    Closed,
+    /// Inside a batch; `fence_owed`: an undo record waits for the batch's fence.
+    Open { fence_owed: bool },
+}
+
+/// Object locks (two-phase, `stm::locks`).
+///
+/// - **T14** (K2): every lock of `held` is released when the transaction ends, after its
+///   commit point or rollback and its end hooks.
+/// - **T15**: `guards` holds the locked objects with a live guard, each at most once.
+#[derive(Default)]
+struct Locks {
+    /// Object locks taken (released when the transaction ends, T14).
+    held: Vec<u64>,
+    /// Locked objects that have a live guard now (one at a time per object).
+    guards: Vec<u64>,
+}
+
+impl Locks {
+    /// Registers a guard on the locked object `off`; false if one is alive already
+    /// (T15).
+    fn enter_guard(&mut self, off: u64) -> bool {
+        if self.guards.contains(&off) {
+            return false;
+        }
+        self.guards.push(off);
+        true
+    }
+
+    /// Unregisters the guard on `off`.
+    fn exit_guard(&mut self, off: u64) {
+        self.guards.retain(|&g| g != off);
+    }
+
+    fn clear(&mut self) {
+        clear_vec(&mut self.held);
+        clear_vec(&mut self.guards);
+    }
+}
+
+/// Volatile work for the transaction's end.
+///
+/// - **T16**: every hook runs exactly once, when the transaction ends (after its commit
+///   point or its rollback), told whether it committed, before its locks are released
+///   (K2).
+#[derive(Default)]
+struct EndHooks {
+    /// Volatile records: run when the transaction ends, told whether it committed.
+    hooks: Vec<Box<dyn FnOnce(bool)>>,
+}
+
+impl EndHooks {
+    fn clear(&mut self) {
+        clear_vec(&mut self.hooks);
+    }
+}
+
+/// The per-transaction state a layer above stm keeps in the journal: the collections'
+/// registry of the blocks a transaction touched (`collections::raw`). Type-erased, as
+/// stm does not know the layers above it.
+///
+/// - **T17**: `slot` holds at most one value, which describes the running transaction
+///   only: it is reset ([`TxLocal::reset`]) when the transaction ends, so the thread's
+///   next transaction starts from an empty one (and reuses its buffers).
+#[derive(Default)]
+struct Locals {
+    slot: Option<Box<dyn TxLocal>>,
+}
+
+impl Locals {
+    fn clear(&mut self) {
+        if let Some(l) = &mut self.slot {
+            l.reset();
+        }
+    }
+}
+
+/// Per-transaction state of a layer above stm, kept in the journal (T17) and reached
+/// through [`Journal::local`].
+pub(crate) trait TxLocal: std::any::Any {
+    /// Empties it for the thread's next transaction, keeping buffers that are not too
+    /// large.
+    fn reset(&mut self);
+}
+
+/// How a transaction commits (docs/PROTOCOL.md).
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
+enum CommitKind {
+    /// Written ranges, then the truncation or COMMIT record that commits.
+    #[default]
+    Classic,
+    /// REDO and COMMIT records with the written ranges under one fence.
+    Redo,
+}
+
+impl TxState {
+    /// A state for a transaction that has done nothing yet.
+    fn fresh() -> Box<TxState> {
+        let mut st = Box::new(TxState::default());
+        st.log.pos = LANE_HEADER;
+        st
+    }
+
+    /// Empties the state, in place, for the thread's next transaction, keeping the
+    /// buffers that are not too large (a transaction allocates nothing for its
+    /// bookkeeping then).
+    fn recycle(&mut self) {
+        self.log.clear();
+        self.writes.clear();
+        self.blocks.clear();
+        self.fences.clear();
+        self.locks.clear();
+        self.end.clear();
+        self.locals.clear();
+        self.commit = CommitKind::Classic;
     }
 }
 
@@ -233,7 +482,10 @@ impl<P: MemPool> std::fmt::Debug for Journal<P> {
         f.debug_struct("Journal")
             .field("pool", &std::any::type_name::<P>())
             .field("lane", &self.lane_idx)
-            .field("records", &self.st.borrow().as_ref().map(|st| st.records))
+            .field(
+                "records",
+                &self.st.borrow().as_ref().map(|st| st.log.records),
+            )
             .finish()
     }
 }
@@ -318,18 +570,17 @@ impl<P: MemPool> Journal<P> {
     fn before_fence(&self, st: &mut TxState) {
         // Once is enough: a commit that returns while this transaction runs has nothing
         // in common with it (R1).
-        if st.truncations_flushed {
+        if let Truncations::Flushed(_) = st.fences.truncations {
             return;
         }
-        st.truncations_flushed = true;
-        st.claims = self.pool.truncations.flush_pending(|lane| {
+        st.fences.truncations = Truncations::Flushed(self.pool.truncations.flush_pending(|lane| {
             if lane != self.lane_idx {
                 // PERSIST: the caller's fence makes the old truncation durable before
                 // this transaction changes anything in place (R1).
                 // SAFETY: a word of a lane of this pool, which `self.pool` keeps mapped.
                 unsafe { self.persister().flush(self.pool.truncation_word(lane), 8) };
             }
-        });
+        }));
     }
 
     /// `[start, end)` addresses of the pool's heap (P1, `stm::placement`).
@@ -357,8 +608,8 @@ impl<P: MemPool> Journal<P> {
     /// # Errors
     /// The allocation errors of the extension block.
     fn make_room(&self, st: &mut TxState, len: usize) -> Result<()> {
-        let area = st.area.unwrap_or(self.lane);
-        if st.pos + len + RESERVE <= area.capacity() {
+        let area = st.log.current(self.lane);
+        if st.log.pos + len + RESERVE <= area.capacity() {
             return Ok(());
         }
         let size = (LANE_HEADER + len + RESERVE)
@@ -379,9 +630,9 @@ impl<P: MemPool> Journal<P> {
         let base = unsafe { self.base().add(crate::util::to_usize(off)) };
         // SAFETY: (1) a fresh block of `len` ≥ 4 KiB bytes, 64-aligned (A2), used only by
         // this transaction's log until it ends, when it is freed.
-        st.area = Some(unsafe { RawLane::new(base, len) });
-        st.pos = LANE_HEADER;
-        st.extensions.push((off, order_seen));
+        st.log.area = Some(unsafe { RawLane::new(base, len) });
+        st.log.pos = LANE_HEADER;
+        st.log.extensions.push((off, order_seen));
         Ok(())
     }
 
@@ -412,13 +663,13 @@ impl<P: MemPool> Journal<P> {
     /// # Errors
     /// [`Error::JournalFull`] if even the reserve is too small (an internal error).
     unsafe fn append_here(&self, st: &mut TxState, rec: NewRecord) -> Result<()> {
-        let area = st.area.unwrap_or(self.lane);
+        let area = st.log.current(self.lane);
         // SAFETY: (1) is the caller's.
-        let next = unsafe { area.append(st.pos, self.epoch, rec, self.persister()) };
-        st.pos = next.ok_or(Error::JournalFull {
+        let next = unsafe { area.append(st.log.pos, self.epoch, rec, self.persister()) };
+        st.log.pos = next.ok_or(Error::JournalFull {
             capacity: area.capacity() as u64,
         })?;
-        st.records += 1;
+        st.log.records += 1;
         Ok(())
     }
 
@@ -439,23 +690,16 @@ impl<P: MemPool> Journal<P> {
         let mut st = self.state();
         let end = off + len as u64;
         // Inside a range logged just before (a struct, then one of its fields): saved.
-        if st.recent.iter().any(|&(a, b)| a <= off && end <= b) {
+        if st.writes.recently_saved(off, end) {
             return;
         }
-        if st.logged.contains(&(off, len as u64)) {
+        if st.writes.logged.contains(&(off, len as u64)) {
             return;
         }
         // Memory of a block this transaction reserved has no old contents worth saving:
         // an abort frees the block.
-        if st
-            .reserved
-            .iter()
-            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
-        {
-            st.logged.insert((off, len as u64));
-            st.recent.rotate_right(1);
-            st.recent[0] = (off, end);
-            st.written.push((ptr as usize, len));
+        if st.blocks.holds(off, end) {
+            st.writes.saved(ptr, off, len);
             return;
         }
         // The pending ALLOC and FREE records share this record's fence.
@@ -487,13 +731,10 @@ impl<P: MemPool> Journal<P> {
         }
         // The range counts as logged only now that all of its undo records are in the
         // log: after a failed append (caught by the body) a later write to it logs again.
-        st.logged.insert((off, len as u64));
-        st.recent.rotate_right(1);
-        st.recent[0] = (off, end);
-        st.written.push((ptr as usize, len));
-        if st.batching {
+        st.writes.saved(ptr, off, len);
+        if let Batch::Open { fence_owed } = &mut st.fences.batch {
             // The batch's end fences for all of its records.
-            st.fence_owed = true;
+            *fence_owed = true;
             return;
         }
         self.before_fence(&mut st);
@@ -506,11 +747,20 @@ impl<P: MemPool> Journal<P> {
     /// all of its undo records at the end instead of one each: nothing is stored in
     /// place before that fence (L3 holds at the caller's first store after the batch).
     pub(crate) fn log_batch(&self, saves: &mut dyn FnMut()) {
-        let outer = std::mem::replace(&mut self.state().batching, true);
+        let outer = {
+            let mut st = self.state();
+            let outer = st.fences.batch;
+            // A batch inside a batch joins it (and keeps what it owes).
+            st.fences.batch = Batch::Open {
+                fence_owed: outer == (Batch::Open { fence_owed: true }),
+            };
+            outer
+        };
         saves();
         let mut st = self.state();
-        st.batching = outer;
-        if !outer && std::mem::take(&mut st.fence_owed) {
+        if outer == Batch::Closed
+            && std::mem::take(&mut st.fences.batch) == (Batch::Open { fence_owed: true })
+        {
             self.before_fence(&mut st);
             // PERSIST: the batch's undo records are durable before the caller's in-place
             // stores (L3).
@@ -526,12 +776,12 @@ impl<P: MemPool> Journal<P> {
             let mut st = self.state();
             let end = off + len as u64;
             // Inside a range logged just before: it is written back at commit already.
-            if st.recent.iter().any(|&(a, b)| a <= off && end <= b) {
+            if st.writes.recently_saved(off, end) {
                 return;
             }
             // A later `log_range` of the same range has nothing to add.
-            if st.logged.insert((off, len as u64)) {
-                st.written.push((ptr as usize, len));
+            if st.writes.logged.insert((off, len as u64)) {
+                st.writes.written.push((ptr as usize, len));
             }
         }
     }
@@ -543,7 +793,7 @@ impl<P: MemPool> Journal<P> {
     /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
     pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
         let (off, order) = self.pool.raw.heap().reserve(self.lane_idx, size, align)?;
-        self.state().reserved.push(Reservation {
+        self.state().blocks.reserved.push(Reservation {
             off,
             order,
             recorded: false,
@@ -559,18 +809,16 @@ impl<P: MemPool> Journal<P> {
     /// waits for the end of the transaction: its atomic read-modify-writes would wait
     /// here for the fence to complete, where the transaction's own work can overlap it.
     fn fenced(&self, st: &mut TxState) {
-        st.alloc_unfenced = false;
-        st.free_unfenced = false;
-        if st.records > 0 {
-            st.fenced_in_lane = true;
-        }
+        st.fences.fenced(st.log.records);
     }
 
     /// The bookkeeping of a transaction's fences, once they are done (see
     /// [`Journal::fenced`]).
     fn after_fences(&self, st: &mut TxState) {
-        self.pool.truncations.settle(std::mem::take(&mut st.claims));
-        if st.fenced_in_lane {
+        if let Truncations::Flushed(claims) = std::mem::take(&mut st.fences.truncations) {
+            self.pool.truncations.settle(claims);
+        }
+        if st.fences.fenced_in_lane {
             self.pool.raw.heap().unpark(self.lane_idx);
         }
     }
@@ -582,13 +830,13 @@ impl<P: MemPool> Journal<P> {
     /// The allocation errors of an extension block.
     fn record_pending(&self, st: &mut TxState) -> Result<()> {
         self.record_reservations(st)?;
-        while st.frees_recorded < st.frees.len() {
-            let (off, order) = st.frees[st.frees_recorded];
+        while st.blocks.frees_recorded < st.blocks.frees.len() {
+            let (off, order) = st.blocks.frees[st.blocks.frees_recorded];
             let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
             // SAFETY: (1) FREE records carry no payload.
             unsafe { self.append(st, rec) }?;
-            st.frees_recorded += 1;
-            st.free_unfenced = true;
+            st.blocks.frees_recorded += 1;
+            st.fences.free_unfenced = true;
         }
         Ok(())
     }
@@ -598,16 +846,16 @@ impl<P: MemPool> Journal<P> {
     /// # Errors
     /// The allocation errors of an extension block.
     fn record_reservations(&self, st: &mut TxState) -> Result<()> {
-        for i in 0..st.reserved.len() {
-            let r = st.reserved[i];
+        for i in 0..st.blocks.reserved.len() {
+            let r = st.blocks.reserved[i];
             if r.recorded {
                 continue;
             }
             let rec = NewRecord::plain(Kind::Alloc, u32::from(r.order), r.off);
             // SAFETY: (1) ALLOC records carry no payload.
             unsafe { self.append(st, rec) }?;
-            st.reserved[i].recorded = true;
-            st.alloc_unfenced = true;
+            st.blocks.reserved[i].recorded = true;
+            st.fences.alloc_unfenced = true;
         }
         Ok(())
     }
@@ -623,7 +871,11 @@ impl<P: MemPool> Journal<P> {
             drop(st);
             self.fail(&e);
         }
-        st.redo = self.may_commit_by_redo(&st);
+        st.commit = if self.may_commit_by_redo(&st) {
+            CommitKind::Redo
+        } else {
+            CommitKind::Classic
+        };
     }
 
     /// Whether the transaction may commit by redo: its FREE records (if any) are
@@ -631,19 +883,23 @@ impl<P: MemPool> Journal<P> {
     /// extension block, wrote at most [`REDO_MAX`] bytes, and its REDO and COMMIT
     /// records fit in the current area (so commit cannot need an extension block).
     fn may_commit_by_redo(&self, st: &TxState) -> bool {
-        if st.records == 0 || st.free_unfenced || !st.extensions.is_empty() || st.cancelled_recorded
+        if st.log.records == 0
+            || st.fences.free_unfenced
+            || !st.log.extensions.is_empty()
+            || st.blocks.cancelled_recorded
         {
             return false;
         }
-        let bytes: usize = st.written.iter().map(|&(_, len)| len).sum();
+        let bytes: usize = st.writes.written.iter().map(|&(_, len)| len).sum();
         let room: usize = st
+            .writes
             .written
             .iter()
             .map(|&(_, len)| record_len(len))
             .sum::<usize>()
             + REC_HEADER;
-        let area = st.area.unwrap_or(self.lane);
-        bytes <= REDO_MAX && st.pos + room <= area.capacity()
+        let area = st.log.current(self.lane);
+        bytes <= REDO_MAX && st.log.pos + room <= area.capacity()
     }
 
     /// Frees the block of `order` at `off` after the transaction commits (never before:
@@ -656,26 +912,28 @@ impl<P: MemPool> Journal<P> {
         // A block this transaction reserved was never marked used: nothing in the pool
         // refers to it once the transaction ends, whatever its outcome.
         if let Some(i) = st
+            .blocks
             .reserved
             .iter()
             .position(|r| r.off == off && r.order == order)
         {
-            st.cancelled_recorded |= st.reserved[i].recorded;
-            st.reserved.swap_remove(i);
-            st.cancelled.push((off, order));
+            st.blocks.cancelled_recorded |= st.blocks.reserved[i].recorded;
+            st.blocks.reserved.swap_remove(i);
+            st.blocks.cancelled.push((off, order));
             return;
         }
         // Its FREE record is written later, with the pending ALLOC records: a flush here
         // would make the transaction's next atomic read-modify-write (an allocation's
         // lock, say) wait for the write-back as a fence does.
-        st.frees.push((off, order));
+        st.blocks.frees.push((off, order));
     }
 
     /// Whether a block starts at pool offset `off` that is allocated for this
     /// transaction: used in the map, or reserved by this transaction (rule P2,
     /// `stm::placement`).
     pub(crate) fn block_is_live(&self, off: u64) -> bool {
-        self.pool.raw.heap().is_used_head(off) || self.state().reserved.iter().any(|r| r.off == off)
+        self.pool.raw.heap().is_used_head(off)
+            || self.state().blocks.reserved.iter().any(|r| r.off == off)
     }
 
     /// Whether an abort of this transaction would restore any byte of the `len` bytes
@@ -688,22 +946,21 @@ impl<P: MemPool> Journal<P> {
         };
         let end = off + len as u64;
         let st = self.state();
-        if st
-            .reserved
-            .iter()
-            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
-        {
+        if st.blocks.holds(off, end) {
             return false;
         }
-        st.logged.iter().any(|&(a, l)| a < end && off < a + l)
+        st.writes
+            .logged
+            .iter()
+            .any(|&(a, l)| a < end && off < a + l)
     }
 
     /// Notes the stamp of a `VCell` that this transaction used inside a range it logged:
     /// a rollback resets it (V1, `stm::placement`).
     pub(crate) fn reset_on_abort(&self, stamp: *const u64) {
         let mut st = self.state();
-        if !st.volatile_stamps.contains(&(stamp as usize)) {
-            st.volatile_stamps.push(stamp as usize);
+        if !st.writes.volatile_stamps.contains(&(stamp as usize)) {
+            st.writes.volatile_stamps.push(stamp as usize);
         }
     }
 
@@ -725,7 +982,7 @@ impl<P: MemPool> Journal<P> {
     #[track_caller]
     pub(crate) fn lock_object(&self, off: u64) {
         match self.pool.locks.lock(off, self.owner()) {
-            Ok(Taken::New) => self.state().locks.push(off),
+            Ok(Taken::New) => self.state().locks.held.push(off),
             Ok(Taken::Again) => {}
             Err(d) => self.fail(&format_args!(
                 "deadlock: the lock at offset {off:#x} is held by the transaction of lane \
@@ -742,7 +999,7 @@ impl<P: MemPool> Journal<P> {
     pub(crate) fn try_lock_object(&self, off: u64) -> bool {
         match self.pool.locks.try_lock(off, self.owner()) {
             Some(Taken::New) => {
-                self.state().locks.push(off);
+                self.state().locks.held.push(off);
                 true
             }
             Some(Taken::Again) => true,
@@ -752,23 +1009,38 @@ impl<P: MemPool> Journal<P> {
 
     /// Registers a guard on the locked object `off`; false if one is alive already.
     pub(crate) fn enter_guard(&self, off: u64) -> bool {
-        let mut st = self.state();
-        if st.guards.contains(&off) {
-            return false;
-        }
-        st.guards.push(off);
-        true
+        self.state().locks.enter_guard(off)
     }
 
     /// Unregisters the guard on `off`.
     pub(crate) fn exit_guard(&self, off: u64) {
-        self.state().guards.retain(|&g| g != off);
+        self.state().locks.exit_guard(off);
     }
 
     /// Runs `f(committed)` when the transaction ends, after its commit point or its
     /// rollback (a volatile record: nothing of it is in the pool).
     pub(crate) fn on_end(&self, f: impl FnOnce(bool) + 'static) {
-        self.state().on_end.push(Box::new(f));
+        self.state().end.hooks.push(Box::new(f));
+    }
+
+    /// This transaction's value of `T`, the per-transaction state of a layer above
+    /// (T17), made by `T::default()` on its first use in the thread.
+    ///
+    /// # Panics
+    /// If the journal's state is borrowed (the caller must drop the value before it calls
+    /// the journal again).
+    pub(crate) fn local<T: TxLocal + Default>(&self) -> std::cell::RefMut<'_, T> {
+        std::cell::RefMut::map(self.state(), |st| {
+            let slot = &mut st.locals.slot;
+            if !slot
+                .as_deref()
+                .is_some_and(|l| (l as &dyn std::any::Any).is::<T>())
+            {
+                *slot = Some(Box::new(T::default()));
+            }
+            let l: &mut dyn std::any::Any = &mut **slot.as_mut().expect("set above");
+            l.downcast_mut::<T>().expect("of type T, checked above")
+        })
     }
 
     /// The open pool this journal writes to.
@@ -794,61 +1066,80 @@ impl<P: MemPool> Journal<P> {
     fn finish(&self, st: &mut TxState, committed: bool) {
         self.after_fences(st);
         if committed {
-            self.pool.raw.heap().count_used(&st.reserved_blocks);
+            self.pool.raw.heap().count_used(&st.blocks.reserved_blocks);
         }
-        for f in st.on_end.drain(..) {
+        for f in st.end.hooks.drain(..) {
             f(committed);
         }
-        self.pool.locks.unlock_all(&st.locks, self.owner());
+        self.pool.locks.unlock_all(&st.locks.held, self.owner());
         // The log is gone (truncated, or never written), so no replay can name these
         // blocks any more: they may be handed out again (F2).
         let heap = self.pool.raw.heap();
         if !committed {
             // Objects of this transaction never existed: volatile weak pointers made to
             // them must not reach a later object in the same block.
-            let offs = st.reserved.iter().map(|r| r.off);
-            for off in offs.chain(st.cancelled.iter().map(|b| b.0)) {
+            let offs = st.blocks.reserved.iter().map(|r| r.off);
+            for off in offs.chain(st.blocks.cancelled.iter().map(|b| b.0)) {
                 self.pool.forget_vweaks(off);
             }
-            st.reserved_blocks.clear();
-            st.reserved_blocks
-                .extend(st.reserved.iter().map(|r| (r.off, r.order)));
-            heap.unreserve_aborted(self.lane_idx, &st.reserved_blocks);
+            st.blocks.reserved_blocks.clear();
+            st.blocks.collect_reserved();
+            heap.unreserve_aborted(self.lane_idx, &st.blocks.reserved_blocks);
         }
-        heap.unreserve(self.lane_idx, &st.cancelled);
+        heap.unreserve(self.lane_idx, &st.blocks.cancelled);
     }
 
-    /// Makes the transaction durable and gives the lane back.
+    /// Makes the transaction durable and gives the lane back, in the order of
+    /// docs/PROTOCOL.md: the reserved blocks become used (A1), then the commit the
+    /// transaction's kind calls for (decided by `prepare_commit`), then its end.
     pub(crate) fn commit(&self) {
         let st = &mut *self.state();
-        debug_assert!(
-            st.reserved.iter().all(|r| r.recorded) && st.frees_recorded == st.frees.len(),
-            "prepare_commit ran"
-        );
+        debug_assert!(st.blocks.all_recorded(), "prepare_commit ran");
+        self.mark_reserved_used(st);
+        match (st.log.records, st.commit) {
+            // Nothing logged (T1): nothing to commit.
+            (0, _) => {}
+            (_, CommitKind::Redo) => self.commit_by_redo(st),
+            (_, CommitKind::Classic) => self.commit_classic(st),
+        }
+        self.finish(st, true);
+        self.pool.release_lane(self.lane_idx);
+    }
+
+    /// Commit step 1 (A1): once the ALLOC records are durable, marks the reserved blocks
+    /// used (their heads are flushed; the commit's fence makes them durable).
+    fn mark_reserved_used(&self, st: &mut TxState) {
+        if st.blocks.reserved.is_empty() {
+            return;
+        }
+        if st.fences.alloc_unfenced {
+            self.before_fence(st);
+            // PERSIST: the ALLOC records are durable before the used heads (A1).
+            self.persister().fence();
+            self.fenced(st);
+        }
+        st.blocks.collect_reserved();
+        self.pool.raw.heap().mark_used(&st.blocks.reserved_blocks);
+    }
+
+    /// The classic commit: every written range is durable (L4), then the truncation is
+    /// the commit point, or, with blocks to free, a COMMIT record with the freed heads.
+    fn commit_classic(&self, st: &mut TxState) {
+        self.make_writes_durable(st);
+        // Extension blocks are freed with the deferred frees.
+        let mut frees = std::mem::take(&mut st.blocks.frees);
+        frees.extend_from_slice(&st.log.extensions);
+        if frees.is_empty() {
+            self.commit_by_truncation();
+        } else {
+            self.commit_with_frees(st, &frees);
+        }
+    }
+
+    /// Classic commit step 2 (L4): flushes every range written in place, then fences.
+    fn make_writes_durable(&self, st: &mut TxState) {
         let p = self.persister();
-        if !st.reserved.is_empty() {
-            if st.alloc_unfenced {
-                self.before_fence(st);
-                // PERSIST: the ALLOC records are durable before the used heads (A1).
-                p.fence();
-                self.fenced(st);
-            }
-            st.reserved_blocks
-                .extend(st.reserved.iter().map(|r| (r.off, r.order)));
-            self.pool.raw.heap().mark_used(&st.reserved_blocks);
-        }
-        if st.records == 0 {
-            self.finish(st, true);
-            self.pool.release_lane(self.lane_idx);
-            return;
-        }
-        if st.redo {
-            self.commit_by_redo(st);
-            self.finish(st, true);
-            self.pool.release_lane(self.lane_idx);
-            return;
-        }
-        for &(addr, len) in &st.written {
+        for &(addr, len) in &st.writes.written {
             // SAFETY: every range was checked to lie in the pool mapping, which
             // `self.pool` keeps alive.
             unsafe { p.flush(addr as *const u8, len) };
@@ -857,29 +1148,31 @@ impl<P: MemPool> Journal<P> {
         // PERSIST: every change is durable before the commit point (L4).
         p.fence();
         self.fenced(st);
-        // Extension blocks are freed with the deferred frees.
-        let mut frees = std::mem::take(&mut st.frees);
-        frees.extend_from_slice(&st.extensions);
-        if frees.is_empty() {
-            crash_point("commit-before-truncate");
-            self.lane.truncate(p);
-            // PERSIST: the commit point: the log is gone, the changes stay.
-            p.fence();
-        } else {
-            // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
-            let r = unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, 0, 0)) };
-            debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
-            crash_point("commit-before-frees");
-            let heap = self.pool.raw.heap();
-            let freed = heap.free_in_place(&frees);
-            // PERSIST: the commit point: the COMMIT record and the freed heads are durable
-            // together (recovery undoes freed heads of a log without COMMIT record).
-            p.fence();
-            crash_point("commit-before-truncate");
-            self.leave_log(&freed);
-        }
-        self.finish(st, true);
-        self.pool.release_lane(self.lane_idx);
+    }
+
+    /// Classic commit step 3, without frees: truncating the log is the commit point.
+    fn commit_by_truncation(&self) {
+        let p = self.persister();
+        crash_point("commit-before-truncate");
+        self.lane.truncate(p);
+        // PERSIST: the commit point: the log is gone, the changes stay.
+        p.fence();
+    }
+
+    /// Classic commit step 3, with frees (F1): a COMMIT record and the freed heads become
+    /// durable under one fence, the commit point; then the log is left (R1, F2).
+    fn commit_with_frees(&self, st: &mut TxState, frees: &[(u64, u8)]) {
+        let p = self.persister();
+        // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
+        let r = unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, 0, 0)) };
+        debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
+        crash_point("commit-before-frees");
+        let freed = self.pool.raw.heap().free_in_place(frees);
+        // PERSIST: the commit point: the COMMIT record and the freed heads are durable
+        // together (recovery undoes freed heads of a log without COMMIT record).
+        p.fence();
+        crash_point("commit-before-truncate");
+        self.leave_log(&freed);
     }
 
     /// The redo commit: the final bytes of every written range go into REDO records,
@@ -887,13 +1180,25 @@ impl<P: MemPool> Journal<P> {
     /// heads durable together. Recovery rolls a log ending so forward, so the ranges need
     /// not be durable before the commit point; the truncation is left unflushed (R1).
     fn commit_by_redo(&self, st: &mut TxState) {
-        let p = self.persister();
-        let base = self.base() as usize;
         // Before anything that commits (a killed process leaves every store in the file).
         crash_point("commit-before-truncate");
-        let area = st.area.unwrap_or(self.lane);
-        let start = st.pos;
-        let redo = st.written.iter().map(|&(addr, len)| NewRecord {
+        self.write_redo_records(st);
+        // Frees in place: their FREE records are durable (`may_commit_by_redo`), so the
+        // heads may become durable with the COMMIT record (recovery undoes them without
+        // it, and finishes them with it).
+        let frees = std::mem::take(&mut st.blocks.frees);
+        let freed = self.pool.raw.heap().free_in_place(&frees);
+        self.reach_redo_commit_point(st);
+        self.leave_log(&freed);
+    }
+
+    /// Redo commit step 1: REDO records of every written range and the COMMIT(redo)
+    /// record, appended unflushed, then flushed as one range.
+    fn write_redo_records(&self, st: &mut TxState) {
+        let base = self.base() as usize;
+        let area = st.log.current(self.lane);
+        let start = st.log.pos;
+        let redo = st.writes.written.iter().map(|&(addr, len)| NewRecord {
             kind: Kind::Redo,
             aux: u32::try_from(len).unwrap_or(u32::MAX),
             off: (addr - base) as u64,
@@ -904,20 +1209,20 @@ impl<P: MemPool> Journal<P> {
             // fits the `u32`.
             // SAFETY: (1) a REDO payload was checked to lie in the mapping `self.pool`
             // keeps alive; COMMIT carries no payload.
-            let next = unsafe { area.append_unflushed(st.pos, self.epoch, rec) };
+            let next = unsafe { area.append_unflushed(st.log.pos, self.epoch, rec) };
             debug_assert!(next.is_some(), "prepare_commit made room for the records");
-            st.pos = next.unwrap_or(st.pos);
-            st.records += 1;
+            st.log.pos = next.unwrap_or(st.log.pos);
+            st.log.records += 1;
         }
         // PERSIST: the REDO and COMMIT records are durable at the fence below.
-        area.flush_range(start, st.pos, p);
-        // Frees in place: their FREE records are durable (`may_commit_by_redo`), so the
-        // heads may become durable with the COMMIT record (recovery undoes them without
-        // it, and finishes them with it).
-        let frees = std::mem::take(&mut st.frees);
-        let heap = self.pool.raw.heap();
-        let freed = heap.free_in_place(&frees);
-        for &(addr, len) in &st.written {
+        area.flush_range(start, st.log.pos, self.persister());
+    }
+
+    /// Redo commit step 3: the written ranges are flushed, and one fence makes them, the
+    /// REDO and COMMIT records and the used and freed heads durable together.
+    fn reach_redo_commit_point(&self, st: &mut TxState) {
+        let p = self.persister();
+        for &(addr, len) in &st.writes.written {
             // PERSIST: the written ranges are durable before the truncation can be (R1).
             // SAFETY: every range was checked to lie in the pool mapping, which
             // `self.pool` keeps alive.
@@ -928,7 +1233,6 @@ impl<P: MemPool> Journal<P> {
         // the used heads are durable together; recovery rolls this log forward.
         p.fence();
         self.fenced(st);
-        self.leave_log(&freed);
     }
 
     /// After a commit point reached by a COMMIT record: truncates the log without
@@ -949,7 +1253,7 @@ impl<P: MemPool> Journal<P> {
     /// were some other value before the transaction and stay as restored).
     fn reset_volatile_stamps(&self, st: &mut TxState) {
         let token = P::__slot().volatile_token();
-        for &stamp in &st.volatile_stamps {
+        for &stamp in &st.writes.volatile_stamps {
             let p = stamp as *mut u64;
             // SAFETY: a noted stamp lies in a range this transaction logged (checked
             // when noted), in the heap of the mapping `self.pool` keeps alive; it is
@@ -967,16 +1271,22 @@ impl<P: MemPool> Journal<P> {
     /// Undoes everything the transaction did and gives the lane back.
     pub(crate) fn rollback(&self) {
         let st = &mut *self.state();
-        if st.records > 0 {
-            // R1: recovery's fence comes before the restored bytes are reused.
-            self.before_fence(st);
-            let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
-            debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
-            self.reset_volatile_stamps(st);
-            // Recovery's fences made this transaction's first record durable.
-            self.fenced(st);
+        if st.log.records > 0 {
+            self.undo_log(st);
         }
         self.finish(st, false);
         self.pool.release_lane(self.lane_idx);
+    }
+
+    /// Rollback: restores the UNDO records newest first, frees the ALLOC blocks and
+    /// truncates, with recovery's fences; then resets the noted `VCell` stamps (V1).
+    fn undo_log(&self, st: &mut TxState) {
+        // R1: recovery's fence comes before the restored bytes are reused.
+        self.before_fence(st);
+        let r = recover_lane(&self.pool.raw, self.lane_idx, &self.lane);
+        debug_assert!(r.is_ok(), "our own records name our own pool: {r:?}");
+        self.reset_volatile_stamps(st);
+        // Recovery's fences made this transaction's first record durable.
+        self.fenced(st);
     }
 }
