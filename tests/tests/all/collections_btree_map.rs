@@ -8,7 +8,6 @@ use std::ops::Bound;
 use crndm::{MemPool, O_CF, PBTreeMap, PCell, PClone, PRefCell, PString, Pbox, Root, ToPString};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -332,30 +331,23 @@ fn random_operations_match_btree_map_and_aborts_change_nothing() {
         ),
         1..30,
     );
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(48, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PBTreeMap<u16, PString<P>, P>, P>>(
+            d.path().join("t.pool"),
+            O_CF,
+        );
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort, _)| (&ops[..], *abort == 0)),
+            BTreeMap::new(),
+            apply_ptree,
+            apply_model,
+            |m, model, n| same(m, model, steps[n].2),
+            PBTreeMap::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PBTreeMap<u16, PString<P>, P>, P>>(
-                d.path().join("t.pool"),
-                O_CF,
-            );
-            check_steps(
-                &root,
-                steps.iter().map(|(ops, abort, _)| (&ops[..], *abort == 0)),
-                BTreeMap::new(),
-                apply_ptree,
-                apply_model,
-                |m, model, n| same(m, model, steps[n].2),
-                PBTreeMap::new,
-            )
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----

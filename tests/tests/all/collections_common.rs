@@ -238,6 +238,21 @@ where
     Ok(())
 }
 
+/// The root of a kill test's pool.
+pub(crate) trait KillTestRoot<P: MemPool>:
+    crndm::RootObj<P> + crndm::PSafe + crndm::RootLayout + crndm::TxRefSafe + std::panic::RefUnwindSafe
+{
+}
+
+impl<P: MemPool, R> KillTestRoot<P> for R where
+    R: crndm::RootObj<P>
+        + crndm::PSafe
+        + crndm::RootLayout
+        + crndm::TxRefSafe
+        + std::panic::RefUnwindSafe
+{
+}
+
 /// The body of a kill-test child (a test the parent starts in [`kill_test`], which
 /// does nothing when run by hand): opens the pool it was given with root `R` and runs
 /// [`run_child_batches`] on it, with the root's operation counter `ops`;
@@ -250,11 +265,7 @@ pub(crate) fn kill_child<P, R>(
     + std::panic::RefUnwindSafe,
 ) where
     P: MemPool,
-    R: crndm::RootObj<P>
-        + crndm::PSafe
-        + crndm::RootLayout
-        + crndm::TxRefSafe
-        + std::panic::RefUnwindSafe,
+    R: KillTestRoot<P>,
 {
     let Some((path, seed)) = child_args() else {
         return;
@@ -285,11 +296,7 @@ pub(crate) fn kill_test<P, R>(
     reset: fn(&R, &crndm::Journal<P>),
 ) where
     P: MemPool,
-    R: crndm::RootObj<P>
-        + crndm::PSafe
-        + crndm::RootLayout
-        + crndm::TxRefSafe
-        + std::panic::RefUnwindSafe,
+    R: KillTestRoot<P>,
 {
     let d = crndm_tests::shm_dir();
     let path = d.path().join("kill.pool");
@@ -311,4 +318,19 @@ pub(crate) fn kill_test<P, R>(
         total > 500,
         "the children committed only {total} operations"
     );
+}
+
+/// Runs `test` on `cases` values of `strategy` (no failure persistence: a failing case
+/// is shrunk and reported, not stored), panicking with the smallest failing case.
+pub(crate) fn run_cases<S: Strategy>(
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    });
+    runner.run(&strategy, test).unwrap();
 }

@@ -10,7 +10,6 @@ use crndm::{
 };
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -313,30 +312,23 @@ fn random_operations_match_hash_map_and_aborts_change_nothing() {
     type P = p::BuddyAlloc;
     let d = shm_dir();
     let steps = proptest::collection::vec((proptest::collection::vec(mop(), 1..5), 0u8..5), 1..30);
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(48, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PHashMap<Crowded, PString<P>, P>, P>>(
+            d.path().join("m.pool"),
+            O_CF,
+        );
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            HashMap::new(),
+            apply_pmap,
+            apply_model,
+            |m, model, _| same(m, model),
+            PHashMap::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PHashMap<Crowded, PString<P>, P>, P>>(
-                d.path().join("m.pool"),
-                O_CF,
-            );
-            check_steps(
-                &root,
-                steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
-                HashMap::new(),
-                apply_pmap,
-                apply_model,
-                |m, model, _| same(m, model),
-                PHashMap::new,
-            )
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----

@@ -6,7 +6,6 @@ use std::hash::BuildHasher;
 use crndm::{MemPool, O_CF, PCell, PHashMap, PHasher, PRefCell, PString, Root, ToPString};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -196,30 +195,23 @@ fn random_operations_match_string_and_aborts_change_nothing() {
     type P = p::BuddyAlloc;
     let d = shm_dir();
     let steps = proptest::collection::vec((proptest::collection::vec(sop(), 1..5), 0u8..5), 1..40);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(64, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PString<P>, P>>(d.path().join("s.pool"), O_CF);
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            String::new(),
+            apply_pstring,
+            apply_string,
+            |s, model, _| {
+                prop_assert_eq!(&s.to_string(), model);
+                Ok(())
+            },
+            PString::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PString<P>, P>>(d.path().join("s.pool"), O_CF);
-            check_steps(
-                &root,
-                steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
-                String::new(),
-                apply_pstring,
-                apply_string,
-                |s, model, _| {
-                    prop_assert_eq!(&s.to_string(), model);
-                    Ok(())
-                },
-                PString::new,
-            )
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----

@@ -5,7 +5,6 @@
 use crndm::{MemPool, O_CF, PCell, PClone, PRefCell, PVec, Pbox, Root};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -255,32 +254,25 @@ fn random_operations_match_vec_and_aborts_change_nothing() {
     let d = shm_dir();
     // Each step is a transaction of a few operations; one in five aborts at its end.
     let steps = proptest::collection::vec((proptest::collection::vec(vop(), 1..5), 0u8..5), 1..40);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(64, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root =
+            open_root::<P, PRefCell<PVec<Pbox<u64, P>, P>, P>>(d.path().join("v.pool"), O_CF);
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            Vec::new(),
+            apply_pvec,
+            apply_model,
+            |v, model, _| {
+                let got: Vec<u64> = v.iter().map(|b| **b).collect();
+                prop_assert_eq!(&got, model);
+                Ok(())
+            },
+            PVec::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root =
-                open_root::<P, PRefCell<PVec<Pbox<u64, P>, P>, P>>(d.path().join("v.pool"), O_CF);
-            check_steps(
-                &root,
-                steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
-                Vec::new(),
-                apply_pvec,
-                apply_model,
-                |v, model, _| {
-                    let got: Vec<u64> = v.iter().map(|b| **b).collect();
-                    prop_assert_eq!(&got, model);
-                    Ok(())
-                },
-                PVec::new,
-            )
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----
