@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crndm::MemPool;
+pub(crate) use crndm_tests::run_cases;
 use crndm_tests::{CHILD_POOL_ENV, ChildGuard, retry_locked};
 use proptest::prelude::*;
 
@@ -318,19 +319,4 @@ pub(crate) fn kill_test<P, R>(
         total > 500,
         "the children committed only {total} operations"
     );
-}
-
-/// Runs `test` on `cases` values of `strategy` (no failure persistence: a failing case
-/// is shrunk and reported, not stored), panicking with the smallest failing case.
-pub(crate) fn run_cases<S: Strategy>(
-    cases: u32,
-    strategy: S,
-    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
-) {
-    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
-        cases,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    });
-    runner.run(&strategy, test).unwrap();
 }
