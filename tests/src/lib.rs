@@ -10,6 +10,7 @@
 //!   processes, configured through the `CHILD_*_ENV` variables;
 //! - opening without spurious `Locked` errors: [`OpenUnlocked`], [`admin`],
 //!   [`retry_locked`] (see [`retry_locked`] for why a test process needs them);
+//! - out of space: [`Mount`], a small tmpfs or ext4 file system of a test's own;
 //! - property tests: [`run_cases`], and the damage fuzzers' shared strategies in
 //!   [`damage`].
 //!
@@ -25,6 +26,9 @@ use crndm::{Error, Flags, MemPool, PoolGuard, PoolOptions};
 use tempfile::TempDir;
 
 pub mod damage;
+mod mount;
+
+pub use mount::Mount;
 
 /// Byte offsets of the pool header's fields (format version 1, little-endian).
 ///
