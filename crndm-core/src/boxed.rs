@@ -225,3 +225,14 @@ impl<T: PSafe + PartialEq, P: MemPool> PartialEq for Pbox<T, P> {
 }
 
 impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}
+
+impl<T: PSafe, P: MemPool> Pbox<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        v.pointer(
+            self.off.get(),
+            size_of::<T>() as u64,
+            align_of::<T>() as u64,
+        );
+    }
+}

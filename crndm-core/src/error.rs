@@ -235,6 +235,24 @@ pub enum Error {
         /// Stored structural fingerprint of the root type (`RootLayout`).
         stored_hash: u64,
     },
+    /// The pool's root object holds a persistent pointer (a `Pbox`, `Prc`, `Parc`, a weak
+    /// pointer, a collection's buffer) that names no block of the size it needs: outside
+    /// the heap, inside a block, a free block, a block of another size; or a collection
+    /// header no collection has. Opening such a file (corrupt, or made by another program)
+    /// would dereference it, so the open is refused before anything is written to the file
+    /// (after recovery, if the pool needed recovery).
+    #[error("the pool's root object (`{root}`) is corrupt: `{path}` holds offset {off:#x}: {why}")]
+    CorruptRoot {
+        /// The root type the pool was opened with.
+        root: &'static str,
+        /// Where the pointer is in the root object: `root`, then `.field` and `[index]`
+        /// steps (`root.items`, `root.pair[1]`).
+        path: String,
+        /// The offset stored there.
+        off: u64,
+        /// Why it is refused.
+        why: String,
+    },
     /// The filesystem has too little free space for the pool file's blocks (they are
     /// reserved when a pool is created, and when a file with holes is opened, so that
     /// a pool that opened never takes SIGBUS for lack of space).

@@ -16,8 +16,9 @@ use std::cell::UnsafeCell;
 use crate::boxed::Pbox;
 use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
 use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
+use crate::layout::{LayoutHasher, PointerVisitor, RootLayout};
 use crate::marker::{PSafe, PSend, TxAssertable, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
-use crate::rc::{PWeak, Prc, VWeak};
+use crate::prc::{PWeak, Prc, VWeak};
 use crate::root::{RootCell, RootObj};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};
@@ -305,5 +306,48 @@ impl<T: PSafe + RootObj<P>, P: MemPool> RootObj<P> for Prc<T, P> {
 impl<T: PSafe + RootObj<P>, P: MemPool> RootObj<P> for Parc<T, P> {
     fn init(j: &Journal<P>) -> Self {
         Parc::new(T::init(j), j)
+    }
+}
+
+// ---- RootLayout for the crate's persistent types (the trait is in layout.rs) ----
+
+/// A persistent crndm type: its kind name and its parameters' fingerprints, not the
+/// pool type's; its pointers are shown by its own module's `visit_stored` (which alone
+/// sees its fields).
+macro_rules! persistent {
+    ($($name:literal => [$($g:ident),*] $t:ty;)*) => {$(
+        impl<$($g: RootLayout + PSafe,)* P: MemPool> RootLayout for $t {
+            fn layout(h: &mut LayoutHasher) {
+                h.write_str($name);
+                $( h.part::<$g>(); )*
+            }
+
+            fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+                self.visit_stored(v);
+            }
+        }
+    )*};
+}
+persistent! {
+    "PCell" => [T] PCell<T, P>;
+    "PRefCell" => [T] PRefCell<T, P>;
+    "PMutex" => [T] PMutex<T, P>;
+    "Pbox" => [T] Pbox<T, P>;
+    "Prc" => [T] Prc<T, P>;
+    "prc::PWeak" => [T] PWeak<T, P>;
+    "Parc" => [T] Parc<T, P>;
+    "sync::PWeak" => [T] SyncPWeak<T, P>;
+    "PVec" => [T] PVec<T, P>;
+    "PString" => [] PString<P>;
+    "PHashMap" => [K, V] PHashMap<K, V, P>;
+    "PBTreeMap" => [K, V] PBTreeMap<K, V, P>;
+}
+
+impl<T: 'static, P: MemPool> RootLayout for VCell<T, P> {
+    fn layout(h: &mut LayoutHasher) {
+        // The value is volatile (reset on every open): only the room it takes counts.
+        h.write_str("VCell");
+        h.write_u64(size_of::<T>() as u64);
+        h.write_u64(align_of::<T>() as u64);
     }
 }

@@ -1,9 +1,8 @@
-//! Raw allocator access for benchmarks and tests (cargo feature `internals`, off by
-//! default). Not part of the stable API: an allocation made here is tied to no
-//! transaction, so a crash leaks it.
-//!
-//! With the feature `crash-sim`, [`sim`] holds the power-failure simulator the crash
-//! tests run pools under.
+//! What tests and benchmarks reach beneath the safe API (cargo feature `internals`, off
+//! by default; not part of the stable API): raw allocation ([`alloc`], [`free`]: an
+//! allocation made here is tied to no transaction, so a crash leaks it), the crash
+//! points ([`crash_point`], [`CRASH_AT_ENV`]), and, with the feature `crash-sim`, the
+//! power-failure simulator the crash tests run pools under ([`sim`]).
 
 use crate::MemPool;
 use crate::error::Result;
@@ -40,7 +39,7 @@ pub unsafe fn free<P: MemPool>(off: u64, size: u64) -> Result<()> {
 
 /// The environment variable naming the crash point at which [`crash_point`] aborts
 /// the process.
-pub const CRASH_AT_ENV: &str = crate::util::CRASH_AT_ENV;
+pub const CRASH_AT_ENV: &str = crate::crash_point::CRASH_AT_ENV;
 
 /// Aborts the process (as a power cut would stop it: no unwinding, no destructors) if
 /// `CRNDM_CRASH_AT` names `point`. The library calls it at the steps of commit and
@@ -52,7 +51,7 @@ pub const CRASH_AT_ENV: &str = crate::util::CRASH_AT_ENV;
 /// | `commit-before-truncate` | a transaction with frees, after its commit point (COMMIT record and freed heads durable), before the log is truncated; in a transaction without frees, before the record (redo commit) or the truncation that commits it |
 /// | `recovery-before-frees` | recovery, after restoring undo records |
 pub fn crash_point(point: &str) {
-    crate::util::crash_point(point);
+    crate::crash_point::crash_point(point);
 }
 
 /// The power-failure simulator (cargo feature `crash-sim`): a persistence backend that

@@ -8,17 +8,15 @@
 //! pool module or moving a struct keeps existing pools openable, while a type with
 //! another structure (a field renamed, a field of another type, even of the same size)
 //! is refused.
+//!
+//! Layer 3 (docs/ARCHITECTURE.md): below the handles and collections, which show their
+//! stored pointers to a [`PointerVisitor`] through their own `visit_stored`; the trait's
+//! impls for the crate's persistent types live in `impls.rs`.
 
 use std::any::TypeId;
 use std::marker::PhantomData;
 
-use crate::boxed::Pbox;
-use crate::cell::{PCell, PRefCell, VCell};
-use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
-use crate::marker::PSafe;
-use crate::rc::Prc;
-use crate::stm::pool_type::MemPool;
-use crate::sync::{PMutex, Parc};
+use crate::error::{Error, Result};
 
 /// A type whose persistent layout has a stable structural fingerprint, so that it can
 /// be (part of) a pool's root: `open::<R>` requires `R: RootLayout`.
@@ -31,7 +29,7 @@ use crate::sync::{PMutex, Parc};
 ///
 /// Implemented for the primitive integers, floats, `bool`, `char`, `()`, arrays,
 /// tuples (up to 12), `Option`, `PhantomData` (which contributes nothing of its
-/// parameter), and every persistent crndm type. [`VCell`] contributes the size and
+/// parameter), and every persistent crndm type. [`VCell`](crate::VCell) contributes the size and
 /// alignment of its volatile value only (its content is reset on every open).
 ///
 /// Derive it with `#[derive(Root)]` (for a root struct) or `#[derive(RootLayout)]` (for
@@ -43,7 +41,10 @@ use crate::sync::{PMutex, Parc};
 ///
 /// Implementing it by hand: feed a stable description of the type to the hasher, with
 /// [`LayoutHasher::part`] for each part. Two types with different persistent
-/// representations must not feed the same description.
+/// representations must not feed the same description. If the type holds crndm
+/// persistent pointers (a `Pbox`, a `PVec`, a cell holding one, ...), also implement
+/// [`visit_pointers`](Self::visit_pointers) so that they are checked when a pool is
+/// opened; the default reports nothing.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` has no structural root identity (`RootLayout`)",
     label = "not `RootLayout`: cannot be part of a pool's root",
@@ -54,6 +55,173 @@ pub trait RootLayout: 'static {
     /// Feeds `Self`'s structure (its kind name and parts, not its size and alignment,
     /// which [`LayoutHasher::part`] adds) to `h`.
     fn layout(h: &mut LayoutHasher);
+
+    /// Shows `v` every part of `self` that holds a persistent pointer, so that opening a
+    /// pool can check, before the program gets its root, that each pointer the root
+    /// object holds *in place* names a live block of the right size (a corrupt or
+    /// foreign file is then refused with [`Error::CorruptRoot`](crate::Error::CorruptRoot)
+    /// instead of being dereferenced). The walk is shallow: crndm's pointers report
+    /// their own stored offset and do not follow it.
+    ///
+    /// The default reports nothing, which is right for a type without persistent
+    /// pointers (numbers, `PhantomData`, a [`VCell`](crate::VCell)'s volatile value). A type with
+    /// parts passes each to [`PointerVisitor::field`] or [`PointerVisitor::element`];
+    /// `#[derive(Root)]` and `#[derive(RootLayout)]` do so for every field. crndm's own
+    /// types (`Pbox`, `Prc`, `Parc`, their weak pointers, the cells, the collections,
+    /// `Option`, arrays, tuples) implement it.
+    ///
+    /// ```
+    /// use crndm::{LayoutHasher, PointerVisitor, RootLayout};
+    /// use crndm::default::*;
+    ///
+    /// /// A hand-written implementation for a pair of lists.
+    /// struct Two {
+    ///     left: PVec<u64>,
+    ///     right: PVec<u64>,
+    /// }
+    ///
+    /// impl RootLayout for Two {
+    ///     fn layout(h: &mut LayoutHasher) {
+    ///         h.write_str("Two");
+    ///         h.part::<PVec<u64>>();
+    ///         h.part::<PVec<u64>>();
+    ///     }
+    ///
+    ///     fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+    ///         v.field("left", &self.left);
+    ///         v.field("right", &self.right);
+    ///     }
+    /// }
+    /// ```
+    fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+        let _ = v;
+    }
+}
+
+/// One step of the path from the root object to a part, for error messages.
+#[derive(Clone, Copy, Debug)]
+enum Step {
+    Field(&'static str),
+    Index(usize),
+}
+
+/// What a stored offset must name: `Ok` if it does, else why not.
+pub(crate) type BlockCheck<'a> = dyn FnMut(u64, u64, u64) -> std::result::Result<(), String> + 'a;
+
+/// The walk of a root object's persistent pointers made when a pool is opened (see
+/// [`RootLayout::visit_pointers`]): it checks each stored offset against the pool's
+/// allocator, remembers the first that fails, with the path of fields leading to it,
+/// and then skips the rest.
+///
+/// Only crndm makes one, for the root object of a pool being opened, before the
+/// program has any handle to that root.
+pub struct PointerVisitor<'a> {
+    /// Whether `(off, size, align)` names a used block of the order the allocator gives
+    /// a `size`-byte, `align`-aligned allocation.
+    check: &'a mut BlockCheck<'a>,
+    /// The root object's address range: the cells read their values in place only
+    /// inside it (no `&mut` into it exists while the open checks it).
+    root: (usize, usize),
+    path: Vec<Step>,
+    bad: Option<(String, u64, String)>,
+}
+
+impl std::fmt::Debug for PointerVisitor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PointerVisitor")
+            .field("path", &self.path)
+            .field("bad", &self.bad)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> PointerVisitor<'a> {
+    /// Visits the pointers of `value`, a named part (a struct field, an enum variant's
+    /// field, a tuple's field) of the value being visited.
+    pub fn field<T: RootLayout>(&mut self, name: &'static str, value: &T) {
+        if self.bad.is_none() {
+            self.path.push(Step::Field(name));
+            value.visit_pointers(self);
+            self.path.pop();
+        }
+    }
+
+    /// Visits the pointers of `value`, element `index` of the array being visited.
+    pub fn element<T: RootLayout>(&mut self, index: usize, value: &T) {
+        if self.bad.is_none() {
+            self.path.push(Step::Index(index));
+            value.visit_pointers(self);
+            self.path.pop();
+        }
+    }
+
+    /// Checks a stored pool offset that must be a used block of the order of a `size`
+    /// bytes, `align`-aligned allocation (every crndm pointer's block is allocated so).
+    pub(crate) fn pointer(&mut self, off: u64, size: u64, align: u64) {
+        if self.bad.is_none()
+            && let Err(why) = (self.check)(off, size, align)
+        {
+            self.fail(off, why);
+        }
+    }
+
+    /// Reports a stored header that no valid value has (a collection whose length
+    /// exceeds its capacity, say); `off` is the offset it stores.
+    pub(crate) fn invalid(&mut self, off: u64, why: String) {
+        if self.bad.is_none() {
+            self.fail(off, why);
+        }
+    }
+
+    /// Whether `[ptr, ptr + len)` lies inside the root object being checked: a cell may
+    /// read its value in place only then (see [`visit_root`]).
+    pub(crate) fn in_root(&self, ptr: *const u8, len: usize) -> bool {
+        let a = ptr as usize;
+        a >= self.root.0 && a.checked_add(len).is_some_and(|e| e <= self.root.1)
+    }
+
+    fn fail(&mut self, off: u64, why: String) {
+        let mut path = String::from("root");
+        for s in &self.path {
+            match s {
+                Step::Field(f) => {
+                    path.push('.');
+                    path.push_str(f);
+                }
+                Step::Index(i) => path.push_str(&format!("[{i}]")),
+            }
+        }
+        self.bad = Some((path, off, why));
+    }
+}
+
+/// Checks the persistent pointers `root` holds in place (see
+/// [`RootLayout::visit_pointers`]) with `check`.
+///
+/// `root` must be the root object of a pool being opened, to which no `&mut` exists
+/// and none is made until this returns (nobody has a handle to it yet): the cells read
+/// their values in place, without borrow bookkeeping, inside its bytes.
+///
+/// # Errors
+/// [`Error::CorruptRoot`] for the first pointer `check` refuses.
+pub(crate) fn visit_root<R: RootLayout>(root: &R, check: &mut BlockCheck<'_>) -> Result<()> {
+    let start = std::ptr::from_ref(root) as usize;
+    let mut v = PointerVisitor {
+        check,
+        root: (start, start + size_of::<R>()),
+        path: Vec::new(),
+        bad: None,
+    };
+    root.visit_pointers(&mut v);
+    match v.bad {
+        None => Ok(()),
+        Some((path, off, why)) => Err(Error::CorruptRoot {
+            root: std::any::type_name::<R>(),
+            path,
+            off,
+            why,
+        }),
+    }
 }
 
 /// The stable hasher (64-bit FNV-1a over length-prefixed items) that computes a
@@ -156,12 +324,24 @@ impl<T: RootLayout, const N: usize> RootLayout for [T; N] {
         h.write_u64(N as u64);
         h.part::<T>();
     }
+
+    fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+        for (i, x) in self.iter().enumerate() {
+            v.element(i, x);
+        }
+    }
 }
 
 impl<T: RootLayout> RootLayout for Option<T> {
     fn layout(h: &mut LayoutHasher) {
         h.write_str("Option");
         h.part::<T>();
+    }
+
+    fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+        if let Some(x) = self {
+            x.visit_pointers(v);
+        }
     }
 }
 
@@ -183,6 +363,10 @@ macro_rules! tuple {
                     h.part::<$t>();
                 )+
             }
+
+            fn visit_pointers(&self, v: &mut PointerVisitor<'_>) {
+                $( v.field(stringify!($i), &self.$i); )+
+            }
         }
     )*};
 }
@@ -199,40 +383,4 @@ tuple! {
     10: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9)
     11: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9, 10 T10)
     12: (0 T0, 1 T1, 2 T2, 3 T3, 4 T4, 5 T5, 6 T6, 7 T7, 8 T8, 9 T9, 10 T10, 11 T11)
-}
-
-/// A persistent crndm type: its kind name and its parameters' fingerprints, not the
-/// pool type's.
-macro_rules! persistent {
-    ($($name:literal => [$($g:ident),*] $t:ty;)*) => {$(
-        impl<$($g: RootLayout + PSafe,)* P: MemPool> RootLayout for $t {
-            fn layout(h: &mut LayoutHasher) {
-                h.write_str($name);
-                $( h.part::<$g>(); )*
-            }
-        }
-    )*};
-}
-persistent! {
-    "PCell" => [T] PCell<T, P>;
-    "PRefCell" => [T] PRefCell<T, P>;
-    "PMutex" => [T] PMutex<T, P>;
-    "Pbox" => [T] Pbox<T, P>;
-    "Prc" => [T] Prc<T, P>;
-    "prc::PWeak" => [T] crate::rc::PWeak<T, P>;
-    "Parc" => [T] Parc<T, P>;
-    "sync::PWeak" => [T] crate::sync::PWeak<T, P>;
-    "PVec" => [T] PVec<T, P>;
-    "PString" => [] PString<P>;
-    "PHashMap" => [K, V] PHashMap<K, V, P>;
-    "PBTreeMap" => [K, V] PBTreeMap<K, V, P>;
-}
-
-impl<T: 'static, P: MemPool> RootLayout for VCell<T, P> {
-    fn layout(h: &mut LayoutHasher) {
-        // The value is volatile (reset on every open): only the room it takes counts.
-        h.write_str("VCell");
-        h.write_u64(size_of::<T>() as u64);
-        h.write_u64(align_of::<T>() as u64);
-    }
 }

@@ -90,8 +90,12 @@ pub(crate) fn fingerprint<R: crate::RootLayout>() -> (u64, u64, u64) {
 /// recovery): nothing to refuse. Otherwise its fingerprint must be `R`'s. A freshly
 /// formatted pool has no root, so this never refuses a create.
 ///
+/// If no lane holds a log (recovery will change nothing), the root's persistent pointers
+/// are checked here too, on the file as it is ([`check_root_in_file`]).
+///
 /// # Errors
-/// [`Error::RootTypeMismatch`].
+/// [`Error::RootTypeMismatch`]; [`Error::CorruptHeader`] and [`Error::CorruptRoot`]
+/// from the pointer check.
 pub(crate) fn check_recovered_root<R: crate::RootLayout>(
     bytes: &[u8],
     geo: &crate::pool::header::Geometry,
@@ -104,6 +108,8 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
     let journals = geo.region(crate::error::Region::Journals);
     let jbase = bytes[to_usize(journals.off)..].as_ptr().cast_mut();
     let pool_base = bytes.as_ptr().cast_mut();
+    // Whether recovery will change anything (a lane holds a log).
+    let mut pending = false;
     for index in 0..geo.lanes {
         // `jbase` is the journals region of the mapping `bytes` views (validated
         // geometry), which outlives the lanes made here; only reading methods
@@ -114,6 +120,7 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
         let Some((_, recs)) = lane.scan_with(extension_resolver(pool_base, geo)) else {
             continue;
         };
+        pending = true;
         let committed = recs.iter().any(|r| r.kind == Kind::Commit);
         let redo = recs
             .iter()
@@ -148,14 +155,161 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
             stored_hash: stored.2,
         });
     }
+    if root_off != 0 && !pending {
+        check_root_in_file::<R>(bytes, geo, root_off)?;
+    }
     Ok(())
+}
+
+/// The check of the root object's persistent pointers (`RootLayout::visit_pointers`) on
+/// the mapped file `bytes` of a pool that needs no recovery (so its bytes and map are
+/// what the program will see), before anything is written to it: the root slot must
+/// name a used block of `R`'s size, and every pointer the root holds in place a used
+/// block of its target's size ([`raw_block`]). A pool that needs recovery is checked
+/// after it, by [`open_root`].
+///
+/// # Errors
+/// [`Error::CorruptHeader`] for the root slot, [`Error::CorruptRoot`] for a pointer.
+fn check_root_in_file<R: crate::RootLayout>(
+    bytes: &[u8],
+    geo: &crate::pool::header::Geometry,
+    root_off: u64,
+) -> Result<()> {
+    let (size, align, _) = fingerprint::<R>();
+    raw_block(bytes, geo, root_off, size, align).map_err(|why| Error::CorruptHeader {
+        field: "root_off",
+        reason: format!("{root_off:#x} is {why}"),
+    })?;
+    // The root is checked in a copy: a `&R` into `bytes` (a shared byte slice) would
+    // claim its cells are never written.
+    let start = to_usize(root_off);
+    let Some(src) = bytes.get(start..start + size_of::<R>()) else {
+        unreachable!("a used block of the heap lies inside the mapping (validated geometry)");
+    };
+    let mut copy = Box::<R>::new_uninit();
+    // SAFETY: `src` is `size_of::<R>()` readable bytes; the box has room for an `R` and
+    // does not overlap the mapping.
+    unsafe {
+        std::ptr::copy_nonoverlapping(src.as_ptr(), copy.as_mut_ptr().cast::<u8>(), src.len());
+    };
+    // The copy is only read, and never dropped (`MaybeUninit`), so the pointers it
+    // holds are never followed or freed through it.
+    // SAFETY: the bytes are the pool's root object, whose stored fingerprint is `R`'s:
+    // they hold an `R`, exactly as `RootCell::deref` will take them to.
+    let root = unsafe { (*copy).assume_init_ref() };
+    crate::layout::visit_root(root, &mut |off, size, align| {
+        raw_block(bytes, geo, off, size, align)
+    })
+}
+
+/// Whether `off` is, in the allocator map of the mapped pool `bytes` (validated: M1 and
+/// M2 hold), a used block of the order of a `size`-byte, `align`-aligned allocation;
+/// `Err` says what it is instead.
+///
+/// The map may still hold crash residue (stale bytes inside blocks, M3), so a byte is
+/// not read at `off`'s unit alone: the block holding `off` is found by descending the
+/// buddy tree from the whole heap, reading only bytes that are block heads (the first
+/// unit of a node made of whole blocks is a head; if it heads a smaller block, so is the
+/// first unit of each half). That is one byte per order, at most 64.
+///
+/// # Errors
+/// What `off` names instead, as a phrase for [`Error::CorruptRoot`]'s `why`.
+fn raw_block(
+    bytes: &[u8],
+    geo: &crate::pool::header::Geometry,
+    off: u64,
+    size: u64,
+    align: u64,
+) -> std::result::Result<(), String> {
+    use crate::alloc::buddy::{UNIT, block_size};
+    use crate::alloc::map::{Cell, decode};
+    let want = order_for(size, align)
+        .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
+    let (lo, hi) = (geo.heap_off, geo.heap_off + geo.heap_units * UNIT);
+    if off < lo || off >= hi {
+        return Err(format!("outside the heap [{lo:#x}, {hi:#x})"));
+    }
+    let map = &bytes[to_usize(geo.map_off)..to_usize(geo.map_off + geo.heap_units)];
+    let unit = (off - lo) / UNIT;
+    // Node (a, k): units [a, a + 2^k), a union of whole blocks; a <= unit.
+    let mut a = 0u64;
+    let mut k = geo.heap_units.next_power_of_two().trailing_zeros();
+    let (head, cell, order) = loop {
+        let cell = decode(map[to_usize(a)]);
+        let order = match cell {
+            Cell::Used(o) | Cell::Free(o) => u32::from(o),
+            Cell::Interior | Cell::Invalid(_) => {
+                return Err(format!("unreadable in the allocator map (unit {a})"));
+            }
+        };
+        if order == k {
+            break (a, cell, order);
+        }
+        if order > k || k == 0 {
+            return Err(format!("unreadable in the allocator map (unit {a})"));
+        }
+        k -= 1;
+        if unit >= a + (1 << k) {
+            a += 1 << k;
+        }
+    };
+    let at = lo + head * UNIT;
+    let bytes_of = |o: u32| u8::try_from(o).map_or(0, block_size);
+    match cell {
+        _ if at != off => Err(format!(
+            "not the start of a block: it lies inside the {} block of {} bytes at {at:#x}",
+            if matches!(cell, Cell::Free(_)) {
+                "free"
+            } else {
+                "used"
+            },
+            bytes_of(order),
+        )),
+        Cell::Free(_) => Err(format!("a free block ({} bytes)", bytes_of(order))),
+        _ if order != u32::from(want) => Err(format!(
+            "a used block of {} bytes, not of the {} bytes that hold {size} bytes aligned to {align}",
+            bytes_of(order),
+            block_size(want),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// [`raw_block`] on the open allocator, for [`open_root`].
+///
+/// # Errors
+/// As [`raw_block`] (less precise about what `off` names instead).
+fn heap_block(
+    heap: &crate::alloc::buddy::Heap,
+    geo: &crate::pool::header::Geometry,
+    off: u64,
+    size: u64,
+    align: u64,
+) -> std::result::Result<(), String> {
+    use crate::alloc::buddy::UNIT;
+    let want = order_for(size, align)
+        .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
+    let (lo, hi) = (geo.heap_off, geo.heap_off + geo.heap_units * UNIT);
+    if off < lo || off >= hi {
+        Err(format!("outside the heap [{lo:#x}, {hi:#x})"))
+    } else if heap.is_used(off, want) {
+        Ok(())
+    } else if heap.is_used_head(off) {
+        Err(format!(
+            "a used block of another size than the {} bytes that hold {size} bytes aligned to {align}",
+            crate::alloc::buddy::block_size(want)
+        ))
+    } else {
+        Err("not the start of a used block".into())
+    }
 }
 
 /// Finds or creates the root of the pool `guard` keeps open.
 ///
 /// # Errors
 /// [`Error::RootTypeMismatch`] if the stored root has another fingerprint;
-/// [`Error::CorruptHeader`] if the root slot names no live block; the transaction's
+/// [`Error::CorruptHeader`] if the root slot names no live block;
+/// [`Error::CorruptRoot`] if a persistent pointer of the root names none; the transaction's
 /// errors when the root is created.
 ///
 /// # Panics
@@ -207,6 +361,20 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
                 reason: format!("{:#x} is not a used block of {size} bytes", h.root_off),
             });
         }
+        // A pool that needed recovery (which may have changed the root and the map) was
+        // not checked by `check_recovered_root`: it is checked now, after recovery. (A
+        // lane held a log there exactly when it did here: the same scan decides.)
+        if pool.recovered.iter().any(|o| o.had_log) {
+            // SAFETY: a used block of R's size in the live mapping (checked just above).
+            let p = unsafe { pool.raw.base().add(to_usize(h.root_off)) }.cast::<R>();
+            // SAFETY: it holds an R (fingerprint checked above), which nobody can reach
+            // yet: the `RootCell` is made below, so no `&mut` into it exists.
+            let root = unsafe { &*p };
+            let geo = pool.raw.geometry();
+            crate::layout::visit_root(root, &mut |off, size, align| {
+                heap_block(pool.raw.heap(), geo, off, size, align)
+            })?;
+        }
         h.root_off
     };
     Ok(RootCell {
@@ -214,4 +382,113 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
         _guard: guard,
         _marker: PhantomData,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::raw_block;
+    use crate::alloc::buddy::{UNIT, order_for};
+    use crate::alloc::map::{FREE, USED};
+    use crate::pool::header::Geometry;
+    use crate::util::to_usize;
+
+    const HEAP: u64 = 0x10_000;
+
+    /// A geometry whose map is at offset 0 of the bytes and whose heap has `units` units.
+    fn geo(units: u64) -> Geometry {
+        Geometry {
+            pool_size: HEAP + units * UNIT,
+            lanes: 1,
+            lane_size: 4096,
+            journals_off: 0,
+            map_off: 0,
+            map_len: units,
+            heap_off: HEAP,
+            heap_units: units,
+        }
+    }
+
+    /// A small deterministic generator (xorshift).
+    fn next(s: &mut u64) -> u64 {
+        *s ^= *s << 13;
+        *s ^= *s >> 7;
+        *s ^= *s << 17;
+        *s
+    }
+
+    /// A random map of `units` units that satisfies M1 and M2, with random stale bytes
+    /// inside blocks (M3 residue), and its blocks `(unit, order, used)`.
+    fn random_map(units: u64, s: &mut u64) -> (Vec<u8>, Vec<(u64, u8, bool)>) {
+        let mut map = vec![0u8; to_usize(units)];
+        crate::alloc::map::format(&mut map, units);
+        // Split blocks at random, then mark each used or free.
+        let mut blocks = Vec::new();
+        let mut u = 0;
+        while u < units {
+            let mut k = map[to_usize(u)] & 0x3f;
+            while k > 0 && !next(s).is_multiple_of(3) {
+                k -= 1;
+            }
+            let used = next(s).is_multiple_of(2);
+            blocks.push((u, k, used));
+            u += 1 << k;
+        }
+        map.fill(0);
+        for &(u, k, used) in &blocks {
+            map[to_usize(u)] = if used { USED | k } else { FREE | k };
+            for i in u + 1..u + (1 << k) {
+                if next(s).is_multiple_of(4) {
+                    let tag = if next(s).is_multiple_of(2) {
+                        USED
+                    } else {
+                        FREE
+                    };
+                    map[to_usize(i)] = tag | u8::try_from(next(s) % 8).unwrap_or(0);
+                }
+            }
+        }
+        assert!(crate::alloc::map::scan(&map, units).is_ok());
+        (map, blocks)
+    }
+
+    /// The descent finds exactly the used block heads of the asked order, whatever stale
+    /// bytes lie inside blocks, and says what else an offset is.
+    #[test]
+    fn raw_block_agrees_with_a_walk_of_the_map() {
+        let mut s = 0x9e37_79b9_7f4a_7c15;
+        for units in [1, 2, 3, 12, 64, 100, 257, 1000] {
+            for _ in 0..20 {
+                let (map, blocks) = random_map(units, &mut s);
+                let g = geo(units);
+                for &(u, k, used) in &blocks {
+                    let off = HEAP + u * UNIT;
+                    let size = UNIT << k;
+                    let r = raw_block(&map, &g, off, size, 8);
+                    assert_eq!(r.is_ok(), used, "unit {u} order {k}: {r:?}");
+                    if !used {
+                        assert!(r.unwrap_err().contains("a free block"));
+                    }
+                    if used && k > 0 {
+                        let r = raw_block(&map, &g, off, size / 2, 8).unwrap_err();
+                        assert!(r.contains("a used block of"), "{r}");
+                    }
+                    for i in 1..(1u64 << k) {
+                        let r = raw_block(&map, &g, off + i * UNIT, UNIT, 8).unwrap_err();
+                        assert!(r.contains("not the start of a block"), "{r}");
+                        assert!(r.contains(&format!("{off:#x}")), "{r}");
+                    }
+                    let r = raw_block(&map, &g, off + 8, UNIT, 8).unwrap_err();
+                    assert!(r.contains("not the start of a block"), "{r}");
+                }
+                for off in [0, HEAP - 8, HEAP + units * UNIT, u64::MAX] {
+                    let r = raw_block(&map, &g, off, 8, 8).unwrap_err();
+                    assert!(r.contains("outside the heap"), "{r}");
+                }
+            }
+        }
+        assert!(order_for(64, 3).is_err());
+        let (map, _) = random_map(4, &mut s);
+        let r = raw_block(&map, &geo(4), HEAP, 64, 3).unwrap_err();
+        assert!(r.contains("meant to hold"), "{r}");
+    }
 }

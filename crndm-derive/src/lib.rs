@@ -34,7 +34,9 @@ pub fn pool(input: TokenStream) -> TokenStream {
 /// Also implements `crndm::RootLayout` (the structural fingerprint a pool stores for
 /// its root): the struct's name, then each field's name, offset and type fingerprint.
 /// `#[root(name = "Old")]` uses `Old` as the name, so a struct renamed on purpose still
-/// opens the pools made under its old name. Do not also derive `RootLayout`.
+/// opens the pools made under its old name. Its `visit_pointers` shows every field to
+/// the check of the root's persistent pointers made at open. Do not also derive
+/// `RootLayout`.
 #[proc_macro_derive(Root, attributes(root))]
 pub fn derive_root(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -47,7 +49,9 @@ pub fn derive_root(input: TokenStream) -> TokenStream {
 /// Implements `crndm::RootLayout` for a struct or enum that is part of a root (a field
 /// type, a `Pbox`'s content): its name (or `#[root(name = "...")]`), then each field's
 /// name, offset and type fingerprint (for an enum, each variant's name and fields).
-/// Every field type must implement `RootLayout`. Unions are refused.
+/// Every field type must implement `RootLayout`. Its `visit_pointers` shows every field
+/// (of the variant held) to the check of the root's persistent pointers made at open.
+/// Unions are refused.
 #[proc_macro_derive(RootLayout, attributes(root))]
 pub fn derive_root_layout(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

@@ -116,9 +116,64 @@ fn fields_layout(fields: &Fields, offsets: bool) -> TokenStream {
     }
 }
 
+/// The label of field `i` (its name, or its index for a tuple field).
+fn field_label(i: usize, f: &syn::Field) -> String {
+    f.ident
+        .as_ref()
+        .map_or_else(|| i.to_string(), ToString::to_string)
+}
+
+/// The body of `visit_pointers`: each field of the struct, or of the variant `self`
+/// holds, is shown to the visitor `v` under its name (`variant.field` for an enum).
+fn visit_body(data: &Data) -> TokenStream {
+    match data {
+        Data::Struct(d) => {
+            let calls = d.fields.iter().enumerate().map(|(i, f)| {
+                let label = field_label(i, f);
+                let member = match &f.ident {
+                    Some(id) => quote!(#id),
+                    None => {
+                        let idx = syn::Index::from(i);
+                        quote!(#idx)
+                    }
+                };
+                // At the field's type: a type without `RootLayout` is reported there.
+                quote_spanned!(syn::spanned::Spanned::span(&f.ty) =>
+                    v.field(#label, &self.#member);)
+            });
+            quote!( #( #calls )* )
+        }
+        Data::Enum(e) if e.variants.is_empty() => quote!(match *self {}),
+        Data::Enum(e) => {
+            let arms = e.variants.iter().map(|var| {
+                let vname = &var.ident;
+                let binds: Vec<syn::Ident> = (0..var.fields.len())
+                    .map(|i| quote::format_ident!("__crndm_f{}", i))
+                    .collect();
+                let calls = var.fields.iter().enumerate().map(|(i, f)| {
+                    let label = format!("{vname}.{}", field_label(i, f));
+                    let b = &binds[i];
+                    quote_spanned!(syn::spanned::Spanned::span(&f.ty) => v.field(#label, #b);)
+                });
+                let pat = match &var.fields {
+                    Fields::Named(f) => {
+                        let names = f.named.iter().map(|f| &f.ident);
+                        quote!(Self::#vname { #( #names: #binds ),* })
+                    }
+                    Fields::Unnamed(_) => quote!(Self::#vname ( #( #binds ),* )),
+                    Fields::Unit => quote!(Self::#vname),
+                };
+                quote!(#pat => { #( #calls )* })
+            });
+            quote!(match self { #( #arms )* })
+        }
+        Data::Union(_) => quote!(),
+    }
+}
+
 /// `impl RootLayout` for a struct or an enum: its name (or `#[root(name)]`), then each
 /// field's name, offset (structs) and type fingerprint; for an enum each variant's name
-/// and fields.
+/// and fields. `visit_pointers` shows the visitor every field (of the variant held).
 pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
     let name = &input.ident;
     let label = layout_name(input)?;
@@ -198,10 +253,16 @@ pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
         }
         Data::Union(_) => unreachable!("refused above"),
     };
+    let visit = visit_body(&input.data);
     Ok(quote! {
         impl #impl_generics ::crndm::RootLayout for #name #ty_generics #where_clause {
             fn layout(h: &mut ::crndm::LayoutHasher) {
                 #body
+            }
+
+            fn visit_pointers(&self, v: &mut ::crndm::PointerVisitor<'_>) {
+                let _ = &v;
+                #visit
             }
         }
     })

@@ -35,11 +35,11 @@ impl MapView<'_> {
     }
 
     /// The block that covers unit `u` (< heap units). Heads are found through the true
-    /// tiling: the first non-zero byte at `u` rounded down to 2^j, j = 0, 1, ..., that is
+    /// tiling: the first non-zero byte at `u` rounded down to 2^o, o = 0, 1, ..., that is
     /// not stale residue is the head of the block covering `u` (M1, M2, M3).
     pub(super) fn block_at(&self, u: u64) -> Option<BlockAt> {
-        for j in 0..self.orders() {
-            let h = u & !((1u64 << j) - 1);
+        for o in 0..self.orders() {
+            let h = u & !((1u64 << o) - 1);
             let b = *self.map.get(to_usize(h))?;
             if b == 0 || self.scan.stale.binary_search(&h).is_ok() {
                 continue;

@@ -14,8 +14,8 @@
 //! journal and the raw `internals` API allocate eagerly ([`Heap::alloc`]).
 //!
 //! # Persistence order
-//! *Split* a free block of order j at unit u down to order k < j ([`Heap::take`]):
-//! 1. write the heads of the split-off buddies (`FREE|i` at `u + 2^i`, k ≤ i < j): they
+//! *Split* a free block of order m at unit u down to order k < m ([`Heap::take`]):
+//! 1. write the heads of the split-off buddies (`FREE|i` at `u + 2^i`, k ≤ i < m): they
 //!    sit inside the still-free block, so a crash leaves a valid map (M3 residue);
 //! 2. fence — the buddy heads are durable before u's head stops covering them (M1);
 //! 3. write u's new head (`FREE|k` for a reservation, `USED|k` for an eager allocation);
@@ -347,13 +347,13 @@ impl Heap {
         let mut waits = 0;
         loop {
             let mut st = self.lock();
-            let j = (usize::from(k)..st.free.len()).find(|&j| !st.free[j].is_empty());
-            if let Some(u) = j.and_then(|j| st.free[j].pop_first()) {
-                let j = small(j.unwrap_or_default());
-                if j > k {
+            let m = (usize::from(k)..st.free.len()).find(|&m| !st.free[m].is_empty());
+            if let Some(u) = m.and_then(|m| st.free[m].pop_first()) {
+                let m = small(m.unwrap_or_default());
+                if m > k {
                     st.splitting += 1;
                 }
-                return Ok((u, j));
+                return Ok((u, m));
             }
             let splitting = st.splitting;
             drop(st);
@@ -372,18 +372,18 @@ impl Heap {
         }
     }
 
-    /// Cuts the free block of order `j` at `u` (taken by [`Heap::take`]) down to order
+    /// Cuts the free block of order `m` at `u` (taken by [`Heap::take`]) down to order
     /// `k`, writing `head` as u's new head byte, then publishes the split-off buddies
     /// (steps 1–5 of a split). The first fence also orders whatever the caller flushed
     /// before (A1 for an eager allocation).
     ///
     /// The buddies of orders `k..k + carve` are cut into blocks of order `k`, which are
     /// returned to the caller (for its lane cache) instead of being published.
-    fn split(&self, u: u64, j: u8, k: u8, head: u8, carve: u8) -> Vec<u64> {
-        let carve = carve.min(j - k);
+    fn split(&self, u: u64, m: u8, k: u8, head: u8, carve: u8) -> Vec<u64> {
+        let carve = carve.min(m - k);
         let mut pieces = Vec::new();
         let mut line = usize::MAX;
-        for i in (k..j).rev() {
+        for i in (k..m).rev() {
             let b = u + (1u64 << i);
             if i < k + carve {
                 for p in 0..1u64 << (i - k) {
@@ -403,7 +403,7 @@ impl Heap {
         // PERSIST: u's head is durable before a buddy can be handed out (S1).
         self.persister.fence();
         let mut st = self.lock();
-        for i in k + carve..j {
+        for i in k + carve..m {
             self.publish(&mut st, u + (1u64 << i), i);
         }
         st.splitting -= 1;
@@ -428,19 +428,19 @@ impl Heap {
         log: impl FnOnce(u64, u8) -> Result<()>,
     ) -> Result<u64> {
         let k = order_for(size, align)?;
-        let (u, j) = self.take(k, size)?;
+        let (u, m) = self.take(k, size)?;
         let off = self.off_of(u);
         if let Err(e) = log(off, k) {
             let mut st = self.lock();
-            st.free[usize::from(j)].insert(u);
-            if j > k {
+            st.free[usize::from(m)].insert(u);
+            if m > k {
                 st.splitting -= 1;
             }
             return Err(e);
         }
         self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
-        if j > k {
-            self.split(u, j, k, USED | k, 0);
+        if m > k {
+            self.split(u, m, k, USED | k, 0);
         } else {
             // PERSIST: the journal record is durable before the head byte below can
             // reach the media (A1).
@@ -471,10 +471,10 @@ impl Heap {
         let u = match cached {
             Some(u) => u,
             None => {
-                let (u, j) = self.take(k, size)?;
-                if j > k {
+                let (u, m) = self.take(k, size)?;
+                if m > k {
                     let cacheable = usize::from(k) < CACHE_ORDERS && self.cache(lane).is_some();
-                    let pieces = self.split(u, j, k, FREE | k, if cacheable { CARVE } else { 0 });
+                    let pieces = self.split(u, m, k, FREE | k, if cacheable { CARVE } else { 0 });
                     // The cache of order k was empty (the pop above failed, and only this
                     // lane's transaction fills it); 2^CARVE - 1 ≤ CACHE_CAP.
                     if !pieces.is_empty()

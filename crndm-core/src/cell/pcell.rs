@@ -133,3 +133,21 @@ impl<T: Copy + PClone<P>, P: MemPool> PClone<P> for PCell<T, P> {
 }
 
 impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PCell<T, P> {}
+
+impl<T, P: MemPool> PCell<T, P> {
+    /// Shows the root pointer check the pointers of its value, read in place without
+    /// logging (`RootLayout::visit_pointers`). Only inside the root object being
+    /// checked at open: no `&mut` into it exists then.
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>)
+    where
+        T: crate::RootLayout,
+    {
+        if v.in_root(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
+            // SAFETY: the cell lies in the root object of a pool being opened, which
+            // nobody can reach yet (`layout::visit_root`), so no `&mut` to its value
+            // exists while this shared reference lives.
+            let value = unsafe { &*self.value.get() };
+            value.visit_pointers(v);
+        }
+    }
+}

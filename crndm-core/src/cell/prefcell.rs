@@ -372,6 +372,24 @@ impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for RefMut<'_, T, P> {
 
 impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PRefCell<T, P> {}
 
+impl<T, P: MemPool> PRefCell<T, P> {
+    /// Shows the root pointer check the pointers of its value, read in place without
+    /// borrowing (`RootLayout::visit_pointers`). Only inside the root object being
+    /// checked at open: no `&mut` into it exists then.
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>)
+    where
+        T: crate::RootLayout,
+    {
+        if v.in_root(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
+            // SAFETY: the cell lies in the root object of a pool being opened, which
+            // nobody can reach yet (`layout::visit_root`), so no `&mut` to its value
+            // exists while this shared reference lives.
+            let value = unsafe { &*self.value.get() };
+            value.visit_pointers(v);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::mem::ManuallyDrop;

@@ -869,6 +869,13 @@ impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Ra
     }
 }
 
+impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
+    /// Shows the root pointer check its root node (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        self.raw.visit_stored(Self::SHAPE, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

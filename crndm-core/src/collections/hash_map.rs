@@ -785,6 +785,13 @@ impl<K: PSafe, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Values<'_, K, V
     }
 }
 
+impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
+    /// Shows the root pointer check its table (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        self.raw.visit_stored(Self::SHAPE, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,7 +100,7 @@ struct Start {
 }
 
 /// What the transaction knows about each block it touched, by address.
-type Starts = HashMap<usize, Start, crate::util::WordHash>;
+type Starts = HashMap<usize, Start, crate::hashers::WordHash>;
 
 /// The registry of the transactions running on this thread (one per pool), and maps of
 /// finished ones, emptied, for the next.
@@ -821,6 +821,31 @@ impl RawVec {
         }
         // SAFETY: (1), (2) are the caller's, for each slot.
         (from..to).map(|i| unsafe { self.read(base, i) }).collect()
+    }
+}
+
+impl RawVec {
+    /// Shows the root pointer check this header's buffer, and refuses a header no vector
+    /// has (V1, V3) (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, e: Elem, v: &mut crate::layout::PointerVisitor<'_>) {
+        let (buf, cap, len) = (self.buf, self.cap, self.len);
+        if e.size == 0 {
+            if buf != 0 {
+                v.invalid(buf, "a buffer for zero-sized elements (V1)".into());
+            }
+        } else if (buf == 0) != (cap == 0) {
+            v.invalid(buf, format!("the buffer of a capacity of {cap} (V1)"));
+        } else if len > cap {
+            v.invalid(
+                buf,
+                format!("a buffer of {cap} elements holding {len} (V3)"),
+            );
+        } else if buf != 0 {
+            match cap.checked_mul(e.size as u64) {
+                Some(bytes) => v.pointer(buf, bytes, e.align as u64),
+                None => v.invalid(buf, format!("a buffer of {cap} elements (V1)")),
+            }
+        }
     }
 }
 

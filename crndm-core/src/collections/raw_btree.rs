@@ -1367,6 +1367,27 @@ unsafe fn split_insert(
     }
 }
 
+impl RawBTree {
+    /// Shows the root pointer check this header's root node, and refuses a header no
+    /// tree has (T1) (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, s: NodeShape, v: &mut crate::layout::PointerVisitor<'_>) {
+        let (root, height, len) = (self.root, self.height, self.len);
+        if (root == 0) != (len == 0) || (root == 0 && height != 0) {
+            v.invalid(
+                root,
+                format!("the root node of a tree of {len} entries and height {height} (T1)"),
+            );
+        } else if root != 0 {
+            let size = if height == 0 {
+                s.leaf_size
+            } else {
+                s.internal_size
+            };
+            v.pointer(root, size as u64, s.align as u64);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

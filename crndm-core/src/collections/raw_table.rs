@@ -548,6 +548,26 @@ pub(crate) fn cap_for(n: usize) -> Option<usize> {
     Some(min.checked_next_power_of_two()?.max(MIN_CAP))
 }
 
+impl RawTable {
+    /// Shows the root pointer check this header's table, and refuses a header no map has
+    /// (H1, H2) (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, s: SlotShape, v: &mut crate::layout::PointerVisitor<'_>) {
+        let (table, cap, len) = (self.table, self.cap, self.len);
+        if (table == 0) != (cap == 0) {
+            v.invalid(table, format!("the table of a capacity of {cap} (H1)"));
+        } else if cap != 0 && (!cap.is_power_of_two() || cap < MIN_CAP as u64) {
+            v.invalid(table, format!("a table of {cap} slots (H2)"));
+        } else if u128::from(len) * 4 > u128::from(cap) * 3 {
+            v.invalid(table, format!("a table of {cap} slots holding {len} (H2)"));
+        } else if table != 0 {
+            match cap.checked_mul(s.slot.size as u64) {
+                Some(bytes) => v.pointer(table, bytes, s.slot.align as u64),
+                None => v.invalid(table, format!("a table of {cap} slots (H2)")),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

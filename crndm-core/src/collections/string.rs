@@ -576,3 +576,10 @@ impl<T: fmt::Display + ?Sized> ToPString for T {
         sink.s
     }
 }
+
+impl<P: MemPool> PString<P> {
+    /// Shows the root pointer check its buffer (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        self.raw.visit_stored(BYTE, v);
+    }
+}

@@ -742,3 +742,10 @@ impl<T: PSafe + Ord, P: MemPool> Ord for PVec<T, P> {
         self.as_slice().cmp(other.as_slice())
     }
 }
+
+impl<T: PSafe, P: MemPool> PVec<T, P> {
+    /// Shows the root pointer check its buffer (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        self.raw.visit_stored(Self::ELEM, v);
+    }
+}

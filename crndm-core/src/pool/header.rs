@@ -29,8 +29,8 @@
 //!   or inside a transaction (root slot).
 
 use crate::error::{Error, Region, Result};
+use crate::hashers::fnv1a;
 use crate::pool::options::{PAGE, PoolOptions};
-use crate::util::fnv1a;
 
 /// The first eight bytes of every pool file.
 pub(crate) const MAGIC: [u8; 8] = *b"CRNDMPL\0";

@@ -378,7 +378,7 @@ impl Drop for RawPool {
         // canonical; their writes are flushed and made durable by the fence below,
         // while the mapping still exists.
         self.heap.close();
-        // Truncations committed transactions left unflushed (stm::deferred) become
+        // Truncations committed transactions left unflushed (stm::truncations) become
         // durable with the same fence: a cleanly closed file holds no log.
         for i in 0..u64::from(self.geo.lanes) {
             let at = self.geo.journals_off + i * self.geo.lane_size + 64;

@@ -14,7 +14,7 @@
 //!             redo commit (FREE records durable, small, room in the area):
 //!                         REDO records of every written range, COMMIT(redo) record,
 //!                         FREE|k heads, written ranges -> flush -> fence (commit point)
-//!                         -> truncate (not flushed; R1 in `stm::deferred`)
+//!                         -> truncate (not flushed; R1 in `stm::truncations`)
 //!             otherwise:  flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
 //!             with frees: COMMIT record, FREE|k heads -> flush -> fence (commit point)
@@ -32,7 +32,7 @@
 //! ```
 //! A redo commit costs one fence less than the classic one (the written bytes travel in
 //! the log, so they need not be durable before the commit point), and leaves its
-//! truncation to the next transaction that fences (R1, `stm::deferred`).
+//! truncation to the next transaction that fences (R1, `stm::truncations`).
 //!
 //! Between a transaction's first fence and its end, nothing here does an atomic
 //! read-modify-write (lane, counters, truncation table, lane cache): on x86 one waits
@@ -48,18 +48,19 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::persist::Persister;
-use crate::stm::deferred::Claims;
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
 };
+use crate::stm::truncations::Claims;
 
 /// Room kept at the end of every log area for an EXTEND and a COMMIT record.
 const RESERVE: usize = 2 * REC_HEADER;
+use crate::crash_point::crash_point;
+use crate::hashers::WordHash;
 use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
 use crate::stm::pool_type::{MemPool, PoolRef};
 use crate::stm::recovery::recover_lane;
-use crate::util::{WordHash, crash_point};
 
 /// `(offset, len)` of the ranges a transaction has logged.
 type LoggedSet = HashSet<(u64, u64), WordHash>;

@@ -1,5 +1,5 @@
-//! The on-media journal ("lane"): a log of sealed records, one lane per running
-//! transaction.
+//! A lane: the region of the pool that holds one journal's log of sealed records, one
+//! lane per running transaction (glossary in docs/ARCHITECTURE.md).
 //!
 //! # Memory layout
 //! ```text

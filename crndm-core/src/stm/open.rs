@@ -1,5 +1,5 @@
 //! An open pool as the transaction layer sees it: the raw pool, recovered, plus the
-//! set of free journals ("lanes").
+//! set of free lanes.
 //!
 //! # Lane set
 //! Each lane has one bit in an array of `u64` words (63 lanes a word), set while the
@@ -33,10 +33,10 @@ use crate::error::Result;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
 use crate::primitive::{Condvar, LaneWord, Mutex, MutexGuard};
-use crate::stm::deferred::Truncations;
 use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
+use crate::stm::truncations::Truncations;
 use crate::util::to_usize;
 
 /// Gives every [`OpenPool`] of the process its own identity, for the lane hint.
@@ -229,7 +229,7 @@ pub(crate) struct OpenPool {
     pub(crate) locks: LockTable,
     /// Objects with volatile weak pointers: offset → identity (see [`OpenPool::vweak_id`]).
     vweaks: Mutex<HashMap<u64, u64>>,
-    /// Truncations redo commits left unflushed (R1, `stm::deferred`).
+    /// Truncations redo commits left unflushed (R1, `stm::truncations`).
     pub(crate) truncations: Truncations,
     /// Held while one thread takes every lane ([`OpenPool::quiesce`]), so that two such
     /// threads never hold half the lanes each.
@@ -312,7 +312,7 @@ impl OpenPool {
         unsafe { lane_at(journals, i, geo.lane_size) }
     }
 
-    /// Takes a free journal for one transaction, waiting if all are in use; returns it
+    /// Takes a free lane for one transaction, waiting if all are in use; returns it
     /// with the epoch its records use. Prefers the lane this thread used last on this
     /// pool (its allocator cache is warm).
     #[inline]

@@ -333,7 +333,7 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         // PERSIST: the restored bytes are durable before the log that could restore them
         // again is truncated.
         persister.fence();
-        crate::util::crash_point("recovery-before-frees");
+        crate::crash_point::crash_point("recovery-before-frees");
     }
     out.freed = frees
         .iter()

@@ -144,3 +144,21 @@ impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PMutexGuard<'_, T, P> {
 }
 
 impl<T: PSafe, P: MemPool> std::panic::RefUnwindSafe for PMutex<T, P> {}
+
+impl<T: PSafe, P: MemPool> PMutex<T, P> {
+    /// Shows the root pointer check the pointers of its value, read in place without
+    /// locking (`RootLayout::visit_pointers`). Only inside the root object being
+    /// checked at open: no `&mut` into it exists then.
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>)
+    where
+        T: crate::RootLayout,
+    {
+        if v.in_root(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
+            // SAFETY: the cell lies in the root object of a pool being opened, which
+            // nobody can reach yet (`layout::visit_root`), so no `&mut` to its value
+            // exists while this shared reference lives.
+            let value = unsafe { &*self.value.get() };
+            value.visit_pointers(v);
+        }
+    }
+}

@@ -7,11 +7,9 @@ use std::ops::Deref;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::{PSafe, PSend};
-use crate::rc::raw::{Counts, RcBox, Which, drop_strong, drop_weak, new_box, rc_box};
-use crate::rc::{vweak_identity, vweak_valid};
+use crate::prc::raw::{self, RcBox, Shared, Which, rc_box, vweak_identity};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
-use crate::stm::tx::with_current;
 
 /// A reference-counted pointer to a `T` in pool `P` whose counts may be changed by
 /// transactions on several threads at once, like `Arc<T>`.
@@ -50,14 +48,6 @@ unsafe impl<T: PSafe + PSend, P: MemPool> Send for VWeak<T, P> {}
 // SAFETY: as for Send; `&VWeak` only allows `promote` and `clone`.
 unsafe impl<T: PSafe + PSend, P: MemPool> Sync for VWeak<T, P> {}
 
-/// Takes the object lock of the allocation at `off` and returns its counts.
-fn locked_counts<'a, T: 'a, P: MemPool>(off: u64, j: &'a Journal<P>) -> &'a Counts {
-    j.lock_object(off);
-    // SAFETY: the caller holds a strong or weak count (or a checked VWeak), so the block
-    // is allocated (R2), and the pool is open while the transaction runs.
-    unsafe { &rc_box::<T, P>(off).counts }
-}
-
 impl<T: PSafe, P: MemPool> Parc<T, P> {
     /// Moves `value` into a new allocation, in transaction `j`.
     ///
@@ -77,11 +67,8 @@ impl<T: PSafe, P: MemPool> Parc<T, P> {
     /// # Errors
     /// The allocation errors.
     pub fn try_new(value: T, j: &Journal<P>) -> Result<Self> {
-        let off = new_box(value, j)?;
-        // Nobody else can know the new block yet; locking it keeps R3 uniform.
-        j.lock_object(off);
         Ok(Parc {
-            off,
+            off: raw::new_handle::<T, P, Shared>(value, j)?,
             _marker: PhantomData,
         })
     }
@@ -94,7 +81,8 @@ impl<T: PSafe, P: MemPool> Parc<T, P> {
 
     /// Another pointer to the same value.
     pub fn pclone(&self, j: &Journal<P>) -> Self {
-        locked_counts::<T, P>(self.off, j).add(Which::Strong, 1, j);
+        // SAFETY: we hold a strong count (R2).
+        unsafe { raw::add_one::<T, P, Shared>(self.off, Which::Strong, j) };
         Parc {
             off: self.off,
             _marker: PhantomData,
@@ -103,7 +91,8 @@ impl<T: PSafe, P: MemPool> Parc<T, P> {
 
     /// A persistent weak pointer to the same allocation.
     pub fn downgrade(this: &Self, j: &Journal<P>) -> PWeak<T, P> {
-        locked_counts::<T, P>(this.off, j).add(Which::Weak, 1, j);
+        // SAFETY: we hold a strong count (R2).
+        unsafe { raw::add_one::<T, P, Shared>(this.off, Which::Weak, j) };
         PWeak {
             off: this.off,
             _marker: PhantomData,
@@ -147,13 +136,8 @@ impl<T: PSafe, P: MemPool> Deref for Parc<T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for Parc<T, P> {
     fn drop(&mut self) {
-        with_current::<P, _>(|j| {
-            if let Some(j) = j {
-                j.lock_object(self.off);
-                // SAFETY: we hold one strong count, given up here, under the lock (R3).
-                unsafe { drop_strong::<T, P>(self.off, j) };
-            }
-        });
+        // SAFETY: we hold one strong count, given up here (under the lock, R3).
+        unsafe { raw::release::<T, P, Shared>(self.off, Which::Strong) };
     }
 }
 
@@ -172,11 +156,10 @@ impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Parc<T, P> {
 impl<T: PSafe, P: MemPool> PWeak<T, P> {
     /// A strong pointer to the value, or `None` if it was dropped.
     pub fn upgrade(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
-        let c = locked_counts::<T, P>(self.off, j);
-        if c.get(Which::Strong) == 0 {
+        // SAFETY: we hold a weak count (R2).
+        if !unsafe { raw::upgrade::<T, P, Shared>(self.off, j) } {
             return None;
         }
-        c.add(Which::Strong, 1, j);
         Some(Parc {
             off: self.off,
             _marker: PhantomData,
@@ -185,7 +168,8 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
 
     /// Another weak pointer to the same allocation.
     pub fn pclone(&self, j: &Journal<P>) -> Self {
-        locked_counts::<T, P>(self.off, j).add(Which::Weak, 1, j);
+        // SAFETY: we hold a weak count (R2).
+        unsafe { raw::add_one::<T, P, Shared>(self.off, Which::Weak, j) };
         PWeak {
             off: self.off,
             _marker: PhantomData,
@@ -195,13 +179,8 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for PWeak<T, P> {
     fn drop(&mut self) {
-        with_current::<P, _>(|j| {
-            if let Some(j) = j {
-                j.lock_object(self.off);
-                // SAFETY: we hold one weak count, given up here, under the lock (R3).
-                unsafe { drop_weak::<T, P>(self.off, j) };
-            }
-        });
+        // SAFETY: we hold one weak count, given up here (under the lock, R3).
+        unsafe { raw::release::<T, P, Shared>(self.off, Which::Weak) };
     }
 }
 
@@ -221,18 +200,10 @@ impl<T: PSafe, P: MemPool> VWeak<T, P> {
     /// A strong pointer to the value for transaction `j`, or `None` if the pool was
     /// closed since, or the value dropped, or its memory freed (even if reused).
     pub fn promote(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
-        // The lock first: a transaction freeing the object holds it until its commit,
-        // after which the identity check below fails.
-        j.lock_object(self.off);
-        if !vweak_valid::<P>(self.off, self.id, self.generation, j) {
+        // The object lock first (see `raw::promote`).
+        if !raw::promote::<T, P, Shared>(self.off, self.id, self.generation, j) {
             return None;
         }
-        // SAFETY: the identity check proves the block is still this object's.
-        let c = unsafe { &rc_box::<T, P>(self.off).counts };
-        if c.get(Which::Strong) == 0 {
-            return None;
-        }
-        c.add(Which::Strong, 1, j);
         Some(Parc {
             off: self.off,
             _marker: PhantomData,
@@ -254,5 +225,19 @@ impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
 impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(sync::VWeak)")
+    }
+}
+
+impl<T: PSafe, P: MemPool> Parc<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        raw::visit_box::<T>(self.off, v);
+    }
+}
+
+impl<T: PSafe, P: MemPool> PWeak<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        raw::visit_box::<T>(self.off, v);
     }
 }

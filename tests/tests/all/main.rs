@@ -32,6 +32,7 @@ mod poison;
 mod pool_types;
 mod reopen;
 mod root_identity;
+mod root_pointers;
 mod shared;
 mod stash;
 mod transactions;

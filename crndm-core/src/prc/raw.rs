@@ -1,4 +1,7 @@
-//! The shared core of `Prc` and `Parc`: the allocation layout and its counts.
+//! The shared core of `Prc` and `Parc`: the allocation layout, its counts, and the
+//! count changes behind every handle operation (new, clone, downgrade, upgrade,
+//! promote, drop). The typed shells (`prc/mod.rs`, `sync/parc.rs`) differ only in their
+//! [`Sharing`]: how a handle gets the right to change the counts (R3).
 //!
 //! # Memory layout
 //! ```text
@@ -24,7 +27,31 @@ use crate::alloc::buddy::order_for;
 use crate::error::Result;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
+use crate::stm::tx::with_current;
 use crate::util::to_usize;
+
+/// How a kind of handle gets the right to change its allocation's counts (R3).
+pub(crate) trait Sharing {
+    /// Takes that right for the allocation at `off` in transaction `j`.
+    fn claim<P: MemPool>(off: u64, j: &Journal<P>);
+}
+
+/// `Prc`: confined to one thread, so the transaction holding the handle has the right.
+pub(crate) enum Local {}
+
+impl Sharing for Local {
+    fn claim<P: MemPool>(_off: u64, _j: &Journal<P>) {}
+}
+
+/// `Parc`: the allocation's object lock, held until the transaction ends (two-phase).
+pub(crate) enum Shared {}
+
+impl Sharing for Shared {
+    #[track_caller]
+    fn claim<P: MemPool>(off: u64, j: &Journal<P>) {
+        j.lock_object(off);
+    }
+}
 
 /// The counts at the start of every `Prc`/`Parc` allocation.
 #[repr(C)]
@@ -162,4 +189,120 @@ pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool 
     }
     j.forget_vweaks_on_commit(off);
     true
+}
+
+/// Allocates the `RcBox<T>` of a new handle of kind `S` (strong = weak = 1) and takes
+/// the right to change its counts (for a `Parc` nobody else can know the block yet;
+/// taking it keeps R3 uniform); returns its offset.
+///
+/// # Errors
+/// The allocation errors; `value` is dropped.
+#[track_caller]
+pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) -> Result<u64> {
+    let off = new_box(value, j)?;
+    S::claim(off, j);
+    Ok(off)
+}
+
+/// Adds one to count `w` of the allocation at `off` for a new handle of kind `S`
+/// (clone, downgrade), in transaction `j`.
+///
+/// # Safety
+/// 1. As [`rc_box`] (1): the caller holds a strong or weak count of the allocation.
+#[track_caller]
+pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: u64, w: Which, j: &Journal<P>) {
+    S::claim(off, j);
+    // SAFETY: (1).
+    unsafe { rc_box::<T, P>(off) }.counts.add(w, 1, j);
+}
+
+/// Adds one strong count to the allocation at `off` for a handle of kind `S` upgraded
+/// from a weak reference, in transaction `j`; `false` if the value was dropped.
+///
+/// # Safety
+/// 1. As [`rc_box`] (1): the caller holds a weak count of the allocation.
+#[track_caller]
+pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: u64, j: &Journal<P>) -> bool {
+    S::claim(off, j);
+    // SAFETY: (1).
+    let c = unsafe { &rc_box::<T, P>(off).counts };
+    if c.get(Which::Strong) == 0 {
+        return false;
+    }
+    c.add(Which::Strong, 1, j);
+    true
+}
+
+/// Adds one strong count to the allocation at `off` for a handle of kind `S` promoted
+/// from a volatile weak pointer made with `(id, generation)`, in transaction `j`;
+/// `false` if the pool was closed since, or the value dropped, or its memory freed
+/// (even if reused since).
+#[track_caller]
+pub(crate) fn promote<T, P: MemPool, S: Sharing>(
+    off: u64,
+    id: u64,
+    generation: u64,
+    j: &Journal<P>,
+) -> bool {
+    // The right first: a transaction freeing a `Parc`'s object holds its lock until its
+    // commit, after which the identity check below fails.
+    S::claim(off, j);
+    if !vweak_valid::<P>(off, id, generation, j) {
+        return false;
+    }
+    // SAFETY: the identity check proves the block is still this object's: allocated
+    // (R2) in this open pool.
+    let c = unsafe { &rc_box::<T, P>(off).counts };
+    if c.get(Which::Strong) == 0 {
+        return false;
+    }
+    c.add(Which::Strong, 1, j);
+    true
+}
+
+/// Gives up count `w` of the allocation at `off` held by a dropped handle of kind `S`,
+/// in the current transaction of pool `P` (see [`drop_strong`], [`drop_weak`]). Outside
+/// a transaction a handle cannot be reached in safe code; if it is dropped anyway, the
+/// count stays (the object leaks, nothing dangles).
+///
+/// # Safety
+/// 1. As [`rc_box`] (1), and the caller owns one count `w`, which it gives up.
+pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: u64, w: Which) {
+    with_current::<P, _>(|j| {
+        if let Some(j) = j {
+            S::claim(off, j);
+            match w {
+                // SAFETY: (1), under the right to change the counts (R3).
+                Which::Strong => unsafe { drop_strong::<T, P>(off, j) },
+                // SAFETY: (1), under the right to change the counts (R3).
+                Which::Weak => unsafe { drop_weak::<T, P>(off, j) },
+            };
+        }
+    });
+}
+
+/// The identity and generation a new volatile weak pointer to `off` carries.
+pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
+    let slot = P::__slot();
+    match slot.raw() {
+        Ok(pool) => (pool.vweak_id(off), slot.generation()),
+        // Unreachable in safe code (a live handle keeps the pool open); a dead pointer.
+        Err(_) => (0, 0),
+    }
+}
+
+/// Whether a volatile weak pointer made with `(id, generation)` still names the live
+/// object at `off`.
+pub(crate) fn vweak_valid<P: MemPool>(off: u64, id: u64, generation: u64, j: &Journal<P>) -> bool {
+    generation != 0 && generation == P::__slot().generation() && j.open_pool().vweak_alive(off, id)
+}
+
+/// Shows the root pointer check the stored offset `off` of an `RcBox<T>` handle
+/// (`RootLayout::visit_pointers`).
+pub(crate) fn visit_box<T>(off: u64, v: &mut crate::layout::PointerVisitor<'_>) {
+    v.pointer(
+        off,
+        size_of::<RcBox<T>>() as u64,
+        align_of::<RcBox<T>>() as u64,
+    );
 }

@@ -1,7 +1,7 @@
-//! `Prc`: single-thread reference-counted persistent pointers, with persistent
+//! [`Prc`]: single-thread reference-counted persistent pointers, with persistent
 //! ([`PWeak`]) and volatile ([`VWeak`]) weak pointers.
 //!
-//! The layout and count rules shared with [`Parc`](crate::Parc) are in [`raw`].
+//! The layout and count rules shared with [`Parc`](crate::Parc) are in `raw`.
 
 pub(crate) mod raw;
 
@@ -14,8 +14,7 @@ use crate::error::Result;
 use crate::marker::PSafe;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
-use crate::stm::tx::with_current;
-use raw::{RcBox, Which, drop_strong, drop_weak, new_box, rc_box};
+use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 
 /// A single-thread reference-counted pointer to a `T` in pool `P`, like `Rc<T>`.
 ///
@@ -84,7 +83,7 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
     /// The allocation errors.
     pub fn try_new(value: T, j: &Journal<P>) -> Result<Self> {
         Ok(Prc {
-            off: new_box(value, j)?,
+            off: raw::new_handle::<T, P, Local>(value, j)?,
             _marker: PhantomData,
         })
     }
@@ -97,7 +96,8 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
 
     /// Another pointer to the same value (the strong count grows, logged in `j`).
     pub fn pclone(&self, j: &Journal<P>) -> Self {
-        self.inner().counts.add(Which::Strong, 1, j);
+        // SAFETY: we hold a strong count (R2).
+        unsafe { raw::add_one::<T, P, Local>(self.off, Which::Strong, j) };
         Prc {
             off: self.off,
             _marker: PhantomData,
@@ -106,7 +106,8 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
 
     /// A persistent weak pointer to the same allocation.
     pub fn downgrade(this: &Self, j: &Journal<P>) -> PWeak<T, P> {
-        this.inner().counts.add(Which::Weak, 1, j);
+        // SAFETY: we hold a strong count (R2).
+        unsafe { raw::add_one::<T, P, Local>(this.off, Which::Weak, j) };
         PWeak {
             off: this.off,
             _marker: PhantomData,
@@ -141,16 +142,6 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
     }
 }
 
-/// The identity and generation a new volatile weak pointer to `off` carries.
-pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
-    let slot = P::__slot();
-    match slot.raw() {
-        Ok(pool) => (pool.vweak_id(off), slot.generation()),
-        // Unreachable in safe code (a live handle keeps the pool open); a dead pointer.
-        Err(_) => (0, 0),
-    }
-}
-
 impl<T: PSafe, P: MemPool> Deref for Prc<T, P> {
     type Target = T;
     fn deref(&self) -> &T {
@@ -160,14 +151,8 @@ impl<T: PSafe, P: MemPool> Deref for Prc<T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for Prc<T, P> {
     fn drop(&mut self) {
-        // Outside a transaction a Prc cannot be reached in safe code; if it is dropped
-        // anyway, the count stays (the object leaks, nothing dangles).
-        with_current::<P, _>(|j| {
-            if let Some(j) = j {
-                // SAFETY: we hold one strong count, given up here.
-                unsafe { drop_strong::<T, P>(self.off, j) };
-            }
-        });
+        // SAFETY: we hold one strong count, given up here.
+        unsafe { raw::release::<T, P, Local>(self.off, Which::Strong) };
     }
 }
 
@@ -197,11 +182,10 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
 
     /// A strong pointer to the value, or `None` if it was dropped.
     pub fn upgrade(&self, j: &Journal<P>) -> Option<Prc<T, P>> {
-        let c = self.counts();
-        if c.get(Which::Strong) == 0 {
+        // SAFETY: we hold a weak count (R2).
+        if !unsafe { raw::upgrade::<T, P, Local>(self.off, j) } {
             return None;
         }
-        c.add(Which::Strong, 1, j);
         Some(Prc {
             off: self.off,
             _marker: PhantomData,
@@ -210,7 +194,8 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
 
     /// Another weak pointer to the same allocation.
     pub fn pclone(&self, j: &Journal<P>) -> Self {
-        self.counts().add(Which::Weak, 1, j);
+        // SAFETY: we hold a weak count (R2).
+        unsafe { raw::add_one::<T, P, Local>(self.off, Which::Weak, j) };
         PWeak {
             off: self.off,
             _marker: PhantomData,
@@ -225,12 +210,8 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
 
 impl<T: PSafe, P: MemPool> Drop for PWeak<T, P> {
     fn drop(&mut self) {
-        with_current::<P, _>(|j| {
-            if let Some(j) = j {
-                // SAFETY: we hold one weak count, given up here.
-                unsafe { drop_weak::<T, P>(self.off, j) };
-            }
-        });
+        // SAFETY: we hold one weak count, given up here.
+        unsafe { raw::release::<T, P, Local>(self.off, Which::Weak) };
     }
 }
 
@@ -250,27 +231,14 @@ impl<T: PSafe, P: MemPool> VWeak<T, P> {
     /// A strong pointer to the value, or `None` if the pool was closed since, or the
     /// value dropped, or its memory freed (even if reused since).
     pub fn promote(&self, j: &Journal<P>) -> Option<Prc<T, P>> {
-        if !vweak_valid::<P>(self.off, self.id, self.generation, j) {
+        if !raw::promote::<T, P, Local>(self.off, self.id, self.generation, j) {
             return None;
         }
-        // SAFETY: the object is alive in this open pool (checked just above: its
-        // block is still the one this pointer was made for).
-        let c = unsafe { &rc_box::<T, P>(self.off).counts };
-        if c.get(Which::Strong) == 0 {
-            return None;
-        }
-        c.add(Which::Strong, 1, j);
         Some(Prc {
             off: self.off,
             _marker: PhantomData,
         })
     }
-}
-
-/// Whether a volatile weak pointer made with `(id, generation)` still names the live
-/// object at `off`.
-pub(crate) fn vweak_valid<P: MemPool>(off: u64, id: u64, generation: u64, j: &Journal<P>) -> bool {
-    generation != 0 && generation == P::__slot().generation() && j.open_pool().vweak_alive(off, id)
 }
 
 impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
@@ -287,5 +255,19 @@ impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
 impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(VWeak)")
+    }
+}
+
+impl<T: PSafe, P: MemPool> Prc<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        raw::visit_box::<T>(self.off, v);
+    }
+}
+
+impl<T: PSafe, P: MemPool> PWeak<T, P> {
+    /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
+    pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
+        raw::visit_box::<T>(self.off, v);
     }
 }
