@@ -29,7 +29,7 @@ use crndm::PersistCounters;
 
 mod workload;
 use crndm::default::*;
-use workload::{report, splitmix64};
+use workload::{on_threads, report, report_since, splitmix64};
 
 /// Buckets in the table (a power of two; the C side uses the same).
 const BUCKETS: usize = 1 << 16;
@@ -202,14 +202,7 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
         let key = splitmix64(&mut seed);
         BuddyAlloc::transaction(|j| put(&table, key, value_for(key, i), j))?;
     }
-    let secs = start.elapsed().as_secs_f64();
-    report(
-        "kv_put",
-        n,
-        secs,
-        PersistCounters::current().since(counters),
-        n,
-    );
+    report_since("kv_put", n, start, counters);
 
     let mut seed = 42;
     let mut found = 0;
@@ -218,14 +211,7 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
         let key = splitmix64(&mut seed);
         found += u64::from(get(&table, key) == Some(value_for(key, i)));
     }
-    let secs = start.elapsed().as_secs_f64();
-    report(
-        "kv_get",
-        n,
-        secs,
-        PersistCounters::current().since(counters),
-        n,
-    );
+    report_since("kv_get", n, start, counters);
     assert_eq!(found, n, "every key reads back its value");
     Ok(())
 }
@@ -243,38 +229,28 @@ fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
     let per = n / threads;
     for phase in ["kv_put_mt", "kv_get_mt"] {
         let start = Instant::now();
-        let counts = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|t| {
-                    let table = table.clone();
-                    s.spawn(move || -> Result<PersistCounters> {
-                        let counters = PersistCounters::current();
-                        let mut seed = 1000 + t;
-                        for i in 0..per {
-                            let key = splitmix64(&mut seed);
-                            let value = value_for(key, i);
-                            let table = &table;
-                            if phase == "kv_put_mt" {
-                                BuddyAlloc::transaction(|j| {
-                                    let t = table.promote(j).expect("the root lives");
-                                    put_shared(&t, key, value, j);
-                                })?;
-                            } else {
-                                let got = BuddyAlloc::transaction(|j| {
-                                    let t = table.promote(j).expect("the root lives");
-                                    get_shared(&t, key, j)
-                                })?;
-                                assert_eq!(got, Some(value), "a key reads back its value");
-                            }
-                        }
-                        Ok(PersistCounters::current().since(counters))
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("worker thread"))
-                .collect::<Result<Vec<_>>>()
+        let workers = (0..threads).map(|t| (t, table.clone()));
+        let counts = on_threads(workers, |(t, table)| -> Result<PersistCounters> {
+            let counters = PersistCounters::current();
+            let mut seed = 1000 + t;
+            for i in 0..per {
+                let key = splitmix64(&mut seed);
+                let value = value_for(key, i);
+                let table = &table;
+                if phase == "kv_put_mt" {
+                    BuddyAlloc::transaction(|j| {
+                        let t = table.promote(j).expect("the root lives");
+                        put_shared(&t, key, value, j);
+                    })?;
+                } else {
+                    let got = BuddyAlloc::transaction(|j| {
+                        let t = table.promote(j).expect("the root lives");
+                        get_shared(&t, key, j)
+                    })?;
+                    assert_eq!(got, Some(value), "a key reads back its value");
+                }
+            }
+            Ok(PersistCounters::current().since(counters))
         })?;
         let secs = start.elapsed().as_secs_f64();
         report(phase, per * threads, secs, counts[0], per);

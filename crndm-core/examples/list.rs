@@ -27,7 +27,7 @@ use crndm::PersistCounters;
 
 mod workload;
 use crndm::default::*;
-use workload::report;
+use workload::{on_threads, report, report_since};
 
 /// The one-thread list: the pool's root.
 #[derive(Root)]
@@ -76,14 +76,7 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
             *head = Some(node);
         })?;
     }
-    let secs = start.elapsed().as_secs_f64();
-    report(
-        "list_push",
-        n,
-        secs,
-        PersistCounters::current().since(counters),
-        n,
-    );
+    report_since("list_push", n, start, counters);
 
     let mut sum = 0;
     let (counters, start) = (PersistCounters::current(), Instant::now());
@@ -96,14 +89,7 @@ fn single(dir: &std::path::Path, n: u64) -> Result<()> {
             value
         })?;
     }
-    let secs = start.elapsed().as_secs_f64();
-    report(
-        "list_pop",
-        n,
-        secs,
-        PersistCounters::current().since(counters),
-        n,
-    );
+    report_since("list_pop", n, start, counters);
     assert_eq!(sum, n * n.saturating_sub(1) / 2, "every value popped once");
     Ok(())
 }
@@ -121,38 +107,28 @@ fn shared(dir: &std::path::Path, n: u64, threads: u64) -> Result<()> {
     let per = n / threads;
     for phase in ["list_push_mt", "list_pop_mt"] {
         let start = Instant::now();
-        let counts = std::thread::scope(|s| {
-            let workers: Vec<_> = (0..threads)
-                .map(|_| {
-                    let list = list.clone();
-                    s.spawn(move || -> Result<(PersistCounters, u64)> {
-                        let counters = PersistCounters::current();
-                        let list = &list;
-                        let mut sum = 0;
-                        for value in 0..per {
-                            sum += BuddyAlloc::transaction(|j| {
-                                let head = list.promote(j).expect("the root lives");
-                                let mut head = head.lock(j);
-                                if phase == "list_push_mt" {
-                                    let next = head.take();
-                                    *head = Some(Pbox::new(SharedNode { value, next }, j));
-                                    0
-                                } else {
-                                    let top = head.take().expect("as many pops as pushes");
-                                    let SharedNode { value, next } = Pbox::into_inner(top, j);
-                                    *head = next;
-                                    value
-                                }
-                            })?;
-                        }
-                        Ok((PersistCounters::current().since(counters), sum))
-                    })
-                })
-                .collect();
-            workers
-                .into_iter()
-                .map(|w| w.join().expect("worker thread"))
-                .collect::<Result<Vec<_>>>()
+        let workers = (0..threads).map(|_| list.clone());
+        let counts = on_threads(workers, |list| -> Result<(PersistCounters, u64)> {
+            let counters = PersistCounters::current();
+            let list = &list;
+            let mut sum = 0;
+            for value in 0..per {
+                sum += BuddyAlloc::transaction(|j| {
+                    let head = list.promote(j).expect("the root lives");
+                    let mut head = head.lock(j);
+                    if phase == "list_push_mt" {
+                        let next = head.take();
+                        *head = Some(Pbox::new(SharedNode { value, next }, j));
+                        0
+                    } else {
+                        let top = head.take().expect("as many pops as pushes");
+                        let SharedNode { value, next } = Pbox::into_inner(top, j);
+                        *head = next;
+                        value
+                    }
+                })?;
+            }
+            Ok((PersistCounters::current().since(counters), sum))
         })?;
         if phase == "list_pop_mt" {
             let sum: u64 = counts.iter().map(|c| c.1).sum();

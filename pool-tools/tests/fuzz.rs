@@ -8,9 +8,8 @@ mod common;
 use std::path::Path;
 
 use common::*;
-use crndm_tests::{contents, describe, hdr, patch_bytes, read_u64, rechecksum, set_len, shm_dir};
+use crndm_tests::{contents, damage, describe, hdr, patch_bytes, read_u64, run_cases, shm_dir};
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 /// The template's size: small, so that random offsets hit metadata often.
 const SIZE: u64 = 1 << 20;
@@ -62,20 +61,10 @@ fn interesting_u64() -> impl Strategy<Value = u64> {
     ]
 }
 
-fn map_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![
-        Just(0u8),
-        (0u8..16).prop_map(|k| 0x80 | k),
-        (0u8..16).prop_map(|k| 0x40 | k),
-        any::<u8>(),
-    ]
-}
-
-fn some_bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 1..9)
-}
-
 fn damage() -> impl Strategy<Value = Damage> {
+    use crndm_tests::damage::some_bytes;
+    // Block orders of a 1 MiB pool: below 16.
+    let map_byte = || damage::map_byte(16);
     prop_oneof![
         2 => (0..256u64, some_bytes()).prop_map(|(at, bytes)| Damage::Header { at, bytes }),
         2 => (0..32u64, interesting_u64()).prop_map(|(slot, val)| Damage::Field { slot, val }),
@@ -94,15 +83,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(damage(), 1..5),
         any::<bool>(),
-        prop::option::weighted(
-            0.1,
-            prop_oneof![
-                0..SIZE + 8192,
-                Just(SIZE / 2),
-                Just(4095),
-                Just(SIZE + 4096)
-            ],
-        ),
+        damage::new_len(SIZE),
         any::<bool>(),
     )
         .prop_map(|(damage, rechecksum, new_len, json)| Case {
@@ -121,12 +102,6 @@ struct Layout {
     log: u64,
     map: u64,
     units: u64,
-}
-
-/// The units of the template's block heads.
-fn heads(path: &Path, l: &Layout) -> Vec<u64> {
-    let map = crndm_tests::read_bytes(path, l.map, usize::try_from(l.units).unwrap());
-    (0..l.units).filter(|&u| map[u as usize] != 0).collect()
 }
 
 fn apply(path: &Path, case: &Case, l: &Layout, heads: &[u64]) {
@@ -152,12 +127,7 @@ fn apply(path: &Path, case: &Case, l: &Layout, heads: &[u64]) {
             Damage::Anywhere { at, bytes } => patch_bytes(path, at % SIZE, bytes),
         }
     }
-    if case.rechecksum {
-        rechecksum(path);
-    }
-    if let Some(len) = case.new_len {
-        set_len(path, len);
-    }
+    damage::finish(path, case.rechecksum, case.new_len);
 }
 
 #[test]
@@ -177,7 +147,7 @@ fn random_damage_never_crashes_check() {
         map: read_u64(&template, hdr::region_off(2)),
         units: read_u64(&template, hdr::HEAP_UNITS),
     };
-    let heads = heads(&template, &layout);
+    let heads = damage::map_heads(&template, layout.map, layout.units);
     // The template itself: one repairable journal finding, and possibly allocator
     // residue of the dead process's lane caches (unmerged buddies, also repairable).
     let v = run_json(&["check", "--json", s(&template)], 1);
@@ -193,13 +163,8 @@ fn random_damage_never_crashes_check() {
     assert_eq!(journal, 1, "{v}");
 
     let path = dir.path().join("case.pool");
-    let mut runner = TestRunner::new(Config {
-        cases: 400,
-        failure_persistence: None,
-        ..Config::default()
-    });
     let verdicts = [std::cell::Cell::new(0usize), std::cell::Cell::new(0)];
-    let result = runner.run(&case(), |case| {
+    run_cases(400, case(), |case| {
         std::fs::copy(&template, &path).unwrap();
         apply(&path, &case, &layout, &heads);
         let before = contents(&path);
@@ -227,9 +192,6 @@ fn random_damage_never_crashes_check() {
         v.set(v.get() + 1);
         Ok(())
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
     // The damage is not all harmless: most cases are found.
     let [clean, found] = verdicts.map(std::cell::Cell::into_inner);
     assert!(found > clean, "clean {clean}, found {found}");

@@ -9,7 +9,10 @@
 //!   [`wait_for_file`] run `#[ignore]`d tests of the current test binary as separate
 //!   processes, configured through the `CHILD_*_ENV` variables;
 //! - opening without spurious `Locked` errors: [`OpenUnlocked`], [`admin`],
-//!   [`retry_locked`] (see [`retry_locked`] for why a test process needs them).
+//!   [`retry_locked`] (see [`retry_locked`] for why a test process needs them);
+//! - out of space: [`Mount`], a small tmpfs or ext4 file system of a test's own;
+//! - property tests: [`run_cases`], and the damage fuzzers' shared strategies in
+//!   [`damage`].
 //!
 //! Nothing here writes outside the directories the caller passes in.
 
@@ -21,6 +24,11 @@ use std::time::{Duration, Instant};
 
 use crndm::{Error, Flags, MemPool, PoolGuard, PoolOptions};
 use tempfile::TempDir;
+
+pub mod damage;
+mod mount;
+
+pub use mount::Mount;
 
 /// Byte offsets of the pool header's fields (format version 1, little-endian).
 ///
@@ -574,6 +582,24 @@ pub mod admin {
     /// As [`crndm::admin::check`].
     pub fn check(path: impl AsRef<Path>) -> crndm::Result<Vec<String>> {
         retry_locked(|| crndm::admin::check(path.as_ref()))
+    }
+}
+
+/// Runs the property `test` on `cases` values of `strategy`, with no failure
+/// persistence (nothing is written next to the sources); panics with the smallest
+/// failing case.
+pub fn run_cases<S: proptest::strategy::Strategy>(
+    cases: u32,
+    strategy: S,
+    test: impl Fn(S::Value) -> Result<(), proptest::test_runner::TestCaseError>,
+) {
+    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
+        cases,
+        failure_persistence: None,
+        ..proptest::test_runner::Config::default()
+    });
+    if let Err(e) = runner.run(&strategy, test) {
+        panic!("{e}");
     }
 }
 

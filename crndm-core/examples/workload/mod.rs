@@ -80,3 +80,30 @@ pub(crate) fn args(name: &str, threads_allowed: bool) -> std::io::Result<Args> {
         .tempdir_in(dir)?;
     Ok(Args { n, threads, dir })
 }
+
+/// Runs `work` on a thread of its own for each of `inputs`, all at once, and returns
+/// their results in the order of `inputs`, or the first error.
+///
+/// # Panics
+/// If a worker panicked.
+pub(crate) fn on_threads<I, T, E>(
+    inputs: impl IntoIterator<Item = I>,
+    work: impl Fn(I) -> Result<T, E> + Sync,
+) -> Result<Vec<T>, E>
+where
+    I: Send,
+    T: Send,
+    E: Send,
+{
+    std::thread::scope(|s| {
+        let work = &work;
+        let workers: Vec<_> = inputs
+            .into_iter()
+            .map(|input| s.spawn(move || work(input)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| w.join().expect("worker thread"))
+            .collect()
+    })
+}

@@ -152,6 +152,13 @@ pub(crate) enum Search {
     Empty,
 }
 
+/// The side of a node its sibling stands on, in [`W::steal`].
+#[derive(Clone, Copy, Debug)]
+enum Side {
+    Left,
+    Right,
+}
+
 /// The writer of one operation: the pool base, the node shape, the journal.
 struct W<'a> {
     base: *mut u8,
@@ -395,123 +402,95 @@ impl W<'_> {
         unsafe { self.set_len(n, st, len - 1) };
     }
 
-    /// Moves the last entry of `left` up into the parent's entry `pidx - 1`, and that
-    /// one down to the front of `node` (with `left`'s last edge).
+    /// Moves one entry from the sibling `donor` of `node` through the parent: the
+    /// parent's entry between the two comes down into `node` (at the front when the
+    /// donor is on the left, at the end when it is on the right), and the donor's
+    /// nearest entry goes up in its place, with the donor's nearest edge moving to
+    /// `node`. The two sides are one operation, mirrored.
     ///
     /// # Safety
-    /// 1. `left` and `node` are the children `pidx - 1` and `pidx` of `parent`, at a
-    ///    level with `internal == (level > 0)`; `len(left) > MIN_LEN`, `len(node) < CAP`.
-    unsafe fn steal_left(
+    /// 1. `node` is child `pidx` of `parent`; `donor` is child `pidx - 1` for
+    ///    [`Side::Left`], `pidx + 1` for [`Side::Right`]; both at a level with
+    ///    `internal == (level > 0)`; `len(donor) > MIN_LEN`, `len(node) < CAP`.
+    unsafe fn steal(
         &self,
+        side: Side,
         parent: *mut u8,
         pidx: usize,
-        left: *mut u8,
         node: *mut u8,
+        donor: *mut u8,
         internal: bool,
     ) {
         let s = self.s;
         // SAFETY: (1): three live nodes, registered before any change.
-        let (ll, st_l) = unsafe { self.open(left) };
-        // SAFETY: as above.
         let (nl, st_n) = unsafe { self.open(node) };
         // SAFETY: as above.
+        let (dl, st_d) = unsafe { self.open(donor) };
+        // SAFETY: as above.
         let (_, st_p) = unsafe { self.open(parent) };
+        let left = matches!(side, Side::Left);
+        // The parent's entry between the two; the donor's entry and edge that move; the
+        // entries and edges of `node` that change (shifted right by one from the left).
+        let pk = if left { pidx - 1 } else { pidx };
+        let (dk, de) = if left { (dl - 1, dl) } else { (0, 0) };
+        let (nk, ne) = if left { (0, 0) } else { (nl, nl + 1) };
         // Everything this steal changes, saved under one fence (the saves below repeat
         // nothing then).
         self.j.log_batch(&mut || {
             self.save_node(node, st_n, internal);
-            self.save_node(left, st_l, internal);
+            self.save_node(donor, st_d, internal);
             self.save_node(parent, st_p, true);
-            self.save_kvs(node, st_n, 0, nl + 1);
+            self.save_kvs(node, st_n, nk, nl + 1);
+            self.save_kvs(parent, st_p, pk, pk + 1);
             if internal {
-                self.save_edges(node, st_n, 0, nl + 2);
+                self.save_edges(node, st_n, ne, nl + 2);
             }
-            self.save_kvs(parent, st_p, pidx - 1, pidx);
-            save(self.j, left, 8, st_l.is_some());
+            if !left {
+                self.save_kvs(donor, st_d, 0, dl - 1);
+                if internal {
+                    self.save_edges(donor, st_d, 0, dl);
+                }
+            }
+            save(self.j, donor, 8, st_d.is_some());
             save(self.j, node, 8, st_n.is_some());
         });
-        self.save_kvs(node, st_n, 0, nl + 1);
-        // SAFETY: (1); saved above.
-        unsafe { self.move_kvs(node, 0, node, 1, nl) };
-        // SAFETY: (1); entry 0 of node saved; the parent's entry is intact.
-        unsafe { self.put_kv(node, 0, s.key(parent, pidx - 1), s.val(parent, pidx - 1)) };
+        self.save_kvs(node, st_n, nk, nl + 1);
         if internal {
-            self.save_edges(node, st_n, 0, nl + 2);
-            // SAFETY: (1); saved above.
-            unsafe { self.move_edges(node, 0, node, 1, nl + 1) };
-            // SAFETY: (1): `left` is internal with edges [0, ll].
-            let e = unsafe { edge_of(s, left, ll) };
-            // SAFETY: (1); saved above.
-            unsafe { self.set_edge(node, 0, e) };
+            self.save_edges(node, st_n, ne, nl + 2);
         }
-        self.save_kvs(parent, st_p, pidx - 1, pidx);
+        if left {
+            // Make room at the front of `node`.
+            // SAFETY: (1): `nl < CAP`; saved above.
+            unsafe { self.move_kvs(node, 0, node, 1, nl) };
+            if internal {
+                // SAFETY: (1): `node` is internal with edges [0, nl]; saved above.
+                unsafe { self.move_edges(node, 0, node, 1, nl + 1) };
+            }
+        }
+        // SAFETY: (1); entry `nk` of node saved above; the parent's entry is intact.
+        unsafe { self.put_kv(node, nk, s.key(parent, pk), s.val(parent, pk)) };
+        if internal {
+            // SAFETY: (1): `donor` is internal with edges [0, dl].
+            let e = unsafe { edge_of(s, donor, de) };
+            // SAFETY: (1); saved above.
+            unsafe { self.set_edge(node, ne, e) };
+        }
+        self.save_kvs(parent, st_p, pk, pk + 1);
         // SAFETY: (1); the parent's entry was copied down and saved above.
-        unsafe { self.put_kv(parent, pidx - 1, s.key(left, ll - 1), s.val(left, ll - 1)) };
-        // SAFETY: (1); `left`'s last entry and edge moved out.
-        unsafe { self.set_len(left, st_l, ll - 1) };
-        // SAFETY: (1).
-        unsafe { self.set_len(node, st_n, nl + 1) };
-    }
-
-    /// Moves the first entry of `right` up into the parent's entry `pidx`, and that one
-    /// down to the end of `node` (with `right`'s first edge).
-    ///
-    /// # Safety
-    /// 1. `node` and `right` are the children `pidx` and `pidx + 1` of `parent`, at a
-    ///    level with `internal == (level > 0)`; `len(right) > MIN_LEN`, `len(node) < CAP`.
-    unsafe fn steal_right(
-        &self,
-        parent: *mut u8,
-        pidx: usize,
-        node: *mut u8,
-        right: *mut u8,
-        internal: bool,
-    ) {
-        let s = self.s;
-        // SAFETY: (1): three live nodes, registered before any change.
-        let (nl, st_n) = unsafe { self.open(node) };
-        // SAFETY: as above.
-        let (rl, st_r) = unsafe { self.open(right) };
-        // SAFETY: as above.
-        let (_, st_p) = unsafe { self.open(parent) };
-        // Everything this steal changes, saved under one fence.
-        self.j.log_batch(&mut || {
-            self.save_node(node, st_n, internal);
-            self.save_node(right, st_r, internal);
-            self.save_node(parent, st_p, true);
-            self.save_kvs(node, st_n, nl, nl + 1);
-            self.save_kvs(parent, st_p, pidx, pidx + 1);
-            self.save_kvs(right, st_r, 0, rl - 1);
+        unsafe { self.put_kv(parent, pk, s.key(donor, dk), s.val(donor, dk)) };
+        if !left {
+            // Close the gap at the front of the donor.
+            self.save_kvs(donor, st_d, 0, dl - 1);
+            // SAFETY: (1); saved above.
+            unsafe { self.move_kvs(donor, 1, donor, 0, dl - 1) };
             if internal {
-                self.save_edges(node, st_n, nl + 1, nl + 2);
-                self.save_edges(right, st_r, 0, rl);
+                self.save_edges(donor, st_d, 0, dl);
+                // SAFETY: (1): `donor` is internal with edges [0, dl]; saved above.
+                unsafe { self.move_edges(donor, 1, donor, 0, dl) };
             }
-            save(self.j, right, 8, st_r.is_some());
-            save(self.j, node, 8, st_n.is_some());
-        });
-        self.save_kvs(node, st_n, nl, nl + 1);
-        // SAFETY: (1); saved above.
-        unsafe { self.put_kv(node, nl, s.key(parent, pidx), s.val(parent, pidx)) };
-        if internal {
-            self.save_edges(node, st_n, nl + 1, nl + 2);
-            // SAFETY: (1).
-            let e = unsafe { edge_of(s, right, 0) };
-            // SAFETY: (1); saved above.
-            unsafe { self.set_edge(node, nl + 1, e) };
         }
-        self.save_kvs(parent, st_p, pidx, pidx + 1);
-        // SAFETY: (1); saved above; the parent's old entry was copied down.
-        unsafe { self.put_kv(parent, pidx, s.key(right, 0), s.val(right, 0)) };
-        self.save_kvs(right, st_r, 0, rl - 1);
-        // SAFETY: (1); saved above.
-        unsafe { self.move_kvs(right, 1, right, 0, rl - 1) };
-        if internal {
-            self.save_edges(right, st_r, 0, rl);
-            // SAFETY: (1); saved above.
-            unsafe { self.move_edges(right, 1, right, 0, rl) };
-        }
-        // SAFETY: (1).
-        unsafe { self.set_len(right, st_r, rl - 1) };
+        // SAFETY: (1); the donor's entry and edge moved out.
+        unsafe { self.set_len(donor, st_d, dl - 1) };
         // SAFETY: (1).
         unsafe { self.set_len(node, st_n, nl + 1) };
     }
@@ -844,14 +823,14 @@ impl RawBTree {
                 && ll > MIN_LEN
             {
                 // SAFETY: (1): siblings, `ll > MIN_LEN`, `nl < MIN_LEN < CAP`.
-                unsafe { w.steal_left(p, pidx, w.node(l), n, internal) };
+                unsafe { w.steal(Side::Left, p, pidx, n, w.node(l), internal) };
                 return;
             }
             if let (Some(r), Some(rl)) = (right, len_r)
                 && rl > MIN_LEN
             {
                 // SAFETY: as above, on the right.
-                unsafe { w.steal_right(p, pidx, n, w.node(r), internal) };
+                unsafe { w.steal(Side::Right, p, pidx, n, w.node(r), internal) };
                 return;
             }
             if let Some(l) = left {

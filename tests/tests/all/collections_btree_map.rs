@@ -8,7 +8,6 @@ use std::ops::Bound;
 use crndm::{MemPool, O_CF, PBTreeMap, PCell, PClone, PRefCell, PString, Pbox, Root, ToPString};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -163,8 +162,6 @@ fn an_abort_restores_the_tree() {
         }
     })
     .unwrap();
-    let before = entries(&root.borrow());
-    let used_before = used::<P>();
     let ops: [Change<PBTreeMap<u32, u32, P>, P>; 5] = [
         |m, j| (0..500).for_each(|k| _ = m.insert(k * 2 + 1, 0, j)), // splits
         |m, j| (0..400).for_each(|k| _ = m.remove(&(k * 2), j)),     // merges
@@ -176,15 +173,7 @@ fn an_abort_restores_the_tree() {
         |m, j| (0..500).for_each(|k| *m.get_mut(&(k * 2), j).unwrap() += 1),
         |m, j| m.clear(j),
     ];
-    for (i, op) in ops.iter().enumerate() {
-        let r = P::transaction(|j| {
-            op(&mut root.borrow_mut(j), j);
-            panic!("abort {i}");
-        });
-        assert!(r.is_err());
-        assert_eq!(entries(&root.borrow()), before, "op {i}");
-        assert_heap::<P>(used_before, &format!("op {i}"));
-    }
+    assert_each_op_aborts(&root, &ops, entries);
 }
 
 #[test]
@@ -342,45 +331,23 @@ fn random_operations_match_btree_map_and_aborts_change_nothing() {
         ),
         1..30,
     );
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(48, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PBTreeMap<u16, PString<P>, P>, P>>(
+            d.path().join("t.pool"),
+            O_CF,
+        );
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort, _)| (&ops[..], *abort == 0)),
+            BTreeMap::new(),
+            apply_ptree,
+            apply_model,
+            |m, model, n| same(m, model, steps[n].2),
+            PBTreeMap::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PBTreeMap<u16, PString<P>, P>, P>>(
-                d.path().join("t.pool"),
-                O_CF,
-            );
-            let base = used::<P>();
-            let mut model = BTreeMap::new();
-            for (n, (ops, abort, range)) in steps.iter().enumerate() {
-                let abort = *abort == 0;
-                let r = P::transaction(|j| {
-                    let mut m = root.borrow_mut(j);
-                    for op in ops {
-                        apply_ptree(&mut m, op, j);
-                    }
-                    if abort {
-                        panic!("abort on purpose");
-                    }
-                });
-                prop_assert_eq!(r.is_err(), abort, "step {}: {:?}", n, r);
-                if !abort {
-                    ops.iter().for_each(|op| apply_model(&mut model, op));
-                }
-                same(&root.borrow(), &model, *range)
-                    .map_err(|e| TestCaseError::fail(format!("step {n} {ops:?}: {e}")))?;
-            }
-            P::transaction(|j| *root.borrow_mut(j) = PBTreeMap::new()).unwrap();
-            prop_assert_eq!(P::check().unwrap(), Vec::<String>::new());
-            prop_assert_eq!(used::<P>(), base, "leaked blocks");
-            Ok(())
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----
@@ -444,19 +411,12 @@ fn apply_kill_model(m: &mut BTreeMap<u64, u64>, op: KOp) {
 #[test]
 #[ignore = "child process of a_killed_process_leaves_a_committed_prefix"]
 fn btree_map_child() {
-    let Some((path, seed)) = child_args() else {
-        return;
-    };
-    let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-    let root = &root;
-    run_child_batches::<KP, _, _, _>(
-        seed,
+    kill_child::<KP, KillRoot<KP>>(
         12,
-        || root.ops.get(),
-        |n, j| root.ops.set(n, j),
-        |n, batch, j| {
+        |r| &r.ops,
+        |root, seed, range, j| {
             let mut m = root.m.borrow_mut(j);
-            for i in n..n + batch {
+            for i in range {
                 let op = kill_op(seed, i, m.len());
                 apply_kill(&mut m, op, j);
             }
@@ -467,39 +427,32 @@ fn btree_map_child() {
 
 #[test]
 fn a_killed_process_leaves_a_committed_prefix() {
-    let d = shm_dir();
-    let path = d.path().join("kill.pool");
-    drop(open_root::<KP, KillRoot<KP>>(&path, O_CF));
-    let total = sigkill_rounds("collections_btree_map::btree_map_child", &path, 5, |seed| {
-        let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-        let n = root.ops.get();
-        let mut model = BTreeMap::new();
-        for i in 0..n {
-            let op = kill_op(seed, i, model.len());
-            apply_kill_model(&mut model, op);
-        }
-        assert!(
-            root.m
-                .borrow()
-                .iter()
-                .map(|(k, v)| (*k, *v))
-                .eq(model.clone()),
-            "after {n} operations"
-        );
-        assert_eq!(root.len.get(), model.len() as u64);
-        assert_eq!(KP::check().unwrap(), Vec::<String>::new());
-        KP::transaction(|j| {
+    kill_test::<KP, KillRoot<KP>>(
+        "collections_btree_map::btree_map_child",
+        5,
+        |r| &r.ops,
+        |root, seed, n| {
+            let mut model = BTreeMap::new();
+            for i in 0..n {
+                let op = kill_op(seed, i, model.len());
+                apply_kill_model(&mut model, op);
+            }
+            assert!(
+                root.m
+                    .borrow()
+                    .iter()
+                    .map(|(k, v)| (*k, *v))
+                    .eq(model.clone()),
+                "after {n} operations"
+            );
+            assert_eq!(root.len.get(), model.len() as u64);
+            assert_eq!(KP::check().unwrap(), Vec::<String>::new());
+            // The heap is checked after the reset: every node was reachable from the
+            // root, so dropping the tree freed them all.
+        },
+        |root, j| {
             *root.m.borrow_mut(j) = PBTreeMap::new();
-            root.ops.set(0, j);
             root.len.set(0, j);
-        })
-        .unwrap();
-        // Every node was reachable from the root: dropping the tree freed them all.
-        assert_heap::<KP>(root_block::<KillRoot<KP>>(), "after the reset");
-        n
-    });
-    assert!(
-        total > 500,
-        "the children committed only {total} operations"
+        },
     );
 }

@@ -5,7 +5,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use crndm::MemPool;
+pub(crate) use crndm_tests::run_cases;
 use crndm_tests::{CHILD_POOL_ENV, ChildGuard, retry_locked};
+use proptest::prelude::*;
 
 /// Environment variable with the seed of a child's operation sequence.
 pub(crate) const CHILD_SEED_ENV: &str = "CRNDM_TEST_COLLECTIONS_SEED";
@@ -166,4 +168,155 @@ pub(crate) fn run_child_batches<P, A, G, S>(
         });
         assert_eq!(r.is_err(), abort);
     }
+}
+
+/// Runs each of `ops` on the collection in `cell` in a transaction that then panics,
+/// and asserts after each that the abort restored everything: `snapshot` of the
+/// collection is what it was before, and the heap holds the same bytes.
+#[track_caller]
+pub(crate) fn assert_each_op_aborts<P, C, S>(
+    cell: &crndm::PRefCell<C, P>,
+    ops: &[Change<C, P>],
+    snapshot: impl Fn(&C) -> S,
+) where
+    P: MemPool,
+    C: crndm::PSafe + crndm::TxRefSafe + std::panic::RefUnwindSafe,
+    S: PartialEq + std::fmt::Debug,
+{
+    let before = snapshot(&cell.borrow());
+    let used_before = used::<P>();
+    for (i, op) in ops.iter().enumerate() {
+        let r = P::transaction(|j| {
+            op(&mut cell.borrow_mut(j), j);
+            panic!("abort {i}");
+        });
+        assert!(r.is_err());
+        assert_eq!(snapshot(&cell.borrow()), before, "op {i}");
+        assert_heap::<P>(used_before, &format!("op {i}"));
+    }
+}
+
+/// One proptest case of a collection against its model: runs the steps (the
+/// operations of a step in one transaction, which aborts when `abort` is set) on the
+/// collection in `cell` and the committed ones on `model`, checks after each step that
+/// `same(collection, model, step)` holds, then empties the collection with `empty()`
+/// and checks that the allocator is consistent and the heap back where it started.
+pub(crate) fn check_steps<'a, P, C, M, Op>(
+    cell: &crndm::PRefCell<C, P>,
+    steps: impl IntoIterator<Item = (&'a [Op], bool)>,
+    mut model: M,
+    apply: fn(&mut C, &Op, &crndm::Journal<P>),
+    apply_model: fn(&mut M, &Op),
+    same: impl Fn(&C, &M, usize) -> Result<(), TestCaseError>,
+    empty: fn() -> C,
+) -> Result<(), TestCaseError>
+where
+    P: MemPool,
+    C: crndm::PSafe + crndm::TxRefSafe + std::panic::RefUnwindSafe,
+    Op: std::fmt::Debug + std::panic::RefUnwindSafe + crndm::TxRefSafe + 'a,
+{
+    let base = used::<P>();
+    for (n, (ops, abort)) in steps.into_iter().enumerate() {
+        let r = P::transaction(|j| {
+            let mut c = cell.borrow_mut(j);
+            for op in ops {
+                apply(&mut c, op, j);
+            }
+            if abort {
+                panic!("abort on purpose");
+            }
+        });
+        prop_assert_eq!(r.is_err(), abort, "step {}: {:?}", n, r);
+        if !abort {
+            ops.iter().for_each(|op| apply_model(&mut model, op));
+        }
+        same(&cell.borrow(), &model, n)
+            .map_err(|e| TestCaseError::fail(format!("step {n} {ops:?}: {e}")))?;
+    }
+    P::transaction(|j| *cell.borrow_mut(j) = empty()).unwrap();
+    prop_assert_eq!(P::check().unwrap(), Vec::<String>::new());
+    prop_assert_eq!(used::<P>(), base, "leaked blocks");
+    Ok(())
+}
+
+/// The root of a kill test's pool.
+pub(crate) trait KillTestRoot<P: MemPool>:
+    crndm::RootObj<P> + crndm::PSafe + crndm::RootLayout + crndm::TxRefSafe + std::panic::RefUnwindSafe
+{
+}
+
+impl<P: MemPool, R> KillTestRoot<P> for R where
+    R: crndm::RootObj<P>
+        + crndm::PSafe
+        + crndm::RootLayout
+        + crndm::TxRefSafe
+        + std::panic::RefUnwindSafe
+{
+}
+
+/// The body of a kill-test child (a test the parent starts in [`kill_test`], which
+/// does nothing when run by hand): opens the pool it was given with root `R` and runs
+/// [`run_child_batches`] on it, with the root's operation counter `ops`;
+/// `apply(root, seed, range, j)` runs the operations `range` of the sequence `seed`.
+pub(crate) fn kill_child<P, R>(
+    max_batch: u64,
+    ops: fn(&R) -> &crndm::PCell<u64, P>,
+    apply: impl Fn(&R, u64, std::ops::Range<u64>, &crndm::Journal<P>)
+    + crndm::TxRefSafe
+    + std::panic::RefUnwindSafe,
+) where
+    P: MemPool,
+    R: KillTestRoot<P>,
+{
+    let Some((path, seed)) = child_args() else {
+        return;
+    };
+    let root = open_root::<P, R>(&path, 0);
+    let root: &R = &root;
+    run_child_batches::<P, _, _, _>(
+        seed,
+        max_batch,
+        || ops(root).get(),
+        |n, j| ops(root).set(n, j),
+        |n, batch, j| apply(root, seed, n..n + batch, j),
+    );
+}
+
+/// The parent of a kill test: creates a pool with root `R`, then runs `rounds`
+/// [`sigkill_rounds`] of the child test `child` (its full path). After each kill it
+/// reopens the pool and calls `check(root, seed, n)` with the number `n` of operations
+/// the root's counter `ops` says were committed (`check` replays them on a model,
+/// compares, and checks the heap), then empties the pool in one transaction (`reset`,
+/// and the counter set to 0) and asserts that the heap holds only the root. Asserts that
+/// the children committed more than 500 operations in all.
+pub(crate) fn kill_test<P, R>(
+    child: &str,
+    rounds: u32,
+    ops: fn(&R) -> &crndm::PCell<u64, P>,
+    check: impl Fn(&R, u64, u64),
+    reset: fn(&R, &crndm::Journal<P>),
+) where
+    P: MemPool,
+    R: KillTestRoot<P>,
+{
+    let d = crndm_tests::shm_dir();
+    let path = d.path().join("kill.pool");
+    drop(open_root::<P, R>(&path, crndm::O_CF));
+    let total = sigkill_rounds(child, &path, rounds, |seed| {
+        let root = open_root::<P, R>(&path, 0);
+        let root: &R = &root;
+        let n = ops(root).get();
+        check(root, seed, n);
+        P::transaction(|j| {
+            reset(root, j);
+            ops(root).set(0, j);
+        })
+        .unwrap();
+        assert_heap::<P>(root_block::<R>(), "after the reset");
+        n
+    });
+    assert!(
+        total > 500,
+        "the children committed only {total} operations"
+    );
 }

@@ -10,7 +10,6 @@ use crndm::{
 };
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -128,8 +127,6 @@ fn an_abort_restores_entries_and_the_old_table() {
         v.sort();
         v
     };
-    let before = snapshot(&root.borrow());
-    let used_before = used::<P>();
     let ops: [Change<PHashMap<Crowded, u64, P>, P>; 5] = [
         |m, j| (100..400).for_each(|k| _ = m.insert(Crowded(k), 0, j)), // grows
         |m, j| (0..40).for_each(|k| _ = m.remove(&Crowded(k), j)),      // shrinks
@@ -141,15 +138,7 @@ fn an_abort_restores_entries_and_the_old_table() {
         |m, j| (0..40).for_each(|k| *m.get_mut(&Crowded(k), j).unwrap() += 1),
         |m, j| m.clear(j),
     ];
-    for (i, op) in ops.iter().enumerate() {
-        let r = P::transaction(|j| {
-            op(&mut root.borrow_mut(j), j);
-            panic!("abort {i}");
-        });
-        assert!(r.is_err());
-        assert_eq!(snapshot(&root.borrow()), before, "op {i}");
-        assert_heap::<P>(used_before, &format!("op {i}"));
-    }
+    assert_each_op_aborts(&root, &ops, snapshot);
 }
 
 #[test]
@@ -323,45 +312,23 @@ fn random_operations_match_hash_map_and_aborts_change_nothing() {
     type P = p::BuddyAlloc;
     let d = shm_dir();
     let steps = proptest::collection::vec((proptest::collection::vec(mop(), 1..5), 0u8..5), 1..30);
-    let mut runner = TestRunner::new(Config {
-        cases: 48,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(48, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PHashMap<Crowded, PString<P>, P>, P>>(
+            d.path().join("m.pool"),
+            O_CF,
+        );
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            HashMap::new(),
+            apply_pmap,
+            apply_model,
+            |m, model, _| same(m, model),
+            PHashMap::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PHashMap<Crowded, PString<P>, P>, P>>(
-                d.path().join("m.pool"),
-                O_CF,
-            );
-            let base = used::<P>();
-            let mut model = HashMap::new();
-            for (n, (ops, abort)) in steps.iter().enumerate() {
-                let abort = *abort == 0;
-                let r = P::transaction(|j| {
-                    let mut m = root.borrow_mut(j);
-                    for op in ops {
-                        apply_pmap(&mut m, op, j);
-                    }
-                    if abort {
-                        panic!("abort on purpose");
-                    }
-                });
-                prop_assert_eq!(r.is_err(), abort, "step {}: {:?}", n, r);
-                if !abort {
-                    ops.iter().for_each(|op| apply_model(&mut model, op));
-                }
-                same(&root.borrow(), &model)
-                    .map_err(|e| TestCaseError::fail(format!("step {n} {ops:?}: {e}")))?;
-            }
-            P::transaction(|j| *root.borrow_mut(j) = PHashMap::new()).unwrap();
-            prop_assert_eq!(P::check().unwrap(), Vec::<String>::new());
-            prop_assert_eq!(used::<P>(), base, "leaked blocks");
-            Ok(())
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----
@@ -417,19 +384,12 @@ fn apply_kill_model(m: &mut HashMap<u64, u64>, op: KOp) {
 #[test]
 #[ignore = "child process of a_killed_process_leaves_a_committed_prefix"]
 fn hash_map_child() {
-    let Some((path, seed)) = child_args() else {
-        return;
-    };
-    let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-    let root = &root;
-    run_child_batches::<KP, _, _, _>(
-        seed,
+    kill_child::<KP, KillRoot<KP>>(
         12,
-        || root.ops.get(),
-        |n, j| root.ops.set(n, j),
-        |n, batch, j| {
+        |r| &r.ops,
+        |root, seed, range, j| {
             let mut m = root.m.borrow_mut(j);
-            for i in n..n + batch {
+            for i in range {
                 let op = kill_op(seed, i, m.len());
                 apply_kill(&mut m, op, j);
             }
@@ -439,18 +399,16 @@ fn hash_map_child() {
 
 #[test]
 fn a_killed_process_leaves_a_committed_prefix() {
-    let d = shm_dir();
-    let path = d.path().join("kill.pool");
-    drop(open_root::<KP, KillRoot<KP>>(&path, O_CF));
-    let total = sigkill_rounds("collections_hash_map::hash_map_child", &path, 5, |seed| {
-        let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-        let n = root.ops.get();
-        let mut model = HashMap::new();
-        for i in 0..n {
-            let op = kill_op(seed, i, model.len());
-            apply_kill_model(&mut model, op);
-        }
-        {
+    kill_test::<KP, KillRoot<KP>>(
+        "collections_hash_map::hash_map_child",
+        5,
+        |r| &r.ops,
+        |root, seed, n| {
+            let mut model = HashMap::new();
+            for i in 0..n {
+                let op = kill_op(seed, i, model.len());
+                apply_kill_model(&mut model, op);
+            }
             let m = root.m.borrow();
             assert_eq!(m.len(), model.len(), "after {n} operations");
             for (k, v) in &model {
@@ -464,17 +422,7 @@ fn a_killed_process_leaves_a_committed_prefix() {
                 (slots * 24).next_power_of_two()
             };
             assert_heap::<KP>(root_block::<KillRoot<KP>>() + table, "after the kill");
-        }
-        KP::transaction(|j| {
-            *root.m.borrow_mut(j) = PHashMap::new();
-            root.ops.set(0, j);
-        })
-        .unwrap();
-        assert_heap::<KP>(root_block::<KillRoot<KP>>(), "after the reset");
-        n
-    });
-    assert!(
-        total > 500,
-        "the children committed only {total} operations"
+        },
+        |root, j| *root.m.borrow_mut(j) = PHashMap::new(),
     );
 }

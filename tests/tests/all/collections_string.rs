@@ -6,7 +6,6 @@ use std::hash::BuildHasher;
 use crndm::{MemPool, O_CF, PCell, PHashMap, PHasher, PRefCell, PString, Root, ToPString};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -196,42 +195,23 @@ fn random_operations_match_string_and_aborts_change_nothing() {
     type P = p::BuddyAlloc;
     let d = shm_dir();
     let steps = proptest::collection::vec((proptest::collection::vec(sop(), 1..5), 0u8..5), 1..40);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(64, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root = open_root::<P, PRefCell<PString<P>, P>>(d.path().join("s.pool"), O_CF);
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            String::new(),
+            apply_pstring,
+            apply_string,
+            |s, model, _| {
+                prop_assert_eq!(&s.to_string(), model);
+                Ok(())
+            },
+            PString::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root = open_root::<P, PRefCell<PString<P>, P>>(d.path().join("s.pool"), O_CF);
-            let base = used::<P>();
-            let mut model = String::new();
-            for (n, (ops, abort)) in steps.iter().enumerate() {
-                let abort = *abort == 0;
-                let r = P::transaction(|j| {
-                    let mut s = root.borrow_mut(j);
-                    for op in ops {
-                        apply_pstring(&mut s, op, j);
-                    }
-                    if abort {
-                        panic!("abort on purpose");
-                    }
-                });
-                prop_assert_eq!(r.is_err(), abort, "step {}: {:?}", n, r);
-                if !abort {
-                    ops.iter().for_each(|op| apply_string(&mut model, op));
-                }
-                let got = root.borrow().to_string();
-                prop_assert_eq!(&got, &model, "step {}: {:?}", n, ops);
-            }
-            P::transaction(|j| *root.borrow_mut(j) = PString::new()).unwrap();
-            prop_assert_eq!(P::check().unwrap(), Vec::<String>::new());
-            prop_assert_eq!(used::<P>(), base, "leaked blocks");
-            Ok(())
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----
@@ -267,19 +247,12 @@ fn kill_op(seed: u64, i: u64, len: usize) -> SOp {
 #[test]
 #[ignore = "child process of a_killed_process_leaves_a_committed_prefix"]
 fn string_child() {
-    let Some((path, seed)) = child_args() else {
-        return;
-    };
-    let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-    let root = &root;
-    run_child_batches::<KP, _, _, _>(
-        seed,
+    kill_child::<KP, KillRoot<KP>>(
         8,
-        || root.ops.get(),
-        |n, j| root.ops.set(n, j),
-        |n, batch, j| {
+        |r| &r.ops,
+        |root, seed, range, j| {
             let mut s = root.s.borrow_mut(j);
-            for i in n..n + batch {
+            for i in range {
                 let op = kill_op(seed, i, s.len());
                 apply_pstring(&mut s, &op, j);
             }
@@ -289,30 +262,20 @@ fn string_child() {
 
 #[test]
 fn a_killed_process_leaves_a_committed_prefix() {
-    let d = shm_dir();
-    let path = d.path().join("kill.pool");
-    drop(open_root::<KP, KillRoot<KP>>(&path, O_CF));
-    let total = sigkill_rounds("collections_string::string_child", &path, 5, |seed| {
-        let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-        let n = root.ops.get();
-        let mut model = String::new();
-        for i in 0..n {
-            let op = kill_op(seed, i, model.len());
-            apply_string(&mut model, &op);
-        }
-        assert_eq!(*root.s.borrow(), *model, "after {n} operations");
-        let cap = root.s.borrow().capacity() as u64;
-        assert_heap::<KP>(root_block::<KillRoot<KP>>() + cap, "after the kill");
-        KP::transaction(|j| {
-            *root.s.borrow_mut(j) = PString::new();
-            root.ops.set(0, j);
-        })
-        .unwrap();
-        assert_heap::<KP>(root_block::<KillRoot<KP>>(), "after the reset");
-        n
-    });
-    assert!(
-        total > 500,
-        "the children committed only {total} operations"
+    kill_test::<KP, KillRoot<KP>>(
+        "collections_string::string_child",
+        5,
+        |r| &r.ops,
+        |root, seed, n| {
+            let mut model = String::new();
+            for i in 0..n {
+                let op = kill_op(seed, i, model.len());
+                apply_string(&mut model, &op);
+            }
+            assert_eq!(*root.s.borrow(), *model, "after {n} operations");
+            let cap = root.s.borrow().capacity() as u64;
+            assert_heap::<KP>(root_block::<KillRoot<KP>>() + cap, "after the kill");
+        },
+        |root, j| *root.s.borrow_mut(j) = PString::new(),
     );
 }

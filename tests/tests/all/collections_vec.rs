@@ -5,7 +5,6 @@
 use crndm::{MemPool, O_CF, PCell, PClone, PRefCell, PVec, Pbox, Root};
 use crndm_tests::shm_dir;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 use crate::collections_common::*;
 
@@ -57,9 +56,6 @@ fn an_abort_restores_shifted_elements_length_and_buffer() {
             .extend_from_slice(&[1, 2, 3, 4, 5, 6, 7], j)
     })
     .unwrap();
-    let before: Vec<u64> = root.borrow().to_vec();
-    let cap = root.borrow().capacity();
-    let used_before = used::<P>();
     let ops: [Change<PVec<u64, P>, P>; 9] = [
         |v, j| v.insert(0, 99, j),
         |v, j| _ = v.remove(0, j),
@@ -74,16 +70,7 @@ fn an_abort_restores_shifted_elements_length_and_buffer() {
             v.shrink_to_fit(j); // frees the buffer
         },
     ];
-    for (i, op) in ops.iter().enumerate() {
-        let r = P::transaction(|j| {
-            op(&mut root.borrow_mut(j), j);
-            panic!("abort {i}");
-        });
-        assert!(r.is_err());
-        assert_eq!(root.borrow().to_vec(), before, "op {i}");
-        assert_eq!(root.borrow().capacity(), cap, "op {i}");
-        assert_heap::<P>(used_before, &format!("op {i}"));
-    }
+    assert_each_op_aborts(&root, &ops, |v| (v.to_vec(), v.capacity()));
 }
 
 #[test]
@@ -267,43 +254,25 @@ fn random_operations_match_vec_and_aborts_change_nothing() {
     let d = shm_dir();
     // Each step is a transaction of a few operations; one in five aborts at its end.
     let steps = proptest::collection::vec((proptest::collection::vec(vop(), 1..5), 0u8..5), 1..40);
-    let mut runner = TestRunner::new(Config {
-        cases: 64,
-        failure_persistence: None,
-        ..Config::default()
+    run_cases(64, steps, |steps| {
+        // A fresh pool per case: a failing case leaves nothing behind for the
+        // next one, and shrinking finds the smallest failing case itself.
+        let root =
+            open_root::<P, PRefCell<PVec<Pbox<u64, P>, P>, P>>(d.path().join("v.pool"), O_CF);
+        check_steps(
+            &root,
+            steps.iter().map(|(ops, abort)| (&ops[..], *abort == 0)),
+            Vec::new(),
+            apply_pvec,
+            apply_model,
+            |v, model, _| {
+                let got: Vec<u64> = v.iter().map(|b| **b).collect();
+                prop_assert_eq!(&got, model);
+                Ok(())
+            },
+            PVec::new,
+        )
     });
-    runner
-        .run(&steps, |steps| {
-            // A fresh pool per case: a failing case leaves nothing behind for the
-            // next one, and shrinking finds the smallest failing case itself.
-            let root =
-                open_root::<P, PRefCell<PVec<Pbox<u64, P>, P>, P>>(d.path().join("v.pool"), O_CF);
-            let base = used::<P>();
-            let mut model = Vec::new();
-            for (n, (ops, abort)) in steps.iter().enumerate() {
-                let abort = *abort == 0;
-                let r = P::transaction(|j| {
-                    let mut v = root.borrow_mut(j);
-                    for op in ops {
-                        apply_pvec(&mut v, op, j);
-                    }
-                    if abort {
-                        panic!("abort on purpose");
-                    }
-                });
-                prop_assert_eq!(r.is_err(), abort, "step {}: {:?}", n, r);
-                if !abort {
-                    ops.iter().for_each(|op| apply_model(&mut model, op));
-                }
-                let got: Vec<u64> = root.borrow().iter().map(|b| **b).collect();
-                prop_assert_eq!(&got, &model, "step {}: {:?}", n, ops);
-            }
-            P::transaction(|j| *root.borrow_mut(j) = PVec::new()).unwrap();
-            prop_assert_eq!(P::check().unwrap(), Vec::<String>::new());
-            prop_assert_eq!(used::<P>(), base, "leaked blocks");
-            Ok(())
-        })
-        .unwrap();
 }
 
 // ---- SIGKILL ----
@@ -359,19 +328,12 @@ fn apply_plain<P: MemPool>(v: &mut PVec<u64, P>, op: &VOp, j: &crndm::Journal<P>
 #[test]
 #[ignore = "child process of a_killed_process_leaves_a_committed_prefix"]
 fn vec_child() {
-    let Some((path, seed)) = child_args() else {
-        return;
-    };
-    let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-    let root = &root;
-    run_child_batches::<KP, _, _, _>(
-        seed,
+    kill_child::<KP, KillRoot<KP>>(
         8,
-        || root.ops.get(),
-        |n, j| root.ops.set(n, j),
-        |n, batch, j| {
+        |r| &r.ops,
+        |root, seed, range, j| {
             let mut v = root.v.borrow_mut(j);
-            for i in n..n + batch {
+            for i in range {
                 let op = kill_op(seed, i, v.len());
                 apply_plain(&mut v, &op, j);
             }
@@ -381,31 +343,21 @@ fn vec_child() {
 
 #[test]
 fn a_killed_process_leaves_a_committed_prefix() {
-    let d = shm_dir();
-    let path = d.path().join("kill.pool");
-    drop(open_root::<KP, KillRoot<KP>>(&path, O_CF));
-    let total = sigkill_rounds("collections_vec::vec_child", &path, 6, |seed| {
-        let root = open_root::<KP, KillRoot<KP>>(&path, 0);
-        let n = root.ops.get();
-        let mut model = Vec::new();
-        for i in 0..n {
-            let op = kill_op(seed, i, model.len());
-            apply_model(&mut model, &op);
-        }
-        assert_eq!(*root.v.borrow(), model, "after {n} operations");
-        let cap = root.v.borrow().capacity() as u64;
-        let buffer = if cap == 0 { 0 } else { cap * 8 };
-        assert_heap::<KP>(root_block::<KillRoot<KP>>() + buffer, "after the kill");
-        KP::transaction(|j| {
-            *root.v.borrow_mut(j) = PVec::new();
-            root.ops.set(0, j);
-        })
-        .unwrap();
-        assert_heap::<KP>(root_block::<KillRoot<KP>>(), "after the reset");
-        n
-    });
-    assert!(
-        total > 500,
-        "the children committed only {total} operations"
+    kill_test::<KP, KillRoot<KP>>(
+        "collections_vec::vec_child",
+        6,
+        |r| &r.ops,
+        |root, seed, n| {
+            let mut model = Vec::new();
+            for i in 0..n {
+                let op = kill_op(seed, i, model.len());
+                apply_model(&mut model, &op);
+            }
+            assert_eq!(*root.v.borrow(), model, "after {n} operations");
+            let cap = root.v.borrow().capacity() as u64;
+            let buffer = if cap == 0 { 0 } else { cap * 8 };
+            assert_heap::<KP>(root_block::<KillRoot<KP>>() + buffer, "after the kill");
+        },
+        |root, j| *root.v.borrow_mut(j) = PVec::new(),
     );
 }

@@ -14,7 +14,6 @@ use crndm::MemPool;
 use crndm::default::*;
 use crndm_tests::*;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 
 /// The template pool: small, so that random offsets hit its metadata often.
 const SIZE: u64 = 64 << 10;
@@ -75,20 +74,10 @@ fn interesting_u32() -> impl Strategy<Value = u32> {
     ]
 }
 
-fn map_byte() -> impl Strategy<Value = u8> {
-    prop_oneof![
-        Just(0u8),
-        (0u8..12).prop_map(|k| 0x80 | k),
-        (0u8..12).prop_map(|k| 0x40 | k),
-        any::<u8>(),
-    ]
-}
-
-fn some_bytes() -> impl Strategy<Value = Vec<u8>> {
-    prop::collection::vec(any::<u8>(), 1..9)
-}
-
 fn damage() -> impl Strategy<Value = Damage> {
+    use crndm_tests::damage::some_bytes;
+    // Block orders of a 64 KiB pool: below 12.
+    let map_byte = || damage::map_byte(12);
     prop_oneof![
         3 => (0..256u64, some_bytes()).prop_map(|(at, bytes)| Damage::Header { at, bytes }),
         4 => (0..32u64, interesting_u64()).prop_map(|(slot, val)| Damage::Field { slot, val }),
@@ -104,15 +93,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         prop::collection::vec(damage(), 1..6),
         any::<bool>(),
-        prop::option::weighted(
-            0.1,
-            prop_oneof![
-                0..SIZE + 8192,
-                Just(SIZE / 2),
-                Just(4095),
-                Just(SIZE + 4096)
-            ],
-        ),
+        damage::new_len(SIZE),
     )
         .prop_map(|(damage, rechecksum, new_len)| Case {
             damage,
@@ -146,12 +127,7 @@ fn apply(path: &Path, case: &Case, map: &MapAt) {
             Damage::Anywhere { at, bytes } => patch_bytes(path, at % SIZE, bytes),
         }
     }
-    if case.rechecksum {
-        rechecksum(path);
-    }
-    if let Some(len) = case.new_len {
-        set_len(path, len);
-    }
+    damage::finish(path, case.rechecksum, case.new_len);
 }
 
 fn fail(what: &str, e: impl std::fmt::Debug) -> TestCaseError {
@@ -232,8 +208,7 @@ fn template<P: MemPool>(dir: &Path) -> (std::path::PathBuf, MapAt) {
     let (off, len) = read_region(&path, 2);
     let units = read_u64(&path, hdr::HEAP_UNITS);
     assert!(units >= 64 && len >= units);
-    let bytes = read_bytes(&path, off, usize::try_from(units).unwrap());
-    let heads = (0..units).filter(|&u| bytes[u as usize] != 0).collect();
+    let heads = damage::map_heads(&path, off, units);
     (
         path,
         MapAt {
@@ -252,21 +227,11 @@ fn random_damage_never_panics_and_verdicts_agree() {
     let dir = shm_dir();
     let (template, map) = template::<P>(dir.path());
     let path = dir.path().join("case.pool");
-    let config = Config {
-        cases: 256,
-        // Nothing is written next to the sources.
-        failure_persistence: None,
-        ..Config::default()
-    };
-    let mut runner = TestRunner::new(config);
-    let result = runner.run(&case(), |case| {
+    run_cases(256, case(), |case| {
         std::fs::copy(&template, &path).unwrap();
         apply(&path, &case, &map);
         examine::<P>(&path)
     });
-    if let Err(e) = result {
-        panic!("{e}");
-    }
 }
 
 #[test]

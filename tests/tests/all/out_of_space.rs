@@ -6,105 +6,12 @@
 //! The tests mount their own small tmpfs or ext4 loop image (root only) and skip with a
 //! printed reason where mounting is impossible.
 
-use std::io::Write;
 use std::os::unix::fs::{FileExt, MetadataExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use crndm::default::*;
 use crndm::{Error, MemPool, Pbox};
 use crndm_tests::*;
-
-/// A file system mounted for one test; unmounted (and its image removed) on drop.
-struct Mount {
-    mnt: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Mount {
-    /// A tmpfs of `size` (mount's syntax, e.g. "4m"), or `None` with a printed reason.
-    fn tmpfs(size: &str) -> Option<Mount> {
-        let dir = tempfile::tempdir().unwrap();
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        let opt = format!("size={size}");
-        Mount::run(&["mount", "-t", "tmpfs", "-o", &opt, "tmpfs"], &mnt, dir)
-    }
-
-    /// An ext4 loop image of `size` bytes, or `None` with a printed reason.
-    fn ext4(size: u64) -> Option<Mount> {
-        let dir = tempfile::tempdir().unwrap();
-        let img = dir.path().join("img");
-        let mnt = dir.path().join("mnt");
-        std::fs::create_dir(&mnt).unwrap();
-        std::fs::File::create(&img).unwrap().set_len(size).unwrap();
-        let ok = Command::new("mkfs.ext4")
-            .args(["-q", "-F"])
-            .arg(&img)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            eprintln!("SKIP: mkfs.ext4 is not available or failed");
-            return None;
-        }
-        let img = img.to_str().unwrap().to_owned();
-        Mount::run(&["mount", "-o", "loop", &img], &mnt, dir)
-    }
-
-    fn run(args: &[&str], mnt: &Path, dir: tempfile::TempDir) -> Option<Mount> {
-        let out = Command::new(args[0]).args(&args[1..]).arg(mnt).output();
-        match out {
-            Ok(o) if o.status.success() => Some(Mount {
-                mnt: mnt.to_path_buf(),
-                _dir: dir,
-            }),
-            Ok(o) => {
-                eprintln!(
-                    "SKIP: {args:?} failed: {}",
-                    String::from_utf8_lossy(&o.stderr)
-                );
-                None
-            }
-            Err(e) => {
-                eprintln!("SKIP: cannot run {args:?}: {e}");
-                None
-            }
-        }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.mnt.join(name)
-    }
-
-    /// Fills the file system with a file of zeros until it is full.
-    fn fill(&self) {
-        let mut f = std::fs::File::create(self.path("filler")).unwrap();
-        let chunk = vec![0u8; 64 << 10];
-        loop {
-            if f.write_all(&chunk).is_err() || f.sync_all().is_err() {
-                break;
-            }
-        }
-        // Smaller writes take the last blocks.
-        while f.write_all(&[0u8; 512]).is_ok() && f.sync_all().is_ok() {}
-    }
-
-    fn unfill(&self) {
-        std::fs::remove_file(self.path("filler")).unwrap();
-    }
-}
-
-impl Drop for Mount {
-    fn drop(&mut self) {
-        let ok = Command::new("umount")
-            .arg(&self.mnt)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
-        }
-    }
-}
 
 fn expect_no_space(r: Result<impl Sized, Error>, path: &Path, requested: u64) {
     match r {

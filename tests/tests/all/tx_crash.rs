@@ -287,6 +287,19 @@ fn run_dying_child(name: &str, pool_type: &str, path: &Path, env: &[(&str, &str)
     assert!(!status.success(), "{why}");
 }
 
+/// Recovers the pool at `path` and returns the report; asserts that recovery is
+/// idempotent: a second run finds nothing to do.
+#[track_caller]
+fn recover(path: &Path) -> crndm::admin::RecoveryReport {
+    let report = retry_locked(|| crndm::admin::recover(path)).unwrap();
+    assert_eq!(
+        retry_locked(|| crndm::admin::recover(path)).unwrap(),
+        crndm::admin::RecoveryReport::default(),
+        "a second recovery found something to do"
+    );
+    report
+}
+
 fn prepared_bank<P: MemPool>(path: &Path, nodes: u64) {
     let bank = retry_locked(|| P::open::<Bank<P>>(path, O_CF)).unwrap();
     P::transaction(|j| {
@@ -321,7 +334,7 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
             &format!("{point}: the child must die at the crash point"),
         );
         let used_before = used_bytes(&path);
-        let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
+        let report = recover(&path);
         assert_eq!(
             (report.journals_with_logs, report.committed),
             (1, 1),
@@ -331,11 +344,6 @@ fn a_committed_but_untruncated_journal_finishes_its_frees() {
         let expect_freed = usize::from(point == "commit-before-frees");
         assert_eq!(report.freed_blocks, expect_freed, "{point}");
         assert_eq!(used_bytes(&path), used_before - 64 * expect_freed as u64);
-        // Recovery is idempotent: a second run finds nothing to do.
-        assert_eq!(
-            retry_locked(|| crndm::admin::recover(&path)).unwrap(),
-            crndm::admin::RecoveryReport::default()
-        );
         let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
         assert_eq!(bank.len.get(), 2, "{point}: the committed pop is kept");
         drop(bank);
@@ -364,15 +372,11 @@ fn a_crash_during_recovery_is_recovered_again() {
         &[(crndm::internals::CRASH_AT_ENV, "recovery-before-frees")],
         "recovery must stop at the crash point",
     );
-    let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
+    let report = recover(&path);
     assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
     assert_eq!(
         report.freed_blocks, 3,
         "the three nodes of the dead transaction"
-    );
-    assert_eq!(
-        retry_locked(|| crndm::admin::recover(&path)).unwrap(),
-        crndm::admin::RecoveryReport::default()
     );
     assert_eq!(used_bytes(&path), used);
     let bank = retry_locked(|| P::open::<Bank<P>>(&path, 0)).unwrap();
@@ -398,7 +402,7 @@ fn a_transaction_killed_before_its_commit_never_marked_its_blocks_used() {
     );
     // The three nodes were only reserved: the map never called them used, so recovery
     // restores the undo records and has nothing to free.
-    let report = retry_locked(|| crndm::admin::recover(&path)).unwrap();
+    let report = recover(&path);
     assert_eq!((report.journals_with_logs, report.rolled_back), (1, 1));
     assert_eq!(report.freed_blocks, 0);
     assert_eq!(used_bytes(&path), used);

@@ -275,6 +275,16 @@ impl Report {
         self.elapsed += other.elapsed;
     }
 
+    /// Adds `sub`, the report of a nested exploration, to this one: its failures say
+    /// `context` first, and its time is not added (it is part of this report's).
+    pub(crate) fn absorb_nested(&mut self, context: &str, mut sub: Report) {
+        for f in &mut sub.failures {
+            f.message = format!("{context}: {}", f.message);
+        }
+        sub.elapsed = Duration::ZERO;
+        self.absorb(sub);
+    }
+
     /// Panics with every failure if there is one.
     pub(crate) fn assert_clean(&self) {
         assert!(
@@ -372,6 +382,14 @@ fn image_hash(image: &[u8]) -> u64 {
         .enumerate()
         .map(|(i, c)| line_hash(u32::try_from(i).unwrap_or(u32::MAX), c))
         .fold(0, |a, h| a ^ h)
+}
+
+/// Writes the lines `lines` (those a fence persisted) into `image`.
+pub(crate) fn persist_lines(image: &mut [u8], lines: &[crndm::internals::sim::Line]) {
+    for l in lines {
+        let at = l.index as usize * LINE;
+        image[at..at + LINE].copy_from_slice(&l.bytes);
+    }
 }
 
 fn line_of(image: &[u8], index: u32) -> &[u8] {
@@ -610,10 +628,7 @@ pub(crate) fn explore_with(
 fn final_header(rec: &Recording) -> Option<Vec<u8>> {
     let mut image = rec.initial.clone();
     for ev in &rec.events {
-        for l in &ev.persisted {
-            let at = l.index as usize * LINE;
-            image[at..at + LINE].copy_from_slice(&l.bytes);
-        }
+        persist_lines(&mut image, &ev.persisted);
     }
     (image.get(..8) == Some(&hdr::MAGIC_BYTES[..]))
         .then(|| image[..hdr::GENERATION as usize].to_vec())

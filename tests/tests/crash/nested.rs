@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use crndm::{MemPool, PCell, PRefCell, Root};
 
 use crate::harness::{Observed, Workload, root_block};
-use crate::stack::{Link, node_block, pop, values};
+use crate::stack::{Link, node_block, pop, values_bottom_up};
 
 #[derive(Root)]
 pub(crate) struct MixedRoot<P: MemPool> {
@@ -58,15 +58,7 @@ pub(crate) fn observe_mixed<P: MemPool>(root: &MixedRoot<P>) -> Result<Observed,
     if a + b != 0 {
         return Err(format!("a + b = {} (a {a}, b {b})", a + b));
     }
-    let mut vals = values(&root.head, 10_000)?;
-    if vals.len() as u64 != root.len.get() {
-        return Err(format!(
-            "{} nodes, the length field says {}",
-            vals.len(),
-            root.len.get()
-        ));
-    }
-    vals.reverse();
+    let vals = values_bottom_up(&root.head, root.len.get())?;
     let (x, y) = {
         let p = root.pair.borrow();
         (p.x.get(), p.y.get())

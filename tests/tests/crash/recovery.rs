@@ -8,7 +8,8 @@ use std::path::Path;
 use crndm::internals::sim::{LINE, Mutation, Recording, Sim};
 
 use crate::harness::{
-    Budget, Outcome, Report, Rng, Workload, check_image, explore, options, record, scratch,
+    Budget, Outcome, Report, Rng, Workload, check_image, explore, options, persist_lines, record,
+    scratch,
 };
 
 /// Whether some journal of `image` may hold a log (its first record's seal is not
@@ -81,21 +82,14 @@ pub(crate) fn interrupted_recovery<W: Workload>(
                     }
                 };
                 let second = recover_under_sim::<W>(dir.path(), &first, mutation);
-                let mut sub = explore(w, &second, dir.path(), budget, &|_| vec![k1]);
-                for f in &mut sub.failures {
-                    f.message = format!("{context}: {}", f.message);
-                }
-                sub.elapsed = std::time::Duration::ZERO;
-                report.absorb(sub);
+                let sub = explore(w, &second, dir.path(), budget, &|_| vec![k1]);
+                report.absorb_nested(&context, sub);
                 if report.failures.len() >= budget.max_failures {
                     break;
                 }
             }
         }
-        for l in &ev.persisted {
-            let at = l.index as usize * LINE;
-            image[at..at + LINE].copy_from_slice(&l.bytes);
-        }
+        persist_lines(&mut image, &ev.persisted);
     }
     report.elapsed = start.elapsed();
     report

@@ -62,6 +62,17 @@ pub(crate) fn values<P: MemPool>(head: &Link<P>, limit: usize) -> Result<Vec<u64
     Ok(out)
 }
 
+/// The values of the stack at `head` from the bottom up, checked against its length
+/// field `len`.
+pub(crate) fn values_bottom_up<P: MemPool>(head: &Link<P>, len: u64) -> Result<Vec<u64>, String> {
+    let mut vals = values(head, 10_000)?;
+    if vals.len() as u64 != len {
+        return Err(format!("{} nodes, the length field says {len}", vals.len()));
+    }
+    vals.reverse();
+    Ok(vals)
+}
+
 #[derive(Root)]
 pub(crate) struct StackRoot<P: MemPool> {
     head: Link<P>,
@@ -72,15 +83,7 @@ pub(crate) struct StackRoot<P: MemPool> {
 
 /// Reads a [`StackRoot`]: the values bottom to top, checking the length field.
 pub(crate) fn observe_stack<P: MemPool>(root: &StackRoot<P>) -> Result<Observed, String> {
-    let mut vals = values(&root.head, 10_000)?;
-    if vals.len() as u64 != root.len.get() {
-        return Err(format!(
-            "{} nodes, the length field says {}",
-            vals.len(),
-            root.len.get()
-        ));
-    }
-    vals.reverse();
+    let vals = values_bottom_up(&root.head, root.len.get())?;
     Ok(Observed {
         step: usize::try_from(root.step.get()).map_err(|e| e.to_string())?,
         used: root_block::<StackRoot<P>>() + vals.len() as u64 * node_block::<P>(),

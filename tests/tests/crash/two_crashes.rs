@@ -16,9 +16,11 @@
 
 use std::path::Path;
 
-use crndm::internals::sim::{LINE, Mutation, Recording, Sim};
+use crndm::internals::sim::{Mutation, Recording, Sim};
 
-use crate::harness::{Budget, Failure, Report, Workload, explore, options, record, scratch};
+use crate::harness::{
+    Budget, Failure, Report, Workload, explore, options, persist_lines, record, scratch,
+};
 
 /// Records `w` (with `mutation` planted), and at every `every`-th of its fences that
 /// falls in the first `ops() / 2` operations (the second run must get as far as the
@@ -42,12 +44,8 @@ pub(crate) fn two_crashes<W: Workload>(
             let context = format!("first crash at fence #{n} ({}, op {})", ev.site, ev.label);
             match second_run(w, dir.path(), &image, ev.label, mutation) {
                 Ok(second) => {
-                    let mut sub = explore(w, &second, dir.path(), budget, &|l| w.allowed(l));
-                    for f in &mut sub.failures {
-                        f.message = format!("{context}: {}", f.message);
-                    }
-                    sub.elapsed = std::time::Duration::ZERO;
-                    report.absorb(sub);
+                    let sub = explore(w, &second, dir.path(), budget, &|l| w.allowed(l));
+                    report.absorb_nested(&context, sub);
                 }
                 Err(m) => report
                     .failures
@@ -57,10 +55,7 @@ pub(crate) fn two_crashes<W: Workload>(
                 break;
             }
         }
-        for l in &ev.persisted {
-            let at = l.index as usize * LINE;
-            image[at..at + LINE].copy_from_slice(&l.bytes);
-        }
+        persist_lines(&mut image, &ev.persisted);
     }
     report.elapsed = start.elapsed();
     report
