@@ -14,6 +14,7 @@
 //! impls for the crate's persistent types live in `impls.rs`.
 
 use std::any::TypeId;
+use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
@@ -175,9 +176,23 @@ impl<'a> PointerVisitor<'a> {
 
     /// Whether `[ptr, ptr + len)` lies inside the root object being checked: a cell may
     /// read its value in place only then (see [`visit_root`]).
-    pub(crate) fn in_root(&self, ptr: *const u8, len: usize) -> bool {
+    fn in_root(&self, ptr: *const u8, len: usize) -> bool {
         let a = ptr as usize;
         a >= self.root.0 && a.checked_add(len).is_some_and(|e| e <= self.root.1)
+    }
+
+    /// Visits the pointers of the value of a cell (`PCell`, `PRefCell`, `PMutex`: `cell`
+    /// is the whole cell, `value` its interior), read in place without logging,
+    /// borrowing or locking, and only if the cell lies inside the root object being
+    /// checked; a cell anywhere else is skipped.
+    pub(crate) fn cell_value<C, T: RootLayout>(&mut self, cell: &C, value: &UnsafeCell<T>) {
+        if self.in_root(std::ptr::from_ref(cell).cast(), size_of::<C>()) {
+            // SAFETY: the cell lies in the root object of a pool being opened, which
+            // nobody can reach yet (`visit_root`), so no `&mut` to its value exists
+            // while this shared reference lives.
+            let value = unsafe { &*value.get() };
+            value.visit_pointers(self);
+        }
     }
 
     fn fail(&mut self, off: u64, why: String) {

@@ -223,12 +223,8 @@ fn raw_block(
 ) -> std::result::Result<(), String> {
     use crate::alloc::buddy::{UNIT, block_size};
     use crate::alloc::map::{Cell, decode};
-    let want = order_for(size, align)
-        .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
-    let (lo, hi) = (geo.heap_off, geo.heap_off + geo.heap_units * UNIT);
-    if off < lo || off >= hi {
-        return Err(format!("outside the heap [{lo:#x}, {hi:#x})"));
-    }
+    let want = order_in_heap(geo, off, size, align)?;
+    let lo = geo.heap_off;
     let map = &bytes[to_usize(geo.map_off)..to_usize(geo.map_off + geo.heap_units)];
     let unit = (off - lo) / UNIT;
     // Node (a, k): units [a, a + 2^k), a union of whole blocks; a <= unit.
@@ -275,6 +271,30 @@ fn raw_block(
     }
 }
 
+/// The order of the block that holds `size` bytes aligned to `align`, if `off` lies in
+/// the heap: the checks [`raw_block`] and [`heap_block`] share.
+///
+/// # Errors
+/// An impossible layout, or `off` outside the heap, as a phrase for
+/// [`Error::CorruptRoot`]'s `why`.
+fn order_in_heap(
+    geo: &crate::pool::header::Geometry,
+    off: u64,
+    size: u64,
+    align: u64,
+) -> std::result::Result<u8, String> {
+    let want = order_for(size, align)
+        .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
+    let (lo, hi) = (
+        geo.heap_off,
+        geo.heap_off + geo.heap_units * crate::alloc::buddy::UNIT,
+    );
+    if off < lo || off >= hi {
+        return Err(format!("outside the heap [{lo:#x}, {hi:#x})"));
+    }
+    Ok(want)
+}
+
 /// [`raw_block`] on the open allocator, for [`open_root`].
 ///
 /// # Errors
@@ -286,13 +306,8 @@ fn heap_block(
     size: u64,
     align: u64,
 ) -> std::result::Result<(), String> {
-    use crate::alloc::buddy::UNIT;
-    let want = order_for(size, align)
-        .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
-    let (lo, hi) = (geo.heap_off, geo.heap_off + geo.heap_units * UNIT);
-    if off < lo || off >= hi {
-        Err(format!("outside the heap [{lo:#x}, {hi:#x})"))
-    } else if heap.is_used(off, want) {
+    let want = order_in_heap(geo, off, size, align)?;
+    if heap.is_used(off, want) {
         Ok(())
     } else if heap.is_used_head(off) {
         Err(format!(

@@ -380,13 +380,7 @@ impl<T, P: MemPool> PRefCell<T, P> {
     where
         T: crate::RootLayout,
     {
-        if v.in_root(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
-            // SAFETY: the cell lies in the root object of a pool being opened, which
-            // nobody can reach yet (`layout::visit_root`), so no `&mut` to its value
-            // exists while this shared reference lives.
-            let value = unsafe { &*self.value.get() };
-            value.visit_pointers(v);
-        }
+        v.cell_value(self, &self.value);
     }
 }
 
