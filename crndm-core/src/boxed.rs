@@ -2,13 +2,13 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::num::NonZeroU64;
 use std::ops::Deref;
 
 use crate::alloc::buddy::order_for;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::offset::{NonZeroOff, PoolOff};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;
@@ -39,17 +39,17 @@ use crate::util::to_usize;
 /// ```
 ///
 /// # Layout
-/// A `Pbox` is one non-zero `u64`, the pool offset of its `T`, so `Option<Pbox<T, P>>`
-/// is 8 bytes too, with `None` stored as offset 0 (no block starts there: the pool
-/// header does). Both are guaranteed by the `Option` representation rules for a
-/// `#[repr(transparent)]` wrapper of `NonZeroU64`
+/// A `Pbox` is one non-zero `u64` (a [`NonZeroOff`]), the pool offset of its `T`, so
+/// `Option<Pbox<T, P>>` is 8 bytes too, with `None` stored as offset 0 (no block starts
+/// there: the pool header does). Both are guaranteed by the `Option` representation
+/// rules for a `#[repr(transparent)]` wrapper (here two) of `NonZeroU64`
 /// (<https://doc.rust-lang.org/1.97.0/core/option/index.html#representation>).
 #[repr(transparent)]
 pub struct Pbox<T: PSafe, P: MemPool> {
     /// Pool offset of the `T`: a used block of at least `size_of::<T>()` bytes, aligned
     /// for `T` (allocator invariant A2), in pool `P`. Never 0: the heap starts after the
     /// pool header and the allocation map (`pool/header.rs`, "Layout").
-    off: NonZeroU64,
+    off: NonZeroOff,
     _marker: PhantomData<(T, P)>,
 }
 
@@ -74,13 +74,13 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     /// `x` is dropped.
     pub fn try_new(x: T, j: &Journal<P>) -> Result<Pbox<T, P>> {
         let size = size_of::<T>() as u64;
-        let off = j.alloc(size, align_of::<T>() as u64)?;
-        let Some(off) = NonZeroU64::new(off) else {
+        let off = PoolOff::new(j.alloc(size, align_of::<T>() as u64)?);
+        let Some(off) = NonZeroOff::new(off) else {
             unreachable!("broken pool layout: a block at offset 0, inside the pool header");
         };
         // SAFETY: `off` is a fresh block of at least `size` bytes, aligned for T (A2),
         // inside the mapping the journal keeps alive.
-        let ptr = unsafe { j.base().add(to_usize(off.get())) }.cast::<T>();
+        let ptr = unsafe { j.base().add(off.off().to_usize()) }.cast::<T>();
         // SAFETY: the block is ours alone and large and aligned enough for a T.
         unsafe { ptr.write(x) };
         j.note_written(ptr.cast(), to_usize(size));
@@ -102,7 +102,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
         );
         // SAFETY: a Pbox is reachable only through an open pool (a root handle or a
         // transaction keeps it open, S2), and `off` is inside it (field invariant).
-        unsafe { base.add(to_usize(self.off.get())) }.cast::<T>()
+        unsafe { base.add(self.off.off().to_usize()) }.cast::<T>()
     }
 
     /// A mutable reference to the contents, after logging them in `j` (once per
@@ -112,7 +112,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     /// If the block is not allocated (a `Pbox` that outlived an aborted transaction,
     /// rule P2 of `stm::placement`); the transaction then aborts.
     pub fn get_mut<'a>(&'a mut self, j: &'a Journal<P>) -> &'a mut T {
-        j.require_live_block::<T>(self.off.get());
+        j.require_live_block::<T>(self.off.off());
         let p = self.ptr();
         j.log_range(p.cast(), size_of::<T>());
         // SAFETY: the object is live (field invariant) and `&mut self` makes this the only
@@ -144,7 +144,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     /// If the block is not allocated (rule P2, as [`get_mut`](Self::get_mut)).
     pub fn into_inner(b: Self, j: &Journal<P>) -> T {
         let b = std::mem::ManuallyDrop::new(b);
-        j.require_live_block::<T>(b.off.get());
+        j.require_live_block::<T>(b.off.off());
         // Its pool bytes stay intact until the deferred free runs after commit; an abort
         // keeps the block, and the box it came from.
         // SAFETY: the object is live (field invariant); `b` is never dropped, so this is
@@ -182,7 +182,7 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
                 let _poison = j.poison_on_unwind();
                 // P2: a box that outlived an aborted transaction must not drop or free
                 // a block it does not own.
-                j.require_live_block::<T>(self.off.get());
+                j.require_live_block::<T>(self.off.off());
                 let order = order_for(size_of::<T>() as u64, align_of::<T>() as u64);
                 // The object is dropped in DRAM, so a user `Drop` changing its own fields
                 // cannot change pool bytes without logging; the pool bytes stay intact
@@ -230,7 +230,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         v.pointer(
-            self.off.get(),
+            self.off.off(),
             size_of::<T>() as u64,
             align_of::<T>() as u64,
         );

@@ -18,6 +18,7 @@ use std::cell::UnsafeCell;
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
+use crate::offset::PoolOff;
 
 /// A type whose persistent layout has a stable structural fingerprint, so that it can
 /// be (part of) a pool's root: `open::<R>` requires `R: RootLayout`.
@@ -107,7 +108,8 @@ enum Step {
 }
 
 /// What a stored offset must name: `Ok` if it does, else why not.
-pub(crate) type BlockCheck<'a> = dyn FnMut(u64, u64, u64) -> std::result::Result<(), String> + 'a;
+pub(crate) type BlockCheck<'a> =
+    dyn FnMut(PoolOff, u64, u64) -> std::result::Result<(), String> + 'a;
 
 /// The walk of a root object's persistent pointers made when a pool is opened (see
 /// [`RootLayout::visit_pointers`]): it checks each stored offset against the pool's
@@ -124,7 +126,7 @@ pub struct PointerVisitor<'a> {
     /// inside it (no `&mut` into it exists while the open checks it).
     root: (usize, usize),
     path: Vec<Step>,
-    bad: Option<(String, u64, String)>,
+    bad: Option<(String, PoolOff, String)>,
 }
 
 impl std::fmt::Debug for PointerVisitor<'_> {
@@ -158,7 +160,7 @@ impl<'a> PointerVisitor<'a> {
 
     /// Checks a stored pool offset that must be a used block of the order of a `size`
     /// bytes, `align`-aligned allocation (every crndm pointer's block is allocated so).
-    pub(crate) fn pointer(&mut self, off: u64, size: u64, align: u64) {
+    pub(crate) fn pointer(&mut self, off: PoolOff, size: u64, align: u64) {
         if self.bad.is_none()
             && let Err(why) = (self.check)(off, size, align)
         {
@@ -168,7 +170,7 @@ impl<'a> PointerVisitor<'a> {
 
     /// Reports a stored header that no valid value has (a collection whose length
     /// exceeds its capacity, say); `off` is the offset it stores.
-    pub(crate) fn invalid(&mut self, off: u64, why: String) {
+    pub(crate) fn invalid(&mut self, off: PoolOff, why: String) {
         if self.bad.is_none() {
             self.fail(off, why);
         }
@@ -195,7 +197,7 @@ impl<'a> PointerVisitor<'a> {
         }
     }
 
-    fn fail(&mut self, off: u64, why: String) {
+    fn fail(&mut self, off: PoolOff, why: String) {
         let mut path = String::from("root");
         for s in &self.path {
             match s {
@@ -233,7 +235,7 @@ pub(crate) fn visit_root<R: RootLayout>(root: &R, check: &mut BlockCheck<'_>) ->
         Some((path, off, why)) => Err(Error::CorruptRoot {
             root: std::any::type_name::<R>(),
             path,
-            off,
+            off: off.get(),
             why,
         }),
     }

@@ -112,6 +112,7 @@ mod impls;
 pub mod internals;
 mod layout;
 mod marker;
+mod offset;
 mod open;
 mod persist;
 #[cfg_attr(

@@ -9,6 +9,7 @@ use crate::alloc::buddy::order_for;
 use crate::boxed::Pbox;
 use crate::error::{Error, Result};
 use crate::marker::PSafe;
+use crate::offset::PoolOff;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};
@@ -40,7 +41,7 @@ impl<T: RootObj<P> + PSafe, P: MemPool> RootObj<P> for Pbox<T, P> {
 /// until dropped.
 pub struct RootCell<T, P: MemPool> {
     /// Pool offset of the root: a used block holding a `T` (checked at open).
-    off: u64,
+    off: PoolOff,
     _guard: PoolGuard<P>,
     _marker: PhantomData<T>,
 }
@@ -50,7 +51,7 @@ impl<T, P: MemPool> Deref for RootCell<T, P> {
     fn deref(&self) -> &T {
         // SAFETY: the guard keeps the pool open (S2), so the base is the live mapping and
         // `off` is inside it.
-        let p = unsafe { P::__slot().base().add(to_usize(self.off)) }.cast::<T>();
+        let p = unsafe { P::__slot().base().add(self.off.to_usize()) }.cast::<T>();
         // SAFETY: `off` holds a T (checked at open; changed only through logged cells).
         unsafe { &*p }
     }
@@ -106,7 +107,7 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
     let mut slot = [0u8; 32];
     slot.copy_from_slice(&bytes[slot_off..slot_off + 32]);
     let journals = geo.region(crate::error::Region::Journals);
-    let jbase = bytes[to_usize(journals.off)..].as_ptr().cast_mut();
+    let jbase = bytes[journals.off.to_usize()..].as_ptr().cast_mut();
     let pool_base = bytes.as_ptr().cast_mut();
     // Whether recovery will change anything (a lane holds a log).
     let mut pending = false;
@@ -156,7 +157,7 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
         });
     }
     if root_off != 0 && !pending {
-        check_root_in_file::<R>(bytes, geo, root_off)?;
+        check_root_in_file::<R>(bytes, geo, PoolOff::new(root_off))?;
     }
     Ok(())
 }
@@ -173,7 +174,7 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
 fn check_root_in_file<R: crate::RootLayout>(
     bytes: &[u8],
     geo: &crate::pool::header::Geometry,
-    root_off: u64,
+    root_off: PoolOff,
 ) -> Result<()> {
     let (size, align, _) = fingerprint::<R>();
     raw_block(bytes, geo, root_off, size, align).map_err(|why| Error::CorruptHeader {
@@ -182,7 +183,7 @@ fn check_root_in_file<R: crate::RootLayout>(
     })?;
     // The root is checked in a copy: a `&R` into `bytes` (a shared byte slice) would
     // claim its cells are never written.
-    let start = to_usize(root_off);
+    let start = root_off.to_usize();
     let Some(src) = bytes.get(start..start + size_of::<R>()) else {
         unreachable!("a used block of the heap lies inside the mapping (validated geometry)");
     };
@@ -217,16 +218,19 @@ fn check_root_in_file<R: crate::RootLayout>(
 fn raw_block(
     bytes: &[u8],
     geo: &crate::pool::header::Geometry,
-    off: u64,
+    off: PoolOff,
     size: u64,
     align: u64,
 ) -> std::result::Result<(), String> {
     use crate::alloc::buddy::{UNIT, block_size};
     use crate::alloc::map::{Cell, decode};
     let want = order_in_heap(geo, off, size, align)?;
-    let lo = geo.heap_off;
+    let lo = PoolOff::new(geo.heap_off);
     let map = &bytes[to_usize(geo.map_off)..to_usize(geo.map_off + geo.heap_units)];
-    let unit = (off - lo) / UNIT;
+    let Some(rel) = off.checked_since(lo) else {
+        unreachable!("order_in_heap checked that `off` lies in the heap");
+    };
+    let unit = rel / UNIT;
     // Node (a, k): units [a, a + 2^k), a union of whole blocks; a <= unit.
     let mut a = 0u64;
     let mut k = geo.heap_units.next_power_of_two().trailing_zeros();
@@ -249,7 +253,7 @@ fn raw_block(
             a += 1 << k;
         }
     };
-    let at = lo + head * UNIT;
+    let at = lo.add(head * UNIT);
     let bytes_of = |o: u32| u8::try_from(o).map_or(0, block_size);
     match cell {
         _ if at != off => Err(format!(
@@ -279,7 +283,7 @@ fn raw_block(
 /// [`Error::CorruptRoot`]'s `why`.
 fn order_in_heap(
     geo: &crate::pool::header::Geometry,
-    off: u64,
+    off: PoolOff,
     size: u64,
     align: u64,
 ) -> std::result::Result<u8, String> {
@@ -289,7 +293,7 @@ fn order_in_heap(
         geo.heap_off,
         geo.heap_off + geo.heap_units * crate::alloc::buddy::UNIT,
     );
-    if off < lo || off >= hi {
+    if off.get() < lo || off.get() >= hi {
         return Err(format!("outside the heap [{lo:#x}, {hi:#x})"));
     }
     Ok(want)
@@ -302,14 +306,14 @@ fn order_in_heap(
 fn heap_block(
     heap: &crate::alloc::buddy::Heap,
     geo: &crate::pool::header::Geometry,
-    off: u64,
+    off: PoolOff,
     size: u64,
     align: u64,
 ) -> std::result::Result<(), String> {
     let want = order_in_heap(geo, off, size, align)?;
-    if heap.is_used(off, want) {
+    if heap.is_used(off.get(), want) {
         Ok(())
-    } else if heap.is_used_head(off) {
+    } else if heap.is_used_head(off.get()) {
         Err(format!(
             "a used block of another size than the {} bytes that hold {size} bytes aligned to {align}",
             crate::alloc::buddy::block_size(want)
@@ -341,15 +345,15 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
     // and the slot's handle is ours alone).
     // SAFETY: the header is at the start of the live mapping (kept by `pool`).
     let h = unsafe { header.read() };
-    let off = if h.root_off == 0 {
+    let off = if h.root_off.is_null() {
         let base = pool.raw.base() as usize;
         P::transaction(move |j| {
             let off = match j.alloc(size, align) {
-                Ok(off) => off,
+                Ok(off) => PoolOff::new(off),
                 Err(e) => panic!("cannot allocate the root: {e}"),
             };
             let value = R::init(j);
-            let ptr = (base + to_usize(off)) as *mut R;
+            let ptr = (base + off.to_usize()) as *mut R;
             // SAFETY: a fresh block of the pool, large and aligned enough for R (A2).
             unsafe { ptr.write(value) };
             j.note_written(ptr.cast(), to_usize(size));
@@ -357,7 +361,7 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
             j.log_range(slot.cast(), 32);
             // SAFETY: the root slot is in the header's mutable line, logged just above;
             // it is 8-aligned (header at a page boundary).
-            unsafe { slot.write([off, size, align, hash]) };
+            unsafe { slot.write([off.get(), size, align, hash]) };
             off
         })?
     } else {
@@ -370,7 +374,7 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
             });
         }
         let order = order_for(size, align)?;
-        if !pool.raw.heap().is_used(h.root_off, order) {
+        if !pool.raw.heap().is_used(h.root_off.get(), order) {
             return Err(Error::CorruptHeader {
                 field: "root_off",
                 reason: format!("{:#x} is not a used block of {size} bytes", h.root_off),
@@ -381,7 +385,7 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
         // lane held a log there exactly when it did here: the same scan decides.)
         if pool.recovered.iter().any(|o| o.had_log) {
             // SAFETY: a used block of R's size in the live mapping (checked just above).
-            let p = unsafe { pool.raw.base().add(to_usize(h.root_off)) }.cast::<R>();
+            let p = unsafe { pool.raw.base().add(h.root_off.to_usize()) }.cast::<R>();
             // SAFETY: it holds an R (fingerprint checked above), which nobody can reach
             // yet: the `RootCell` is made below, so no `&mut` into it exists.
             let root = unsafe { &*p };
@@ -404,6 +408,7 @@ mod tests {
     use super::raw_block;
     use crate::alloc::buddy::{UNIT, order_for};
     use crate::alloc::map::{FREE, USED};
+    use crate::offset::PoolOff;
     use crate::pool::header::Geometry;
     use crate::util::to_usize;
 
@@ -478,32 +483,33 @@ mod tests {
                 for &(u, k, used) in &blocks {
                     let off = HEAP + u * UNIT;
                     let size = UNIT << k;
-                    let r = raw_block(&map, &g, off, size, 8);
+                    let r = raw_block(&map, &g, PoolOff::new(off), size, 8);
                     assert_eq!(r.is_ok(), used, "unit {u} order {k}: {r:?}");
                     if !used {
                         assert!(r.unwrap_err().contains("a free block"));
                     }
                     if used && k > 0 {
-                        let r = raw_block(&map, &g, off, size / 2, 8).unwrap_err();
+                        let r = raw_block(&map, &g, PoolOff::new(off), size / 2, 8).unwrap_err();
                         assert!(r.contains("a used block of"), "{r}");
                     }
                     for i in 1..(1u64 << k) {
-                        let r = raw_block(&map, &g, off + i * UNIT, UNIT, 8).unwrap_err();
+                        let r =
+                            raw_block(&map, &g, PoolOff::new(off + i * UNIT), UNIT, 8).unwrap_err();
                         assert!(r.contains("not the start of a block"), "{r}");
                         assert!(r.contains(&format!("{off:#x}")), "{r}");
                     }
-                    let r = raw_block(&map, &g, off + 8, UNIT, 8).unwrap_err();
+                    let r = raw_block(&map, &g, PoolOff::new(off + 8), UNIT, 8).unwrap_err();
                     assert!(r.contains("not the start of a block"), "{r}");
                 }
                 for off in [0, HEAP - 8, HEAP + units * UNIT, u64::MAX] {
-                    let r = raw_block(&map, &g, off, 8, 8).unwrap_err();
+                    let r = raw_block(&map, &g, PoolOff::new(off), 8, 8).unwrap_err();
                     assert!(r.contains("outside the heap"), "{r}");
                 }
             }
         }
-        assert!(order_for(64, 3).is_err());
+        assert!(order_for(UNIT, 3).is_err());
         let (map, _) = random_map(4, &mut s);
-        let r = raw_block(&map, &geo(4), HEAP, 64, 3).unwrap_err();
+        let r = raw_block(&map, &geo(4), PoolOff::new(HEAP), UNIT, 3).unwrap_err();
         assert!(r.contains("meant to hold"), "{r}");
     }
 }

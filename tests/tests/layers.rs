@@ -29,6 +29,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
             "crash_point.rs",
             "marker.rs",
             "primitive.rs",
+            "offset.rs",
         ],
     ),
     (1, "persist", &["persist/"]),

@@ -125,13 +125,13 @@ impl PoolBytes {
     /// `root_size`) if the root object would run past the heap.
     pub fn root(&self) -> Result<Option<RootSlot>> {
         let (geo, h) = self.reader.header()?;
-        if h.root_off == 0 {
+        if h.root_off.is_null() {
             return Ok(None);
         }
         let heap = geo.region(Region::Heap);
         if h.root_off
             .checked_add(h.root_size)
-            .is_none_or(|end| end > heap.off + heap.len)
+            .is_none_or(|end| end > heap.off.add(heap.len))
         {
             return Err(Error::CorruptHeader {
                 field: "root_size",
@@ -142,7 +142,7 @@ impl PoolBytes {
             });
         }
         Ok(Some(RootSlot {
-            off: h.root_off,
+            off: h.root_off.get(),
             size: h.root_size,
             align: h.root_align,
             hash: h.root_hash,

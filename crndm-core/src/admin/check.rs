@@ -237,7 +237,7 @@ pub(super) fn examine(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) -> Exa
 /// The root slot: 0, or a used block of the order its stored layout needs.
 fn check_root(i: &Inspection, logs: &[Log], map: Option<&MapView<'_>>, out: &mut Vec<Finding>) {
     let h = &i.header;
-    if h.root_off == 0 {
+    if h.root_off.is_null() {
         return;
     }
     // An unfinished transaction that logged the root slot (it was creating the root)

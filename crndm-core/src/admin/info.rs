@@ -160,12 +160,16 @@ pub fn info(path: impl AsRef<Path>) -> Result<PoolInfo> {
         generation: i.header.generation,
         regions: regions(&i.geo)
             .into_iter()
-            .map(|(region, off, len)| RegionInfo { region, off, len })
+            .map(|(region, off, len)| RegionInfo {
+                region,
+                off: off.get(),
+                len,
+            })
             .collect(),
         journals: i.geo.lanes,
         journal_size: i.geo.lane_size,
         journal_logs: checked.logs,
-        root_off: i.header.root_off,
+        root_off: i.header.root_off.get(),
         root_layout: (i.header.root_size, i.header.root_align, i.header.root_hash),
         problems: checked
             .findings

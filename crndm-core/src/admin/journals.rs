@@ -10,6 +10,7 @@ use super::findings::{Finding, FindingKind, Severity};
 use super::map_view::{BlockAt, MapView};
 use crate::alloc::buddy::block_size;
 use crate::error::Region;
+use crate::offset::PoolOff;
 use crate::pool::header::Geometry;
 use crate::pool::inspect::{Inspection, check_work};
 use crate::stm::lane::{
@@ -164,7 +165,7 @@ pub(super) fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) 
     let geo = &i.geo;
     let journals = geo.region(Region::Journals);
     let total = check_work(geo);
-    let base = i.bytes()[to_usize(journals.off)..].as_ptr().cast_mut();
+    let base = i.bytes()[journals.off.to_usize()..].as_ptr().cast_mut();
     let mut logs = Vec::new();
     for index in 0..geo.lanes {
         // `base` is the journals region of the inspection's mapping, which holds `lanes`
@@ -323,7 +324,7 @@ pub(super) fn check_journal(
                 // went there; used, or free if the crash came before its head byte
                 // (recovery frees it either way).
                 let Some(map) = map else { continue };
-                match map.block_unit(r.off, r.aux) {
+                match map.block_unit(PoolOff::new(r.off), r.aux) {
                     Ok((u, k)) => {
                         let at = map.block_at(u);
                         if at != Some(BlockAt::UsedHead(k))
@@ -346,7 +347,7 @@ pub(super) fn check_journal(
                     "FREE"
                 };
                 let Some(map) = map else { continue };
-                let (u, k) = match map.block_unit(r.off, r.aux) {
+                let (u, k) = match map.block_unit(PoolOff::new(r.off), r.aux) {
                     Ok(uk) => uk,
                     Err(why) => {
                         bad(format!("record {n}: {name}: {why}"));

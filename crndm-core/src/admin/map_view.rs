@@ -2,8 +2,9 @@
 //! covers a heap unit ([`MapView::block_at`](crate::admin::map_view::MapView::block_at)),
 //! and block offsets checked against it.
 
-use crate::alloc::buddy::block_size;
+use crate::alloc::buddy::{UNIT, block_size};
 use crate::alloc::map::{Cell, Scan, decode, max_order};
+use crate::offset::PoolOff;
 use crate::pool::header::Geometry;
 use crate::util::to_usize;
 
@@ -59,7 +60,7 @@ impl MapView<'_> {
     /// # Errors
     /// Why there is no such block: an order too large, an offset outside the heap or
     /// not aligned to the block size.
-    pub(super) fn block_unit(&self, off: u64, order: u32) -> Result<(u64, u8), String> {
+    pub(super) fn block_unit(&self, off: PoolOff, order: u32) -> Result<(u64, u8), String> {
         let orders = self.orders();
         let k = match u8::try_from(order) {
             Ok(k) if k < orders => k,
@@ -70,12 +71,12 @@ impl MapView<'_> {
                 ));
             }
         };
-        let Some(rel) = off.checked_sub(self.geo.heap_off) else {
+        let Some(rel) = off.checked_since(PoolOff::new(self.geo.heap_off)) else {
             return Err(format!("offset {off:#x} is before the heap"));
         };
-        let u = rel / 64;
+        let u = rel / UNIT;
         let size = 1u64 << k;
-        if !rel.is_multiple_of(64) || !u.is_multiple_of(size) {
+        if !rel.is_multiple_of(UNIT) || !u.is_multiple_of(size) {
             return Err(format!(
                 "offset {off:#x} is not aligned to a block of {} B",
                 block_size(k)
@@ -87,8 +88,8 @@ impl MapView<'_> {
         Ok((u, k))
     }
 
-    fn off_of(&self, u: u64) -> u64 {
-        self.geo.heap_off + u * 64
+    fn off_of(&self, u: u64) -> PoolOff {
+        PoolOff::new(self.geo.heap_off).add(u * UNIT)
     }
 
     /// `at` in words, for messages.

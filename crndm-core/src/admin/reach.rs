@@ -36,7 +36,7 @@ pub(super) fn scan(
     let heap_off = i.geo.heap_off;
     let mut heap = i.bytes().get(to_usize(heap_off)..).unwrap_or_default();
     let root = i.header.root_off;
-    let roots: &[u64] = if root == 0 { &[] } else { &[root] };
+    let roots: &[u64] = if root.is_null() { &[] } else { &[root.get()] };
     // The walk follows the map and journal phases on the check's one progress bar.
     let total = check_work(&i.geo);
     let before = total - i.geo.heap_units * UNIT;

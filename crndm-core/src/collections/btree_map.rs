@@ -12,6 +12,7 @@ use super::raw_btree::{NodeShape, Path, RawBTree, Search};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;
@@ -348,7 +349,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
     fn remove_found(
         &mut self,
         path: &mut Path,
-        node: u64,
+        node: PoolOff,
         idx: usize,
         level: usize,
         j: &Journal<P>,

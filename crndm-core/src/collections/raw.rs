@@ -58,6 +58,7 @@ use std::collections::HashMap;
 
 use crate::alloc::buddy::{block_size, order_for};
 use crate::error::{Error, Result};
+use crate::offset::PoolOff;
 use crate::stm::journal::{Journal, TxLocal};
 use crate::stm::pool_type::MemPool;
 use crate::util::to_usize;
@@ -71,9 +72,9 @@ pub(crate) trait RawJournal {
     ///
     /// # Errors
     /// The allocation errors.
-    fn alloc(&self, size: u64, align: u64) -> Result<u64>;
+    fn alloc(&self, size: u64, align: u64) -> Result<PoolOff>;
     /// Frees a block after the transaction commits.
-    fn defer_free(&self, off: u64, order: u8);
+    fn defer_free(&self, off: PoolOff, order: u8);
     /// Saves the old bytes of a range before it changes in place (ranges outside the
     /// pool are ignored).
     fn log_range(&self, ptr: *const u8, len: usize);
@@ -227,11 +228,11 @@ impl<P: MemPool> RawJournal for Journal<P> {
     fn base(&self) -> *mut u8 {
         Journal::base(self)
     }
-    fn alloc(&self, size: u64, align: u64) -> Result<u64> {
-        Journal::alloc(self, size, align)
+    fn alloc(&self, size: u64, align: u64) -> Result<PoolOff> {
+        Journal::alloc(self, size, align).map(PoolOff::new)
     }
-    fn defer_free(&self, off: u64, order: u8) {
-        Journal::defer_free(self, off, order);
+    fn defer_free(&self, off: PoolOff, order: u8) {
+        Journal::defer_free(self, off.get(), order);
     }
     fn log_batch(&self, saves: &mut dyn FnMut()) {
         Journal::log_batch(self, saves);
@@ -334,7 +335,7 @@ impl Elem {
 ///
 /// # Errors
 /// The allocation errors; [`Error::OutOfSpace`] on overflow.
-pub(crate) fn alloc_elems(count: usize, e: Elem, j: &dyn RawJournal) -> Result<(u64, usize)> {
+pub(crate) fn alloc_elems(count: usize, e: Elem, j: &dyn RawJournal) -> Result<(PoolOff, usize)> {
     debug_assert!(
         e.size > 0 && count > 0,
         "zero-sized buffers are never allocated"
@@ -355,8 +356,8 @@ pub(crate) fn elems_order(cap: usize, e: Elem) -> Option<u8> {
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RawVec {
-    /// Pool offset of the buffer block, 0 for none (V1, V2).
-    buf: u64,
+    /// Pool offset of the buffer block, null for none (V1, V2).
+    buf: PoolOff,
     /// Slots in the buffer (V1).
     cap: u64,
     /// Initialised slots at the front (V3).
@@ -369,7 +370,7 @@ impl RawVec {
     /// An empty buffer header (no block).
     pub(crate) const fn new() -> RawVec {
         RawVec {
-            buf: 0,
+            buf: PoolOff::NULL,
             cap: 0,
             len: 0,
         }
@@ -392,14 +393,14 @@ impl RawVec {
     /// The address of slot 0, given the pool's base; dangling (aligned) without a
     /// buffer. Never dereferences anything.
     pub(crate) fn data(&self, base: *mut u8, e: Elem) -> *mut u8 {
-        if self.buf == 0 {
+        if self.buf.is_null() {
             e.dangling()
         } else {
             debug_assert!(
                 !base.is_null(),
                 "a collection's blocks are only reachable while its pool is open"
             );
-            base.wrapping_add(to_usize(self.buf))
+            base.wrapping_add(self.buf.to_usize())
         }
     }
 
@@ -411,10 +412,10 @@ impl RawVec {
     /// The live slots of the buffer at the start of the transaction (registering the
     /// buffer on its first touch; `None` without a buffer or for a fresh one).
     fn start(&self, j: &dyn RawJournal) -> Option<usize> {
-        if self.buf == 0 {
+        if self.buf.is_null() {
             return None;
         }
-        live_at_start(j, j.base().wrapping_add(to_usize(self.buf)), self.len())
+        live_at_start(j, j.base().wrapping_add(self.buf.to_usize()), self.len())
     }
 
     /// Saves the slots `[from, to)` before they are written: logs those live at the
@@ -486,7 +487,7 @@ impl RawVec {
     /// # Errors
     /// The allocation errors; nothing changes then.
     pub(crate) fn shrink_to_fit(&mut self, e: Elem, j: &dyn RawJournal) -> Result<()> {
-        if e.size == 0 || self.buf == 0 {
+        if e.size == 0 || self.buf.is_null() {
             return Ok(());
         }
         let len = self.len();
@@ -508,18 +509,18 @@ impl RawVec {
         let len = self.len();
         debug_assert!(want >= len && e.size > 0, "V3: the live slots must fit");
         let (new_buf, new_cap) = if want == 0 {
-            (0, 0)
+            (PoolOff::NULL, 0)
         } else {
             alloc_elems(want, e, j)?
         };
         let base = j.base();
         // The old buffer's live slots are registered before anything changes.
         self.start(j);
-        if new_buf != 0 {
-            mark_fresh(j, base.wrapping_add(to_usize(new_buf)));
+        if !new_buf.is_null() {
+            mark_fresh(j, base.wrapping_add(new_buf.to_usize()));
         }
-        if new_buf != 0 && len > 0 {
-            let dst = base.wrapping_add(to_usize(new_buf));
+        if !new_buf.is_null() && len > 0 {
+            let dst = base.wrapping_add(new_buf.to_usize());
             // The destination is a fresh block of at least `new_cap >= len` slots; both lie
             // in the mapping `j` keeps alive.
             // SAFETY: the source is the live slots of the old block (V2, V3), the
@@ -531,7 +532,7 @@ impl RawVec {
         j.log_range(std::ptr::from_ref(&self.buf).cast(), 16);
         self.buf = new_buf;
         self.cap = new_cap as u64;
-        if old.0 != 0
+        if !old.0.is_null()
             && let Some(order) = elems_order(old.1, e)
         {
             j.defer_free(old.0, order);
@@ -542,7 +543,7 @@ impl RawVec {
     /// Frees the buffer after commit (for the drop of the collection; the header is
     /// left as it is, since nothing reads it again).
     pub(crate) fn free_buffer(&self, e: Elem, j: &dyn RawJournal) {
-        if self.buf != 0
+        if !self.buf.is_null()
             && let Some(order) = elems_order(self.capacity(e), e)
         {
             j.defer_free(self.buf, order);
@@ -801,17 +802,17 @@ impl RawVec {
     pub(crate) fn visit_stored(&self, e: Elem, v: &mut crate::layout::PointerVisitor<'_>) {
         let (buf, cap, len) = (self.buf, self.cap, self.len);
         if e.size == 0 {
-            if buf != 0 {
+            if !buf.is_null() {
                 v.invalid(buf, "a buffer for zero-sized elements (V1)".into());
             }
-        } else if (buf == 0) != (cap == 0) {
+        } else if buf.is_null() != (cap == 0) {
             v.invalid(buf, format!("the buffer of a capacity of {cap} (V1)"));
         } else if len > cap {
             v.invalid(
                 buf,
                 format!("a buffer of {cap} elements holding {len} (V3)"),
             );
-        } else if buf != 0 {
+        } else if !buf.is_null() {
             match cap.checked_mul(e.size as u64) {
                 Some(bytes) => v.pointer(buf, bytes, e.align as u64),
                 None => v.invalid(buf, format!("a buffer of {cap} elements (V1)")),
@@ -843,10 +844,10 @@ mod tests {
         fn base(&self) -> *mut u8 {
             std::ptr::null_mut()
         }
-        fn alloc(&self, _: u64, _: u64) -> Result<u64> {
+        fn alloc(&self, _: u64, _: u64) -> Result<PoolOff> {
             Err(capacity_overflow())
         }
-        fn defer_free(&self, _: u64, _: u8) {}
+        fn defer_free(&self, _: PoolOff, _: u8) {}
         fn log_range(&self, ptr: *const u8, len: usize) {
             self.logged.borrow_mut().push((ptr as usize, len));
         }

@@ -41,6 +41,7 @@ use super::raw::{
 };
 use crate::alloc::buddy::order_for;
 use crate::error::Result;
+use crate::offset::PoolOff;
 use crate::util::to_usize;
 
 /// B: the minimum number of children of a non-root internal node.
@@ -131,23 +132,27 @@ unsafe fn len_of(n: *mut u8) -> usize {
 ///
 /// # Safety
 /// 1. As [`len_of`] (1), `n` is internal and `i <= CAP`.
-unsafe fn edge_of(s: NodeShape, n: *mut u8, i: usize) -> u64 {
+unsafe fn edge_of(s: NodeShape, n: *mut u8, i: usize) -> PoolOff {
     debug_assert!(i <= CAP);
     // SAFETY: (1) inside the internal node's block, 8-aligned.
-    unsafe { read_word(s.edge(n, i)) }
+    PoolOff::new(unsafe { read_word(s.edge(n, i)) })
 }
 
 /// A position in the tree: the internal nodes above it with the edge taken, then the
 /// node and index of one entry. For search paths, only the edges.
-pub(crate) type Path = Vec<(u64, usize)>;
+pub(crate) type Path = Vec<(PoolOff, usize)>;
 
 /// The result of a search.
 #[derive(Debug)]
 pub(crate) enum Search {
     /// The key is entry `idx` of `node` at `level`; `path` holds the nodes above it.
-    Found { node: u64, idx: usize, level: usize },
+    Found {
+        node: PoolOff,
+        idx: usize,
+        level: usize,
+    },
     /// The key would be inserted at `idx` of leaf `node`.
-    Vacant { node: u64, idx: usize },
+    Vacant { node: PoolOff, idx: usize },
     /// The tree is empty.
     Empty,
 }
@@ -167,8 +172,8 @@ struct W<'a> {
 }
 
 impl W<'_> {
-    fn node(&self, off: u64) -> *mut u8 {
-        self.base.wrapping_add(to_usize(off))
+    fn node(&self, off: PoolOff) -> *mut u8 {
+        self.base.wrapping_add(off.to_usize())
     }
 
     /// The length of node `n`, and the entries it held when the running transaction
@@ -254,10 +259,10 @@ impl W<'_> {
     ///
     /// # Safety
     /// 1. As [`edge_of`] (1).
-    unsafe fn set_edge(&self, n: *mut u8, i: usize, off: u64) {
+    unsafe fn set_edge(&self, n: *mut u8, i: usize, off: PoolOff) {
         debug_assert!(i <= CAP);
         // SAFETY: (1) inside the block, 8-aligned.
-        unsafe { write_word(self.s.edge(n, i), off) };
+        unsafe { write_word(self.s.edge(n, i), off.get()) };
     }
 
     /// Copies a key and a value from `k`, `v` into entry `i` of `n` (saved by the
@@ -278,7 +283,7 @@ impl W<'_> {
     ///
     /// # Errors
     /// The allocation errors.
-    fn new_node(&self, level: usize) -> Result<u64> {
+    fn new_node(&self, level: usize) -> Result<PoolOff> {
         let off = self
             .j
             .alloc(self.s.size(level) as u64, self.s.align as u64)?;
@@ -305,7 +310,7 @@ impl W<'_> {
         n: *mut u8,
         internal: bool,
         idx: usize,
-        (k, v, edge): (*const u8, *const u8, u64),
+        (k, v, edge): (*const u8, *const u8, PoolOff),
     ) {
         // SAFETY: (1).
         let (len, st) = unsafe { self.open(n) };
@@ -348,7 +353,7 @@ impl W<'_> {
         internal: bool,
         from: usize,
         keep: usize,
-        first_edge: Option<u64>,
+        first_edge: Option<PoolOff>,
     ) {
         // SAFETY: (1).
         let (len, st_n) = unsafe { self.open(n) };
@@ -511,7 +516,7 @@ impl W<'_> {
         kidx: usize,
         left: *mut u8,
         right: *mut u8,
-        roff: u64,
+        roff: PoolOff,
         level: usize,
     ) {
         let s = self.s;
@@ -562,8 +567,8 @@ impl W<'_> {
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RawBTree {
-    /// Pool offset of the root node, 0 when empty (T1).
-    root: u64,
+    /// Pool offset of the root node, null when empty (T1).
+    root: PoolOff,
     /// Levels below the root (T5).
     height: u64,
     /// Entries (T1).
@@ -576,7 +581,7 @@ impl RawBTree {
     /// An empty tree.
     pub(crate) const fn new() -> RawBTree {
         RawBTree {
-            root: 0,
+            root: PoolOff::NULL,
             height: 0,
             len: 0,
         }
@@ -613,8 +618,8 @@ impl RawBTree {
         &mut self,
         s: NodeShape,
         j: &dyn RawJournal,
-        path: &[(u64, usize)],
-        vacant: Option<(u64, usize)>,
+        path: &[(PoolOff, usize)],
+        vacant: Option<(PoolOff, usize)>,
         k: *const u8,
         v: *const u8,
     ) -> Result<()> {
@@ -625,10 +630,10 @@ impl RawBTree {
         };
         let Some((leaf, idx)) = vacant else {
             // The empty tree: one leaf becomes the root.
-            debug_assert_eq!(self.root, 0);
+            debug_assert!(self.root.is_null());
             let off = w.new_node(0)?;
             // SAFETY: (3); a fresh leaf with room.
-            unsafe { w.insert_fit(w.node(off), false, 0, (k, v, 0)) };
+            unsafe { w.insert_fit(w.node(off), false, 0, (k, v, PoolOff::NULL)) };
             self.log_header(j);
             self.root = off;
             self.height = 0;
@@ -668,7 +673,7 @@ impl RawBTree {
         // From here on nothing fails (but logging, which aborts the transaction).
         let kv_len = s.key.size + s.val.size;
         let mut bufs = [vec![0u8; kv_len], vec![0u8; kv_len]];
-        let mut ins = (k, v, 0u64);
+        let mut ins = (k, v, PoolOff::NULL);
         let (mut node, mut idx, mut level) = (leaf, idx, 0);
         let mut depth = path.len();
         loop {
@@ -731,7 +736,7 @@ impl RawBTree {
         s: NodeShape,
         j: &dyn RawJournal,
         path: &mut Path,
-        node: u64,
+        node: PoolOff,
         idx: usize,
         level: usize,
     ) {
@@ -779,7 +784,7 @@ impl RawBTree {
     ///
     /// # Safety
     /// 1. As [`remove`](Self::remove) (1); `path` leads to `node`.
-    unsafe fn rebalance(&mut self, w: &W<'_>, path: &mut Path, mut node: u64) {
+    unsafe fn rebalance(&mut self, w: &W<'_>, path: &mut Path, mut node: PoolOff) {
         let s = w.s;
         let mut level = 0;
         loop {
@@ -795,7 +800,7 @@ impl RawBTree {
                         self.root = unsafe { edge_of(s, n, 0) };
                         self.height -= 1;
                     } else {
-                        self.root = 0;
+                        self.root = PoolOff::NULL;
                         self.height = 0;
                     }
                     if let Some(order) = s.order(level) {
@@ -851,16 +856,16 @@ impl RawBTree {
     ///
     /// # Safety
     /// 1. `base` is offset 0 of the open pool this tree belongs to, `s` its shape.
-    unsafe fn nodes(&self, base: *mut u8, s: NodeShape) -> Vec<(u64, usize)> {
+    unsafe fn nodes(&self, base: *mut u8, s: NodeShape) -> Vec<(PoolOff, usize)> {
         let mut out = Vec::new();
-        if self.root == 0 {
+        if self.root.is_null() {
             return out;
         }
         let mut todo = vec![(self.root, self.height())];
         while let Some((off, level)) = todo.pop() {
             out.push((off, level));
             if level > 0 {
-                let n = base.wrapping_add(to_usize(off));
+                let n = base.wrapping_add(off.to_usize());
                 // SAFETY: (1) live internal nodes (T2, T3).
                 let len = unsafe { len_of(n) };
                 for i in 0..=len {
@@ -897,7 +902,7 @@ impl RawBTree {
     #[cfg(feature = "internals")]
     pub(crate) unsafe fn heap_bytes<K, V>(&self, base: *mut u8) -> u64 {
         let s = NodeShape::of::<K, V>();
-        if self.root == 0 {
+        if self.root.is_null() {
             return 0;
         }
         let mut todo = vec![(self.root, self.height())];
@@ -906,7 +911,7 @@ impl RawBTree {
             let order = order_for(s.size(level) as u64, s.align as u64);
             bytes += order.map_or(0, crate::alloc::buddy::block_size);
             if level > 0 {
-                let n = base.wrapping_add(to_usize(off));
+                let n = base.wrapping_add(off.to_usize());
                 // SAFETY: (1) a live node (T2), walked from the root.
                 let len = unsafe { len_of(n) };
                 for i in 0..=len {
@@ -931,7 +936,7 @@ impl RawBTree {
         base: *mut u8,
     ) -> std::result::Result<(), String> {
         let s = NodeShape::of::<K, V>();
-        if self.root == 0 {
+        if self.root.is_null() {
             return if self.len == 0 && self.height == 0 {
                 Ok(())
             } else {
@@ -939,11 +944,11 @@ impl RawBTree {
             };
         }
         // (node, level, lower bound, upper bound) to visit.
-        let mut todo: Vec<(u64, usize, Option<&K>, Option<&K>)> =
+        let mut todo: Vec<(PoolOff, usize, Option<&K>, Option<&K>)> =
             vec![(self.root, self.height(), None, None)];
         let mut count = 0;
         while let Some((off, level, lo, hi)) = todo.pop() {
-            let n = base.wrapping_add(to_usize(off));
+            let n = base.wrapping_add(off.to_usize());
             // SAFETY: (1) live nodes (T2), walked from the root.
             let len = unsafe { len_of(n) };
             let min = if off == self.root { 1 } else { MIN_LEN };
@@ -997,12 +1002,12 @@ impl RawBTree {
         Q: Ord + ?Sized,
     {
         let s = NodeShape::of::<K, V>();
-        if self.root == 0 {
+        if self.root.is_null() {
             return Search::Empty;
         }
         let (mut node, mut level) = (self.root, self.height());
         loop {
-            let n = base.wrapping_add(to_usize(node));
+            let n = base.wrapping_add(node.to_usize());
             // SAFETY: (1) a live node (T2).
             let len = unsafe { len_of(n) };
             let key = |i: usize| -> &K {
@@ -1034,9 +1039,9 @@ impl RawBTree {
     /// # Safety
     /// 1. As [`search`](Self::search) (1); `node` is a live node of this tree and
     ///    `idx < len`.
-    pub(crate) unsafe fn kv<K, V>(&self, base: *mut u8, node: u64, idx: usize) -> (&K, &V) {
+    pub(crate) unsafe fn kv<K, V>(&self, base: *mut u8, node: PoolOff, idx: usize) -> (&K, &V) {
         let s = NodeShape::of::<K, V>();
-        let n = base.wrapping_add(to_usize(node));
+        let n = base.wrapping_add(node.to_usize());
         // SAFETY: (1) initialised, aligned (T3, A2); shared access only, changes need
         // `&mut self`.
         let k = unsafe { &*s.key(n, idx).cast::<K>() };
@@ -1051,12 +1056,12 @@ impl RawBTree {
     /// 1. As [`kv`](Self::kv) (1), with `base == j.base()`.
     pub(crate) unsafe fn value_mut_logged<'a, K, V>(
         &'a mut self,
-        node: u64,
+        node: PoolOff,
         idx: usize,
         j: &dyn RawJournal,
     ) -> &'a mut V {
         let s = NodeShape::of::<K, V>();
-        let n = j.base().wrapping_add(to_usize(node));
+        let n = j.base().wrapping_add(node.to_usize());
         // SAFETY: (1) a live node.
         let start = live_at_start(j, n, unsafe { len_of(n) });
         save_slots(j, s.val(n, 0), s.val.size, (idx, idx + 1), start);
@@ -1071,9 +1076,9 @@ impl RawBTree {
     /// 1. As [`kv`](Self::kv) (1).
     /// 2. The caller removes the entry ([`remove`](Self::remove)) before anything
     ///    reads it again, within the same transaction.
-    pub(crate) unsafe fn read_kv<K, V>(&self, base: *mut u8, node: u64, idx: usize) -> (K, V) {
+    pub(crate) unsafe fn read_kv<K, V>(&self, base: *mut u8, node: PoolOff, idx: usize) -> (K, V) {
         let s = NodeShape::of::<K, V>();
-        let n = base.wrapping_add(to_usize(node));
+        let n = base.wrapping_add(node.to_usize());
         // SAFETY: (1), (2).
         let k = unsafe { s.key(n, idx).cast::<K>().read() };
         // SAFETY: (1), (2).
@@ -1093,7 +1098,7 @@ impl RawBTree {
         // SAFETY: (1).
         for (off, _) in unsafe { self.nodes(base, s) } {
             // SAFETY: (1) a live node.
-            let len = unsafe { len_of(base.wrapping_add(to_usize(off))) };
+            let len = unsafe { len_of(base.wrapping_add(off.to_usize())) };
             for i in 0..len {
                 // SAFETY: (1), (2).
                 out.push(unsafe { self.read_kv::<K, V>(base, off, i) });
@@ -1107,7 +1112,7 @@ impl RawBTree {
     /// # Safety
     /// 1. `base` is offset 0 of the open pool this tree belongs to, `s` its shape.
     pub(crate) unsafe fn first(&self, base: *mut u8, s: NodeShape) -> Option<Path> {
-        if self.root == 0 {
+        if self.root.is_null() {
             return None;
         }
         let mut c = Vec::with_capacity(self.height() + 1);
@@ -1115,7 +1120,7 @@ impl RawBTree {
         for _ in 0..self.height() {
             c.push((node, 0));
             // SAFETY: (1) a live internal node.
-            node = unsafe { edge_of(s, base.wrapping_add(to_usize(node)), 0) };
+            node = unsafe { edge_of(s, base.wrapping_add(node.to_usize()), 0) };
         }
         c.push((node, 0));
         Some(c)
@@ -1126,13 +1131,13 @@ impl RawBTree {
     /// # Safety
     /// 1. As [`first`](Self::first) (1).
     pub(crate) unsafe fn last(&self, base: *mut u8, s: NodeShape) -> Option<Path> {
-        if self.root == 0 {
+        if self.root.is_null() {
             return None;
         }
         let mut c = Vec::with_capacity(self.height() + 1);
         let mut node = self.root;
         for _ in 0..self.height() {
-            let n = base.wrapping_add(to_usize(node));
+            let n = base.wrapping_add(node.to_usize());
             // SAFETY: (1) a live internal node.
             let len = unsafe { len_of(n) };
             c.push((node, len));
@@ -1140,7 +1145,7 @@ impl RawBTree {
             node = unsafe { edge_of(s, n, len) };
         }
         // SAFETY: (1) a live, non-empty leaf (T3).
-        let len = unsafe { len_of(base.wrapping_add(to_usize(node))) };
+        let len = unsafe { len_of(base.wrapping_add(node.to_usize())) };
         c.push((node, len - 1));
         Some(c)
     }
@@ -1153,7 +1158,7 @@ impl RawBTree {
     pub(crate) unsafe fn advance(&self, base: *mut u8, s: NodeShape, c: &mut Path) -> bool {
         let d = c.len() - 1;
         let (node, i) = c[d];
-        let n = base.wrapping_add(to_usize(node));
+        let n = base.wrapping_add(node.to_usize());
         let level = self.height() - d;
         if level > 0 {
             c[d].1 = i + 1;
@@ -1162,7 +1167,7 @@ impl RawBTree {
             for _ in 1..level {
                 c.push((m, 0));
                 // SAFETY: (1) live internal nodes down to the leaves (T5).
-                m = unsafe { edge_of(s, base.wrapping_add(to_usize(m)), 0) };
+                m = unsafe { edge_of(s, base.wrapping_add(m.to_usize()), 0) };
             }
             c.push((m, 0));
             return true;
@@ -1175,7 +1180,7 @@ impl RawBTree {
         c.pop();
         while let Some((p, e)) = c.pop() {
             // SAFETY: (1) a live internal node of the path.
-            if e < unsafe { len_of(base.wrapping_add(to_usize(p))) } {
+            if e < unsafe { len_of(base.wrapping_add(p.to_usize())) } {
                 c.push((p, e));
                 return true;
             }
@@ -1190,13 +1195,13 @@ impl RawBTree {
     pub(crate) unsafe fn retreat(&self, base: *mut u8, s: NodeShape, c: &mut Path) -> bool {
         let d = c.len() - 1;
         let (node, i) = c[d];
-        let n = base.wrapping_add(to_usize(node));
+        let n = base.wrapping_add(node.to_usize());
         let level = self.height() - d;
         if level > 0 {
             // SAFETY: (1) an internal node; `i <= len`.
             let mut m = unsafe { edge_of(s, n, i) };
             for _ in 1..level {
-                let mn = base.wrapping_add(to_usize(m));
+                let mn = base.wrapping_add(m.to_usize());
                 // SAFETY: (1) live internal nodes down to the leaves.
                 let l = unsafe { len_of(mn) };
                 c.push((m, l));
@@ -1204,7 +1209,7 @@ impl RawBTree {
                 m = unsafe { edge_of(s, mn, l) };
             }
             // SAFETY: (1) a live, non-empty leaf.
-            let l = unsafe { len_of(base.wrapping_add(to_usize(m))) };
+            let l = unsafe { len_of(base.wrapping_add(m.to_usize())) };
             c.push((m, l - 1));
             return true;
         }
@@ -1294,13 +1299,13 @@ impl RawBTree {
         Q: Ord + ?Sized,
     {
         let s = NodeShape::of::<K, V>();
-        if self.root == 0 {
+        if self.root.is_null() {
             return None;
         }
         let mut c = Vec::with_capacity(self.height() + 1);
         let (mut node, mut level) = (self.root, self.height());
         loop {
-            let n = base.wrapping_add(to_usize(node));
+            let n = base.wrapping_add(node.to_usize());
             // SAFETY: (1) a live node.
             let len = unsafe { len_of(n) };
             let idx = (0..len)
@@ -1333,7 +1338,7 @@ unsafe fn split_insert(
     r: *mut u8,
     internal: bool,
     idx: usize,
-    ins: (*const u8, *const u8, u64),
+    ins: (*const u8, *const u8, PoolOff),
     median: &mut [u8],
 ) {
     let s = w.s;
@@ -1372,12 +1377,12 @@ impl RawBTree {
     /// tree has (T1) (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, s: NodeShape, v: &mut crate::layout::PointerVisitor<'_>) {
         let (root, height, len) = (self.root, self.height, self.len);
-        if (root == 0) != (len == 0) || (root == 0 && height != 0) {
+        if root.is_null() != (len == 0) || (root.is_null() && height != 0) {
             v.invalid(
                 root,
                 format!("the root node of a tree of {len} entries and height {height} (T1)"),
             );
-        } else if root != 0 {
+        } else if !root.is_null() {
             let size = if height == 0 {
                 s.leaf_size
             } else {

@@ -45,6 +45,7 @@ use super::raw::{
     Elem, RawJournal, alloc_elems, elems_order, is_fresh, mark_fresh, read_word, save, write_word,
 };
 use crate::error::Result;
+use crate::offset::PoolOff;
 use crate::util::to_usize;
 
 /// The smallest table.
@@ -89,8 +90,8 @@ pub(crate) fn tag_of(hash: u64) -> u64 {
 #[repr(C)]
 #[derive(Debug)]
 pub(crate) struct RawTable {
-    /// Pool offset of the table block, 0 for none (H1).
-    table: u64,
+    /// Pool offset of the table block, null for none (H1).
+    table: PoolOff,
     /// Slots (H2).
     cap: u64,
     /// Occupied slots (H2).
@@ -103,7 +104,7 @@ impl RawTable {
     /// An empty table header (no block).
     pub(crate) const fn new() -> RawTable {
         RawTable {
-            table: 0,
+            table: PoolOff::NULL,
             cap: 0,
             len: 0,
         }
@@ -125,7 +126,7 @@ impl RawTable {
 
     /// The address of slot `i`; never dereferences anything.
     fn slot(&self, base: *mut u8, i: usize, s: SlotShape) -> *mut u8 {
-        base.wrapping_add(to_usize(self.table) + i * s.slot.size)
+        base.wrapping_add(self.table.to_usize() + i * s.slot.size)
     }
 
     /// The tag of slot `i < cap`.
@@ -318,7 +319,7 @@ impl RawTable {
         );
         let base = j.base();
         let new_table = if cap == 0 {
-            0
+            PoolOff::NULL
         } else {
             let (off, _) = alloc_elems(cap, s.slot, j)?;
             off
@@ -328,8 +329,8 @@ impl RawTable {
             cap: cap as u64,
             len: self.len,
         };
-        if new_table != 0 {
-            let p = base.wrapping_add(to_usize(new_table));
+        if !new_table.is_null() {
+            let p = base.wrapping_add(new_table.to_usize());
             mark_fresh(j, p);
             // SAFETY: a fresh block of at least `cap` slots (alloc_elems) in the mapping
             // `j` keeps alive; zero tags mark every slot empty (H3).
@@ -359,7 +360,7 @@ impl RawTable {
         j.log_range(std::ptr::from_ref(&self.table).cast(), 16);
         self.table = new.table;
         self.cap = new.cap;
-        if old.0 != 0
+        if !old.0.is_null()
             && let Some(order) = elems_order(old.1, s.slot)
         {
             j.defer_free(old.0, order);
@@ -370,7 +371,7 @@ impl RawTable {
     /// Frees the table after commit (for the drop of the map; the header is left as it
     /// is, since nothing reads it again).
     pub(crate) fn free_table(&self, s: SlotShape, j: &dyn RawJournal) {
-        if self.table != 0
+        if !self.table.is_null()
             && let Some(order) = elems_order(self.capacity(), s.slot)
         {
             j.defer_free(self.table, order);
@@ -553,13 +554,13 @@ impl RawTable {
     /// (H1, H2) (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, s: SlotShape, v: &mut crate::layout::PointerVisitor<'_>) {
         let (table, cap, len) = (self.table, self.cap, self.len);
-        if (table == 0) != (cap == 0) {
+        if table.is_null() != (cap == 0) {
             v.invalid(table, format!("the table of a capacity of {cap} (H1)"));
         } else if cap != 0 && (!cap.is_power_of_two() || cap < MIN_CAP as u64) {
             v.invalid(table, format!("a table of {cap} slots (H2)"));
         } else if u128::from(len) * 4 > u128::from(cap) * 3 {
             v.invalid(table, format!("a table of {cap} slots holding {len} (H2)"));
-        } else if table != 0 {
+        } else if !table.is_null() {
             match cap.checked_mul(s.slot.size as u64) {
                 Some(bytes) => v.pointer(table, bytes, s.slot.align as u64),
                 None => v.invalid(table, format!("a table of {cap} slots (H2)")),

@@ -28,8 +28,10 @@
 //! - **H3** the mutable line (192..256) is changed only by an 8-byte store (generation)
 //!   or inside a transaction (root slot).
 
+use crate::alloc::buddy::{UNIT, UNIT_LOG};
 use crate::error::{Error, Region, Result};
 use crate::hashers::fnv1a;
+use crate::offset::PoolOff;
 use crate::pool::options::{PAGE, PoolOptions};
 
 /// The first eight bytes of every pool file.
@@ -47,7 +49,7 @@ pub(crate) const MAX_LANES: u32 = 1024;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct RegionDesc {
-    pub(crate) off: u64,
+    pub(crate) off: PoolOff,
     pub(crate) len: u64,
 }
 
@@ -70,7 +72,7 @@ pub(crate) struct Header {
     pub(crate) checksum: u64,
     // ---- mutable line ----
     pub(crate) generation: u64,
-    pub(crate) root_off: u64,
+    pub(crate) root_off: PoolOff,
     pub(crate) root_size: u64,
     pub(crate) root_align: u64,
     pub(crate) root_hash: u64,
@@ -124,11 +126,11 @@ impl Geometry {
         let avail = size
             .checked_sub(fixed)
             .ok_or(bad("too small for the header and journals"))?;
-        let units = avail / (super::super::alloc::buddy::UNIT + 1);
+        let units = avail / (UNIT + 1);
         let map_len = units.next_multiple_of(PAGE);
         let heap_off = fixed + map_len;
-        let heap_units = units.min(size.saturating_sub(heap_off) / 64);
-        if heap_units < 64 {
+        let heap_units = units.min(size.saturating_sub(heap_off) / UNIT);
+        if heap_units < PAGE / UNIT {
             return Err(bad("leaves less than 4 KiB of heap"));
         }
         Ok(Geometry {
@@ -146,20 +148,20 @@ impl Geometry {
     pub(crate) fn region(&self, r: Region) -> RegionDesc {
         match r {
             Region::Header => RegionDesc {
-                off: 0,
+                off: PoolOff::NULL,
                 len: HEADER_REGION,
             },
             Region::Journals => RegionDesc {
-                off: self.journals_off,
+                off: PoolOff::new(self.journals_off),
                 len: u64::from(self.lanes) * self.lane_size,
             },
             Region::AllocMap => RegionDesc {
-                off: self.map_off,
+                off: PoolOff::new(self.map_off),
                 len: self.map_len,
             },
             Region::Heap => RegionDesc {
-                off: self.heap_off,
-                len: self.heap_units * 64,
+                off: PoolOff::new(self.heap_off),
+                len: self.heap_units * UNIT,
             },
         }
     }
@@ -174,7 +176,7 @@ impl Header {
             header_len: 4096,
             uuid,
             pool_size: geo.pool_size,
-            unit_log: crate::alloc::buddy::UNIT_LOG,
+            unit_log: UNIT_LOG,
             lanes: geo.lanes,
             lane_size: geo.lane_size,
             regions: Region::ALL.map(|r| geo.region(r)),
@@ -182,7 +184,7 @@ impl Header {
             reserved: [0; 7],
             checksum: 0,
             generation: 0,
-            root_off: 0,
+            root_off: PoolOff::NULL,
             root_size: 0,
             root_align: 0,
             root_hash: 0,
@@ -197,7 +199,8 @@ impl Header {
         if bytes.len() < size_of::<Header>() {
             return None;
         }
-        // Every bit pattern is a valid `Header` (integers and byte arrays only).
+        // Every bit pattern is a valid `Header` (integers, byte arrays and `PoolOff`s,
+        // which are `repr(transparent)` `u64`s, only).
         // SAFETY: `bytes` has at least size_of::<Header>() bytes (checked above);
         // `read_unaligned` needs no alignment.
         Some(unsafe { bytes.as_ptr().cast::<Header>().read_unaligned() })
@@ -252,10 +255,10 @@ impl Header {
                 file: file_len,
             });
         }
-        if self.unit_log != crate::alloc::buddy::UNIT_LOG {
+        if self.unit_log != UNIT_LOG {
             return Err(corrupt(
                 "unit_log",
-                format!("is {}, expected 6", self.unit_log),
+                format!("is {}, expected {UNIT_LOG}", self.unit_log),
             ));
         }
         if self.lanes == 0 || self.lanes > MAX_LANES {
@@ -277,20 +280,20 @@ impl Header {
         for (r, d) in Region::ALL.into_iter().zip(self.regions) {
             let out = || Error::RegionOutOfBounds {
                 region: r,
-                off: d.off,
+                off: d.off.get(),
                 len: d.len,
             };
-            let stop = d.off.checked_add(d.len).ok_or_else(out)?;
-            if d.off < end || stop > self.pool_size || !d.off.is_multiple_of(PAGE) {
+            let stop = d.off.checked_add(d.len).ok_or_else(out)?.get();
+            if d.off.get() < end || stop > self.pool_size || !d.off.is_multiple_of(PAGE) {
                 return Err(out());
             }
             end = stop;
         }
         let [header, journals, map, heap] = self.regions;
-        if header.off != 0 || header.len != HEADER_REGION {
+        if !header.off.is_null() || header.len != HEADER_REGION {
             return Err(Error::RegionOutOfBounds {
                 region: Region::Header,
-                off: header.off,
+                off: header.off.get(),
                 len: header.len,
             });
         }
@@ -301,7 +304,7 @@ impl Header {
             ));
         }
         if self.heap_units == 0
-            || Some(heap.len) != self.heap_units.checked_mul(64)
+            || Some(heap.len) != self.heap_units.checked_mul(UNIT)
             || map.len < self.heap_units
         {
             return Err(corrupt(
@@ -316,16 +319,16 @@ impl Header {
             pool_size: self.pool_size,
             lanes: self.lanes,
             lane_size: self.lane_size,
-            journals_off: journals.off,
-            map_off: map.off,
+            journals_off: journals.off.get(),
+            map_off: map.off.get(),
             map_len: map.len,
-            heap_off: heap.off,
+            heap_off: heap.off.get(),
             heap_units: self.heap_units,
         };
-        if self.root_off != 0
-            && (self.root_off < geo.heap_off
-                || self.root_off >= geo.heap_off + heap.len
-                || !self.root_off.is_multiple_of(64))
+        if !self.root_off.is_null()
+            && (self.root_off < heap.off
+                || self.root_off >= heap.off.add(heap.len)
+                || !self.root_off.is_multiple_of(UNIT))
         {
             return Err(corrupt(
                 "root_off",
@@ -361,10 +364,10 @@ mod tests {
             for r in Region::ALL {
                 let d = geo.region(r);
                 assert!(
-                    d.off >= end && d.off.is_multiple_of(PAGE),
+                    d.off.get() >= end && d.off.is_multiple_of(PAGE),
                     "{r} in {mib} MiB"
                 );
-                end = d.off + d.len;
+                end = d.off.add(d.len).get();
             }
             assert!(end <= geo.pool_size);
             assert!(geo.map_len >= geo.heap_units);
@@ -407,7 +410,7 @@ mod tests {
             })
         ));
         let mut x = h;
-        x.regions[2].off = 0;
+        x.regions[2].off = PoolOff::NULL;
         assert!(matches!(
             resum(x).validate(len),
             Err(Error::RegionOutOfBounds {
@@ -416,7 +419,7 @@ mod tests {
             })
         ));
         let mut x = h;
-        x.regions[1].off = u64::MAX;
+        x.regions[1].off = PoolOff::new(u64::MAX);
         assert!(matches!(
             resum(x).validate(len),
             Err(Error::RegionOutOfBounds {
@@ -440,7 +443,7 @@ mod tests {
             })
         ));
         let mut x = h;
-        x.root_off = 8;
+        x.root_off = PoolOff::new(8);
         assert!(matches!(
             x.validate(len),
             Err(Error::CorruptHeader {

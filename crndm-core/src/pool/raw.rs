@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use crate::alloc::{AllocStats, Heap};
 use crate::error::{Error, Region, Result};
+use crate::offset::PoolOff;
 use crate::persist::{Mode, Persister};
 use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, HEADER_REGION, Header};
@@ -447,7 +448,7 @@ fn read_prefix(file: &File, buf: &mut [u8]) -> std::io::Result<usize> {
 }
 
 /// Regions of a geometry, for reports.
-pub(crate) fn regions(geo: &Geometry) -> Vec<(Region, u64, u64)> {
+pub(crate) fn regions(geo: &Geometry) -> Vec<(Region, PoolOff, u64)> {
     Region::ALL
         .into_iter()
         .map(|r| {

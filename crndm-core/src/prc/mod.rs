@@ -12,6 +12,7 @@ use std::ops::Deref;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use raw::{Local, RcBox, Which, rc_box, vweak_identity};
@@ -40,14 +41,14 @@ use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 /// ```
 pub struct Prc<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
-    off: u64,
+    off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
 /// A persistent weak pointer to a [`Prc`] allocation: keeps the memory, not the value.
 pub struct PWeak<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
-    off: u64,
+    off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
@@ -55,7 +56,7 @@ pub struct PWeak<T: PSafe, P: MemPool> {
 /// thread), and never dangles: [`promote`](VWeak::promote) gives `None` once the pool
 /// was closed, or the object freed (and its memory perhaps reused).
 pub struct VWeak<T: PSafe, P: MemPool> {
-    off: u64,
+    off: PoolOff,
     /// The object's identity in the open pool (`OpenPool::vweak_id`).
     id: u64,
     /// The pool generation it was made in.

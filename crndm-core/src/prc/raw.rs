@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::alloc::buddy::order_for;
 use crate::error::Result;
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;
@@ -33,14 +34,14 @@ use crate::util::to_usize;
 /// How a kind of handle gets the right to change its allocation's counts (R3).
 pub(crate) trait Sharing {
     /// Takes that right for the allocation at `off` in transaction `j`.
-    fn claim<P: MemPool>(off: u64, j: &Journal<P>);
+    fn claim<P: MemPool>(off: PoolOff, j: &Journal<P>);
 }
 
 /// `Prc`: confined to one thread, so the transaction holding the handle has the right.
 pub(crate) enum Local {}
 
 impl Sharing for Local {
-    fn claim<P: MemPool>(_off: u64, _j: &Journal<P>) {}
+    fn claim<P: MemPool>(_off: PoolOff, _j: &Journal<P>) {}
 }
 
 /// `Parc`: the allocation's object lock, held until the transaction ends (two-phase).
@@ -48,8 +49,8 @@ pub(crate) enum Shared {}
 
 impl Sharing for Shared {
     #[track_caller]
-    fn claim<P: MemPool>(off: u64, j: &Journal<P>) {
-        j.lock_object(off);
+    fn claim<P: MemPool>(off: PoolOff, j: &Journal<P>) {
+        j.lock_object(off.get());
     }
 }
 
@@ -98,7 +99,7 @@ impl Counts {
     pub(crate) fn add<P: MemPool>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
         // The counts start their block (`RcBox` is `repr(C)`, counts first).
         let off = (std::ptr::from_ref(self) as usize).wrapping_sub(j.base() as usize);
-        j.require_live_block::<RcBox<()>>(off as u64);
+        j.require_live_block::<RcBox<()>>(PoolOff::new(off as u64));
         let cell = self.cell(w);
         j.log_range(cell.as_ptr().cast::<u8>(), 8);
         let new = cell.load(Ordering::Acquire).wrapping_add_signed(delta);
@@ -111,12 +112,12 @@ impl Counts {
 ///
 /// # Errors
 /// The allocation errors; `value` is dropped.
-pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<u64> {
+pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<PoolOff> {
     let size = size_of::<RcBox<T>>() as u64;
-    let off = j.alloc(size, align_of::<RcBox<T>>() as u64)?;
+    let off = PoolOff::new(j.alloc(size, align_of::<RcBox<T>>() as u64)?);
     // SAFETY: `off` is a fresh block of at least `size` bytes aligned for RcBox<T> (A2),
     // inside the mapping the journal keeps alive.
-    let ptr = unsafe { j.base().add(to_usize(off)) }.cast::<RcBox<T>>();
+    let ptr = unsafe { j.base().add(off.to_usize()) }.cast::<RcBox<T>>();
     let b = RcBox {
         counts: Counts {
             strong: AtomicU64::new(1),
@@ -135,10 +136,10 @@ pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<u64> {
 /// # Safety
 /// 1. `P` is open (a handle or a transaction keeps it so) and `off` is an `RcBox<T>`
 ///    block of it whose weak count is not 0 (R2).
-pub(crate) unsafe fn rc_box<'a, T, P: MemPool>(off: u64) -> &'a RcBox<T> {
+pub(crate) unsafe fn rc_box<'a, T, P: MemPool>(off: PoolOff) -> &'a RcBox<T> {
     let base = P::__slot().base();
     // SAFETY: (1) the block is inside the open pool.
-    let p = unsafe { base.add(to_usize(off)) }.cast::<RcBox<T>>();
+    let p = unsafe { base.add(off.to_usize()) }.cast::<RcBox<T>>();
     // SAFETY: (1) the block holds an RcBox<T>; shared access only (counts are atomics,
     // the value is changed only through logged cells).
     unsafe { &*p }
@@ -156,7 +157,7 @@ pub(crate) fn box_order<T>() -> Option<u8> {
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one strong handle, which it gives up.
-pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: PoolOff, j: &Journal<P>) -> bool {
     // A panic of the value's `Drop` poisons the transaction (issue 15, item 4).
     let _poison = j.poison_on_unwind();
     // SAFETY: (1).
@@ -178,16 +179,16 @@ pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> boo
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one weak reference, which it gives up.
-pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: PoolOff, j: &Journal<P>) -> bool {
     // SAFETY: (1).
     let b = unsafe { rc_box::<T, P>(off) };
     if b.counts.add(Which::Weak, -1, j) != 0 {
         return false;
     }
     if let Some(order) = box_order::<T>() {
-        j.defer_free(off, order);
+        j.defer_free(off.get(), order);
     }
-    j.forget_vweaks_on_commit(off);
+    j.forget_vweaks_on_commit(off.get());
     true
 }
 
@@ -198,7 +199,7 @@ pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool 
 /// # Errors
 /// The allocation errors; `value` is dropped.
 #[track_caller]
-pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) -> Result<u64> {
+pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) -> Result<PoolOff> {
     let off = new_box(value, j)?;
     S::claim(off, j);
     Ok(off)
@@ -210,7 +211,7 @@ pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) ->
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a strong or weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: u64, w: Which, j: &Journal<P>) {
+pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which, j: &Journal<P>) {
     S::claim(off, j);
     // SAFETY: (1).
     unsafe { rc_box::<T, P>(off) }.counts.add(w, 1, j);
@@ -222,7 +223,7 @@ pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: u64, w: Which, j: &
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: PoolOff, j: &Journal<P>) -> bool {
     S::claim(off, j);
     // SAFETY: (1).
     let c = unsafe { &rc_box::<T, P>(off).counts };
@@ -239,7 +240,7 @@ pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: u64, j: &Journal<P>
 /// (even if reused since).
 #[track_caller]
 pub(crate) fn promote<T, P: MemPool, S: Sharing>(
-    off: u64,
+    off: PoolOff,
     id: u64,
     generation: u64,
     j: &Journal<P>,
@@ -267,7 +268,7 @@ pub(crate) fn promote<T, P: MemPool, S: Sharing>(
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one count `w`, which it gives up.
-pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: u64, w: Which) {
+pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which) {
     with_current::<P, _>(|j| {
         if let Some(j) = j {
             S::claim(off, j);
@@ -282,7 +283,7 @@ pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: u64, w: Which) {
 }
 
 /// The identity and generation a new volatile weak pointer to `off` carries.
-pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
+pub(crate) fn vweak_identity<P: MemPool>(off: PoolOff) -> (u64, u64) {
     let slot = P::__slot();
     match slot.raw() {
         Ok(pool) => (pool.vweak_id(off), slot.generation()),
@@ -293,13 +294,18 @@ pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
 
 /// Whether a volatile weak pointer made with `(id, generation)` still names the live
 /// object at `off`.
-pub(crate) fn vweak_valid<P: MemPool>(off: u64, id: u64, generation: u64, j: &Journal<P>) -> bool {
+pub(crate) fn vweak_valid<P: MemPool>(
+    off: PoolOff,
+    id: u64,
+    generation: u64,
+    j: &Journal<P>,
+) -> bool {
     generation != 0 && generation == P::__slot().generation() && j.open_pool().vweak_alive(off, id)
 }
 
 /// Shows the root pointer check the stored offset `off` of an `RcBox<T>` handle
 /// (`RootLayout::visit_pointers`).
-pub(crate) fn visit_box<T>(off: u64, v: &mut crate::layout::PointerVisitor<'_>) {
+pub(crate) fn visit_box<T>(off: PoolOff, v: &mut crate::layout::PointerVisitor<'_>) {
     v.pointer(
         off,
         size_of::<RcBox<T>>() as u64,

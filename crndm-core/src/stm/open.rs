@@ -30,6 +30,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::error::Result;
+use crate::offset::PoolOff;
 use crate::pool::raw::RawPool;
 use crate::pool::{Flags, PoolOptions};
 use crate::primitive::{Condvar, LaneWord, Mutex, MutexGuard};
@@ -228,7 +229,7 @@ pub(crate) struct OpenPool {
     /// Object locks held by running transactions.
     pub(crate) locks: LockTable,
     /// Objects with volatile weak pointers: offset → identity (see [`OpenPool::vweak_id`]).
-    vweaks: Mutex<HashMap<u64, u64>>,
+    vweaks: Mutex<HashMap<PoolOff, u64>>,
     /// Truncations redo commits left unflushed (R1, `stm::truncations`).
     pub(crate) truncations: Truncations,
     /// Held while one thread takes every lane ([`OpenPool::quiesce`]), so that two such
@@ -352,7 +353,7 @@ impl OpenPool {
     /// counter of the process, not of this open pool: another file opened later into
     /// the same pool type can have the same generation number and an object at the same
     /// offset, and a `VWeak` of the first file must not name it.
-    pub(crate) fn vweak_id(&self, off: u64) -> u64 {
+    pub(crate) fn vweak_id(&self, off: PoolOff) -> u64 {
         static NEXT_VWEAK: AtomicU64 = AtomicU64::new(1);
         let mut m = self.vweaks.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry(off)
@@ -360,17 +361,18 @@ impl OpenPool {
     }
 
     /// Whether `id` still names the live object at `off`.
-    pub(crate) fn vweak_alive(&self, off: u64, id: u64) -> bool {
+    pub(crate) fn vweak_alive(&self, off: PoolOff, id: u64) -> bool {
         let m = self.vweaks.lock().unwrap_or_else(|p| p.into_inner());
         m.get(&off) == Some(&id)
     }
 
-    /// Forgets the object at `off` (its block was freed).
+    /// Forgets the object at `off` (its block was freed). (`off` is the journal's
+    /// `u64` until the journal's offsets are typed.)
     pub(crate) fn forget_vweaks(&self, off: u64) {
         self.vweaks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&off);
+            .remove(&PoolOff::new(off));
     }
 
     /// Waits until no transaction of the pool runs and keeps it so while the result

@@ -44,6 +44,7 @@
 //! value without drop glue (a counter, a `Cell<u64>`) is valid in its old bytes and just
 //! rolls back; a `VCell` in a block the transaction allocated is not restored at all.
 
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
@@ -90,8 +91,8 @@ impl<P: MemPool> Journal<P> {
     /// If none does: the transaction aborts.
     #[inline]
     #[track_caller]
-    pub(crate) fn require_live_block<T: ?Sized>(&self, off: u64) {
-        if !self.block_is_live(off) {
+    pub(crate) fn require_live_block<T: ?Sized>(&self, off: PoolOff) {
+        if !self.block_is_live(off.get()) {
             self.refuse_dead_block::<T>(off);
         }
     }
@@ -100,7 +101,7 @@ impl<P: MemPool> Journal<P> {
     #[cold]
     #[inline(never)]
     #[track_caller]
-    fn refuse_dead_block<T: ?Sized>(&self, off: u64) -> ! {
+    fn refuse_dead_block<T: ?Sized>(&self, off: PoolOff) -> ! {
         self.fail(&format_args!(
             "refused to use a persistent pointer to a `{}` at offset {off:#x} of `{}`: its \
              block is not allocated (the pointer outlived an aborted transaction, e.g. \

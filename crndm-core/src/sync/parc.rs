@@ -7,6 +7,7 @@ use std::ops::Deref;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::{PSafe, PSend};
+use crate::offset::PoolOff;
 use crate::prc::raw::{self, RcBox, Shared, Which, rc_box, vweak_identity};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
@@ -20,14 +21,14 @@ use crate::stm::pool_type::MemPool;
 /// transaction ends (see the [module docs](crate::sync)).
 pub struct Parc<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
-    off: u64,
+    off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
 /// A persistent weak pointer to a [`Parc`] allocation.
 pub struct PWeak<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
-    off: u64,
+    off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
@@ -35,7 +36,7 @@ pub struct PWeak<T: PSafe, P: MemPool> {
 /// (when `T: PSend`) and leave transactions. [`promote`](VWeak::promote) gives `None`
 /// once the pool was closed, or the value dropped, or its memory freed.
 pub struct VWeak<T: PSafe, P: MemPool> {
-    off: u64,
+    off: PoolOff,
     id: u64,
     generation: u64,
     _marker: PhantomData<(fn() -> T, P)>,
