@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Region, Result};
+use crate::offset::PoolOff;
 use crate::pool::inspect::RawFileReader;
 
 /// The root slot of a pool's header: where the root object is and its stored layout.
@@ -114,7 +115,7 @@ impl PoolBytes {
                 std::io::Error::new(std::io::ErrorKind::InvalidInput, "length too large"),
             )
         })?;
-        self.reader.read(off, n)
+        self.reader.read(PoolOff::new(off), n)
     }
 
     /// The header's root slot, or `None` if the pool has no root object. The range

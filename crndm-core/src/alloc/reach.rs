@@ -18,6 +18,7 @@
 //! marked-but-unscanned blocks (iterative re-scan). Memory is bounded by the heap size,
 //! never by the number of objects.
 
+use super::buddy::UNIT;
 use super::map::{Cell, decode, units_of};
 use crate::util::to_usize;
 
@@ -27,9 +28,6 @@ pub(crate) const WORKLIST_CAP: usize = 1 << 16;
 /// How many leaked blocks and damaged pointers a [`Reach`] lists by offset (the counts
 /// cover them all).
 pub(crate) const LISTED: usize = 16;
-
-/// Bytes of a heap unit.
-const UNIT: u64 = 64;
 
 /// Where the scan reads a used block's bytes.
 pub(crate) trait BlockSource {
@@ -109,18 +107,21 @@ impl Reach {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Bits(Vec<u64>, u64);
 
+/// Bits of one word of a [`Bits`].
+const WORD_BITS: u64 = u64::BITS as u64;
+
 impl Bits {
     fn new(n: u64) -> Bits {
-        Bits(vec![0; to_usize(n.div_ceil(64))], n)
+        Bits(vec![0; to_usize(n.div_ceil(WORD_BITS))], n)
     }
     fn len(&self) -> u64 {
         self.1
     }
     fn get(&self, i: u64) -> bool {
-        self.0[to_usize(i / 64)] & (1 << (i % 64)) != 0
+        self.0[to_usize(i / WORD_BITS)] & (1 << (i % WORD_BITS)) != 0
     }
     fn set(&mut self, i: u64) {
-        self.0[to_usize(i / 64)] |= 1 << (i % 64);
+        self.0[to_usize(i / WORD_BITS)] |= 1 << (i % WORD_BITS);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The public report of a reachability scan ([`Reachability`]), as returned by
 //! [`MemPool::leaks`](crate::MemPool::leaks) and shown by `crndm-pool check`.
 
-use super::buddy::block_size;
+use super::buddy::{UNIT, block_size};
 use super::reach::Reach;
 
 /// What a walk of the heap from the root found: which used blocks no persistent pointer
@@ -66,7 +66,7 @@ impl Reachability {
     }
 
     pub(crate) fn from_reach(r: &Reach, heap_off: u64) -> Reachability {
-        let off = |u: u64| heap_off + u * 64;
+        let off = |u: u64| heap_off + u * UNIT;
         Reachability {
             reachable_blocks: r.reachable,
             reachable_bytes: r.reachable_bytes,

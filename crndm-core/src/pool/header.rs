@@ -44,6 +44,9 @@ pub(crate) const HEADER_REGION: u64 = PAGE;
 const CHECKED: usize = 184;
 /// The largest number of journals a pool may declare.
 pub(crate) const MAX_LANES: u32 = 1024;
+/// Bytes of a lane's header, before its first record word (the lane format is
+/// `stm::lane`'s; `stm/open.rs` asserts its `LANE_HEADER` equal).
+pub(crate) const LANE_HEADER: u64 = 64;
 
 /// A region descriptor as stored in the header.
 #[repr(C)]

@@ -20,6 +20,7 @@ use crate::alloc::buddy::{UNIT, block_size};
 use crate::alloc::map::{self, Scan};
 use crate::alloc::{AllocStats, ClassStats};
 use crate::error::{Error, Region, Result};
+use crate::offset::PoolOff;
 use crate::persist::Mode;
 use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, Header};
@@ -200,7 +201,7 @@ impl RawFileReader {
     pub(crate) fn header(&self) -> Result<(Geometry, Header)> {
         let geo = read_geometry(&self.file, &self.path)?;
         let mut buf = [0u8; size_of::<Header>()];
-        self.read_exact(0, &mut buf)?;
+        self.read_exact(PoolOff::NULL, &mut buf)?;
         let header = Header::read_from(&buf).ok_or(Error::Truncated {
             len: self.len,
             needed: size_of::<Header>() as u64,
@@ -212,7 +213,7 @@ impl RawFileReader {
     ///
     /// # Errors
     /// I/O errors, including a file that shrank since it was opened.
-    pub(crate) fn read(&self, off: u64, len: usize) -> Result<Vec<u8>> {
+    pub(crate) fn read(&self, off: PoolOff, len: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0u8; len];
         self.read_exact(off, &mut buf)?;
         Ok(buf)
@@ -222,9 +223,9 @@ impl RawFileReader {
     ///
     /// # Errors
     /// I/O errors, including a short read.
-    fn read_exact(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+    fn read_exact(&self, off: PoolOff, buf: &mut [u8]) -> Result<()> {
         self.file
-            .read_exact_at(buf, off)
+            .read_exact_at(buf, off.get())
             .map_err(|e| Error::io("read", &self.path, e))
     }
 }

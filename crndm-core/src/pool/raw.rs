@@ -19,7 +19,7 @@ use crate::error::{Error, Region, Result};
 use crate::offset::PoolOff;
 use crate::persist::{Mode, Persister};
 use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
-use crate::pool::header::{Geometry, HEADER_REGION, Header};
+use crate::pool::header::{Geometry, HEADER_REGION, Header, LANE_HEADER};
 use crate::pool::lock::{LockedFile, lock};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
 use crate::util::to_usize;
@@ -365,10 +365,10 @@ impl RawPool {
     ///
     /// # Errors
     /// I/O errors, and reads past the end of the file.
-    pub(crate) fn read_at(&self, off: u64, buf: &mut [u8]) -> Result<()> {
+    pub(crate) fn read_at(&self, off: PoolOff, buf: &mut [u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
         self.file
-            .read_exact_at(buf, off)
+            .read_exact_at(buf, off.get())
             .map_err(|e| Error::io("read", &self.path, e))
     }
 }
@@ -382,7 +382,7 @@ impl Drop for RawPool {
         // Truncations committed transactions left unflushed (stm::truncations) become
         // durable with the same fence: a cleanly closed file holds no log.
         for i in 0..u64::from(self.geo.lanes) {
-            let at = self.geo.journals_off + i * self.geo.lane_size + 64;
+            let at = self.geo.journals_off + i * self.geo.lane_size + LANE_HEADER;
             // SAFETY: the first record word of lane `i`, inside the journals region of
             // the live mapping (validated geometry).
             let word = unsafe { self.map.ptr().add(to_usize(at)) };

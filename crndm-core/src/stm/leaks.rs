@@ -11,9 +11,11 @@
 //! pointers.
 
 use crate::alloc::Reachability;
+use crate::alloc::buddy::UNIT;
 use crate::alloc::map;
 use crate::alloc::reach::{self, BlockSource};
 use crate::error::{Error, Result};
+use crate::offset::PoolOff;
 use crate::pool::header::Header;
 use crate::pool::raw::RawPool;
 use crate::stm::open::OpenPool;
@@ -25,7 +27,7 @@ const WINDOW: u64 = 64 << 10;
 /// Used blocks read from the pool file, a window at a time.
 struct FileBlocks<'a> {
     raw: &'a RawPool,
-    heap_off: u64,
+    heap_off: PoolOff,
     units: u64,
     /// Heap unit of `buf[0]`.
     start: u64,
@@ -34,28 +36,28 @@ struct FileBlocks<'a> {
 
 impl BlockSource for FileBlocks<'_> {
     fn block(&mut self, unit: u64, order: u8) -> Option<&[u8]> {
-        let len = 64u64.checked_shl(u32::from(order))?;
-        let begin = unit.checked_mul(64)?;
-        let have = self.start * 64..self.start * 64 + self.buf.len() as u64;
+        let len = UNIT.checked_shl(u32::from(order))?;
+        let begin = unit.checked_mul(UNIT)?;
+        let have = self.start * UNIT..self.start * UNIT + self.buf.len() as u64;
         if begin < have.start || begin + len > have.end {
             // Windows start at a multiple of their size, so a walk that steps back and
             // forth over neighbouring blocks rereads nothing (a block larger than a
             // window is read whole; blocks are aligned to their size, A2).
             let size = len.max(WINDOW);
             let from = begin - begin % size;
-            let want = size.min(self.units * 64 - from);
+            let want = size.min(self.units * UNIT - from);
             self.buf.resize(to_usize(want), 0);
-            self.start = from / 64;
+            self.start = from / UNIT;
             if self
                 .raw
-                .read_at(self.heap_off + from, &mut self.buf)
+                .read_at(self.heap_off.add(from), &mut self.buf)
                 .is_err()
             {
                 self.buf.clear();
                 return None;
             }
         }
-        let at = to_usize(begin - self.start * 64);
+        let at = to_usize(begin - self.start * UNIT);
         self.buf.get(at..at + to_usize(len))
     }
 }
@@ -94,7 +96,7 @@ pub(crate) fn free_leaks(pool: &OpenPool) -> Result<(u64, u64)> {
     if r.damaged > 0 {
         let (at, w) = r.first_damage.first().copied().unwrap_or_default();
         return Err(Error::CorruptAllocator {
-            unit: w.saturating_sub(pool.raw.geometry().heap_off) / 64,
+            unit: w.saturating_sub(pool.raw.geometry().heap_off) / UNIT,
             reason: format!(
                 "{} pointers (the first at pool offset {at:#x}) name memory the map calls \
                  free; leaks are not freed from a damaged map",
@@ -113,7 +115,7 @@ pub(crate) fn free_leaks(pool: &OpenPool) -> Result<(u64, u64)> {
         batch.clear();
     };
     r.for_each_leak(&map, |u, k| {
-        batch.push((heap_off + u * 64, k));
+        batch.push((heap_off + u * UNIT, k));
         if batch.len() == FREE_BATCH {
             flush(&mut batch);
         }
@@ -138,12 +140,15 @@ fn scan_quiet(pool: &OpenPool) -> Result<(reach::Reach, Vec<u8>)> {
         map_bytes[to_usize(u)] = 0;
     }
     let mut slot = [0u8; 8];
-    raw.read_at(std::mem::offset_of!(Header, root_off) as u64, &mut slot)?;
+    raw.read_at(
+        PoolOff::new(std::mem::offset_of!(Header, root_off) as u64),
+        &mut slot,
+    )?;
     let root = u64::from_le_bytes(slot);
     let roots: &[u64] = if root == 0 { &[] } else { &[root] };
     let mut blocks = FileBlocks {
         raw,
-        heap_off: geo.heap_off,
+        heap_off: PoolOff::new(geo.heap_off),
         units: geo.heap_units,
         start: 0,
         buf: Vec::new(),

@@ -21,6 +21,8 @@
 //!   waits for nothing, so such an edge ends a chain and never makes a false cycle; the
 //!   release wakes the waiter, which records its new holder and checks again.
 
+use crate::alloc::buddy::UNIT_LOG;
+use crate::offset::PoolOff;
 use crate::primitive::{Condvar, Mutex, MutexGuard};
 use std::collections::HashMap;
 
@@ -42,7 +44,7 @@ struct Shard {
 /// The locks of one shard, and how many transactions wait for one of them.
 #[derive(Debug, Default)]
 struct Held {
-    owners: HashMap<u64, Owner>,
+    owners: HashMap<PoolOff, Owner>,
     /// Waiters on `released`: a release notifies only when there are some (a notify is
     /// a system call even when nobody waits). Changed under the shard's mutex, so a
     /// waiter counted before it sleeps is always woken.
@@ -118,9 +120,9 @@ impl LockTable {
         self.graph().remove(&waiter);
     }
 
-    fn shard(&self, off: u64) -> &Shard {
-        // Objects are at least 64-byte aligned; mix the higher bits.
-        let h = (off >> 6).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
+    fn shard(&self, off: PoolOff) -> &Shard {
+        // Objects are unit-aligned (blocks start on a unit); mix the higher bits.
+        let h = (off.get() >> UNIT_LOG).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
         &self.shards[crate::util::to_usize(h) % SHARDS]
     }
 
@@ -129,11 +131,14 @@ impl LockTable {
     }
 
     /// Takes the lock on `off` for `owner`, waiting while another transaction holds it.
+    /// (`off` is a `u64`, as the journal passes it, until the journal's offsets are
+    /// typed.)
     ///
     /// # Errors
     /// [`Deadlock`] if the holder waits, directly or through others, for a lock `owner`
     /// holds (K3): `owner` must give up (abort) for anyone to go on.
     pub(crate) fn lock(&self, off: u64, owner: Owner) -> Result<Taken, Deadlock> {
+        let off = PoolOff::new(off);
         let shard = self.shard(off);
         let mut held = Self::map(shard);
         loop {
@@ -156,6 +161,7 @@ impl LockTable {
 
     /// Takes the lock on `off` for `owner` if no other transaction holds it.
     pub(crate) fn try_lock(&self, off: u64, owner: Owner) -> Option<Taken> {
+        let off = PoolOff::new(off);
         let mut held = Self::map(self.shard(off));
         match held.owners.get(&off) {
             None => {
@@ -170,6 +176,7 @@ impl LockTable {
     /// Releases the locks `offs` held by `owner` (K2).
     pub(crate) fn unlock_all(&self, offs: &[u64], owner: Owner) {
         for &off in offs {
+            let off = PoolOff::new(off);
             let shard = self.shard(off);
             let mut held = Self::map(shard);
             let removed = held.owners.remove(&off);
@@ -182,7 +189,7 @@ impl LockTable {
 
     /// Whether any transaction holds the lock on `off`.
     #[cfg(all(test, not(crndm_loom)))]
-    pub(crate) fn is_locked(&self, off: u64) -> bool {
+    pub(crate) fn is_locked(&self, off: PoolOff) -> bool {
         Self::map(self.shard(off)).owners.contains_key(&off)
     }
 }
@@ -272,7 +279,7 @@ mod tests {
         t.unlock_all(&[64], A);
         assert_eq!(t.try_lock(64, B), Some(Taken::New));
         t.unlock_all(&[64, 128], B);
-        assert!(!t.is_locked(64) && !t.is_locked(128));
+        assert!(!t.is_locked(PoolOff::new(64)) && !t.is_locked(PoolOff::new(128)));
     }
 
     #[test]
@@ -310,6 +317,6 @@ mod tests {
         for th in threads {
             th.join().unwrap();
         }
-        assert!(!t.is_locked(4096));
+        assert!(!t.is_locked(PoolOff::new(4096)));
     }
 }

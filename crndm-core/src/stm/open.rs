@@ -40,6 +40,10 @@ use crate::stm::recovery::{LaneOutcome, recover_lane};
 use crate::stm::truncations::Truncations;
 use crate::util::to_usize;
 
+// The pool flushes each lane's first record word at close (`pool/raw.rs`), past a lane
+// header of the pool's idea of its size.
+const _: () = assert!(crate::pool::header::LANE_HEADER == crate::stm::lane::LANE_HEADER as u64);
+
 /// Gives every [`OpenPool`] of the process its own identity, for the lane hint.
 static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
 

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::marker::PSafe;
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
@@ -28,7 +29,7 @@ pub struct PMutex<T: PSafe, P: MemPool> {
 pub struct PMutexGuard<'a, T: PSafe, P: MemPool> {
     mutex: &'a PMutex<T, P>,
     journal: &'a Journal<P>,
-    off: u64,
+    off: PoolOff,
 }
 
 impl<T: PSafe, P: MemPool> PMutex<T, P> {
@@ -45,13 +46,13 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     /// # Panics
     /// If the mutex is not in the pool of `j`.
     #[track_caller]
-    fn offset(&self, j: &Journal<P>) -> u64 {
+    fn offset(&self, j: &Journal<P>) -> PoolOff {
         // A PMutex outside its pool's heap protects nothing persistent; refusing it also
         // keeps persistent pointers from being parked in a volatile one (P1,
         // `stm::placement`).
         j.require_in_heap(std::ptr::from_ref(self), size_of::<Self>());
         match j.offset_of(std::ptr::from_ref(self).cast(), size_of::<Self>()) {
-            Some(off) => off,
+            Some(off) => PoolOff::new(off),
             None => unreachable!("P1: inside the heap, hence inside the pool"),
         }
     }
@@ -65,7 +66,7 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     #[track_caller]
     pub fn lock<'a>(&'a self, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
         let off = self.offset(j);
-        j.lock_object(off);
+        j.lock_object(off.get());
         self.guard(off, j)
     }
 
@@ -76,7 +77,7 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     #[track_caller]
     pub fn try_lock<'a>(&'a self, j: &'a Journal<P>) -> Option<PMutexGuard<'a, T, P>> {
         let off = self.offset(j);
-        j.try_lock_object(off).then(|| self.guard(off, j))
+        j.try_lock_object(off.get()).then(|| self.guard(off, j))
     }
 
     /// Registers the one guard of this transaction on the mutex.
@@ -84,9 +85,9 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     /// # Panics
     /// If a guard of this transaction on this mutex is still alive.
     #[track_caller]
-    fn guard<'a>(&'a self, off: u64, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
+    fn guard<'a>(&'a self, off: PoolOff, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
         assert!(
-            j.enter_guard(off),
+            j.enter_guard(off.get()),
             "PMutex locked twice at once in one transaction (drop the first guard)"
         );
         PMutexGuard {
@@ -121,7 +122,7 @@ impl<T: PSafe, P: MemPool> Drop for PMutexGuard<'_, T, P> {
         if std::thread::panicking() {
             self.journal.poison();
         }
-        self.journal.exit_guard(self.off);
+        self.journal.exit_guard(self.off.get());
     }
 }
 
