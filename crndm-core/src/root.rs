@@ -512,4 +512,53 @@ mod tests {
         let r = raw_block(&map, &geo(4), PoolOff::new(HEAP), UNIT, 3).unwrap_err();
         assert!(r.contains("meant to hold"), "{r}");
     }
+
+    crate::pool!(fingerprint_pool);
+    use fingerprint_pool::BuddyAlloc as F;
+
+    /// The fingerprints the header stores for the crate's root types, pinned: a pool
+    /// file made by an earlier version stores these numbers, and a change to any of
+    /// them (a type's `RootLayout`, the hasher, the size or alignment of a handle, as
+    /// a changed stored offset type would make) refuses to open it with
+    /// `RootTypeMismatch`. The values were computed before the offsets were typed
+    /// (issue 18, item 3) and are unchanged by it.
+    #[test]
+    fn fingerprints_of_existing_root_types_are_unchanged() {
+        use super::fingerprint;
+        use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
+        use crate::{PCell, PMutex, PRefCell, Parc, Pbox, Prc};
+        let got = [
+            fingerprint::<Pbox<u64, F>>(),
+            fingerprint::<Option<Pbox<u64, F>>>(),
+            fingerprint::<Prc<u32, F>>(),
+            fingerprint::<crate::prc::PWeak<u32, F>>(),
+            fingerprint::<Parc<u64, F>>(),
+            fingerprint::<crate::sync::PWeak<u64, F>>(),
+            fingerprint::<PVec<u8, F>>(),
+            fingerprint::<PString<F>>(),
+            fingerprint::<PHashMap<u64, u64, F>>(),
+            fingerprint::<PBTreeMap<u32, u64, F>>(),
+            fingerprint::<PMutex<u64, F>>(),
+            fingerprint::<PRefCell<Option<Pbox<u64, F>>, F>>(),
+            fingerprint::<PCell<u64, F>>(),
+            fingerprint::<(u64, [u32; 3])>(),
+        ];
+        let want: [(u64, u64, u64); 14] = [
+            (8, 8, 0xa4c6_2306_168b_6838),
+            (8, 8, 0x42d7_0b62_5a7e_1f0d),
+            (8, 8, 0xdf6e_3bf7_9f9c_8f98),
+            (8, 8, 0x3e0b_fa14_85b3_75c1),
+            (8, 8, 0xe6f4_a664_f4f8_3ffb),
+            (8, 8, 0x7a68_8a01_c14f_04c5),
+            (24, 8, 0x0593_33a9_7cdc_e240),
+            (24, 8, 0x2584_b3ea_f4dc_11ab),
+            (24, 8, 0xdb61_5f83_975c_dc63),
+            (24, 8, 0x4b48_754f_e4fd_bb0d),
+            (8, 8, 0x9325_8588_38b8_6084),
+            (16, 8, 0x7886_5815_c882_715a),
+            (8, 8, 0x9bf8_67db_ef83_aa58),
+            (24, 8, 0x9017_8b14_025e_3638),
+        ];
+        assert_eq!(got, want, "{got:#x?}");
+    }
 }
