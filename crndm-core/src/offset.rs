@@ -33,7 +33,7 @@ mod _def {
     /// mapping (a field invariant of the handle that stores it, or a check against the
     /// pool's geometry). The type itself does not bound it by a pool size (it is made
     /// before a pool is known, e.g. when a header is read), so holding one gives no
-    /// access; code that dereferences one states its bound in its `// SAFETY:` comment.
+    /// access; code that dereferences one states its bound where it does so.
     #[repr(transparent)]
     #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
     pub(crate) struct PoolOff(u64);
