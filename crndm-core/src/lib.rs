@@ -145,7 +145,7 @@ pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 pub use prc::Prc;
 pub use root::{RootCell, RootObj};
 pub use stm::journal::Journal;
-pub use stm::pool_type::{MemPool, PoolGuard};
+pub use stm::pool_type::{MemPool, PoolGuard, PoolType};
 pub use sync::{PMutex, Parc};
 
 /// Runs `body` as a transaction of the pool type `P` its journal belongs to; the same as

@@ -23,7 +23,7 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             // SAFETY: (1) `__slot` always returns the same static; (2) the static is
             // private to this module, declared once per `pool!` invocation, so no other
             // pool type can return it.
-            unsafe impl ::crndm::MemPool for #ty {
+            unsafe impl ::crndm::PoolType for #ty {
                 fn __slot() -> &'static ::crndm::__private::PoolSlot {
                     &__CRNDM_SLOT
                 }

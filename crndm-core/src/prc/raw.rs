@@ -26,21 +26,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::alloc::buddy::order_for;
 use crate::error::Result;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 use crate::util::to_usize;
 
 /// How a kind of handle gets the right to change its allocation's counts (R3).
 pub(crate) trait Sharing {
     /// Takes that right for the allocation at `off` in transaction `j`.
-    fn claim<P: MemPool>(off: u64, j: &Journal<P>);
+    fn claim<P: PoolType>(off: u64, j: &Journal<P>);
 }
 
 /// `Prc`: confined to one thread, so the transaction holding the handle has the right.
 pub(crate) enum Local {}
 
 impl Sharing for Local {
-    fn claim<P: MemPool>(_off: u64, _j: &Journal<P>) {}
+    fn claim<P: PoolType>(_off: u64, _j: &Journal<P>) {}
 }
 
 /// `Parc`: the allocation's object lock, held until the transaction ends (two-phase).
@@ -48,7 +48,7 @@ pub(crate) enum Shared {}
 
 impl Sharing for Shared {
     #[track_caller]
-    fn claim<P: MemPool>(off: u64, j: &Journal<P>) {
+    fn claim<P: PoolType>(off: u64, j: &Journal<P>) {
         j.lock_object(off);
     }
 }
@@ -95,7 +95,7 @@ impl Counts {
     /// # Panics
     /// If no allocated block starts at these counts (a handle that outlived an aborted
     /// transaction, rule P2 of `stm::placement`); the transaction then aborts.
-    pub(crate) fn add<P: MemPool>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
+    pub(crate) fn add<P: PoolType>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
         // The counts start their block (`RcBox` is `repr(C)`, counts first).
         let off = (std::ptr::from_ref(self) as usize).wrapping_sub(j.base() as usize);
         j.require_live_block::<RcBox<()>>(off as u64);
@@ -111,7 +111,7 @@ impl Counts {
 ///
 /// # Errors
 /// The allocation errors; `value` is dropped.
-pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<u64> {
+pub(crate) fn new_box<T, P: PoolType>(value: T, j: &Journal<P>) -> Result<u64> {
     let size = size_of::<RcBox<T>>() as u64;
     let off = j.alloc(size, align_of::<RcBox<T>>() as u64)?;
     // SAFETY: `off` is a fresh block of at least `size` bytes aligned for RcBox<T> (A2),
@@ -135,7 +135,7 @@ pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<u64> {
 /// # Safety
 /// 1. `P` is open (a handle or a transaction keeps it so) and `off` is an `RcBox<T>`
 ///    block of it whose weak count is not 0 (R2).
-pub(crate) unsafe fn rc_box<'a, T, P: MemPool>(off: u64) -> &'a RcBox<T> {
+pub(crate) unsafe fn rc_box<'a, T, P: PoolType>(off: u64) -> &'a RcBox<T> {
     let base = P::__slot().base();
     // SAFETY: (1) the block is inside the open pool.
     let p = unsafe { base.add(to_usize(off)) }.cast::<RcBox<T>>();
@@ -156,7 +156,7 @@ pub(crate) fn box_order<T>() -> Option<u8> {
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one strong handle, which it gives up.
-pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_strong<T, P: PoolType>(off: u64, j: &Journal<P>) -> bool {
     // A panic of the value's `Drop` poisons the transaction (issue 15, item 4).
     let _poison = j.poison_on_unwind();
     // SAFETY: (1).
@@ -178,7 +178,7 @@ pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: u64, j: &Journal<P>) -> boo
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one weak reference, which it gives up.
-pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_weak<T, P: PoolType>(off: u64, j: &Journal<P>) -> bool {
     // SAFETY: (1).
     let b = unsafe { rc_box::<T, P>(off) };
     if b.counts.add(Which::Weak, -1, j) != 0 {
@@ -198,7 +198,7 @@ pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: u64, j: &Journal<P>) -> bool 
 /// # Errors
 /// The allocation errors; `value` is dropped.
 #[track_caller]
-pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) -> Result<u64> {
+pub(crate) fn new_handle<T, P: PoolType, S: Sharing>(value: T, j: &Journal<P>) -> Result<u64> {
     let off = new_box(value, j)?;
     S::claim(off, j);
     Ok(off)
@@ -210,7 +210,7 @@ pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) ->
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a strong or weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: u64, w: Which, j: &Journal<P>) {
+pub(crate) unsafe fn add_one<T, P: PoolType, S: Sharing>(off: u64, w: Which, j: &Journal<P>) {
     S::claim(off, j);
     // SAFETY: (1).
     unsafe { rc_box::<T, P>(off) }.counts.add(w, 1, j);
@@ -222,7 +222,7 @@ pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: u64, w: Which, j: &
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: u64, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn upgrade<T, P: PoolType, S: Sharing>(off: u64, j: &Journal<P>) -> bool {
     S::claim(off, j);
     // SAFETY: (1).
     let c = unsafe { &rc_box::<T, P>(off).counts };
@@ -238,7 +238,7 @@ pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: u64, j: &Journal<P>
 /// `false` if the pool was closed since, or the value dropped, or its memory freed
 /// (even if reused since).
 #[track_caller]
-pub(crate) fn promote<T, P: MemPool, S: Sharing>(
+pub(crate) fn promote<T, P: PoolType, S: Sharing>(
     off: u64,
     id: u64,
     generation: u64,
@@ -267,7 +267,7 @@ pub(crate) fn promote<T, P: MemPool, S: Sharing>(
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one count `w`, which it gives up.
-pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: u64, w: Which) {
+pub(crate) unsafe fn release<T, P: PoolType, S: Sharing>(off: u64, w: Which) {
     with_current::<P, _>(|j| {
         if let Some(j) = j {
             S::claim(off, j);
@@ -282,7 +282,7 @@ pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: u64, w: Which) {
 }
 
 /// The identity and generation a new volatile weak pointer to `off` carries.
-pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
+pub(crate) fn vweak_identity<P: PoolType>(off: u64) -> (u64, u64) {
     let slot = P::__slot();
     match slot.raw() {
         Ok(pool) => (pool.vweak_id(off), slot.generation()),
@@ -293,7 +293,7 @@ pub(crate) fn vweak_identity<P: MemPool>(off: u64) -> (u64, u64) {
 
 /// Whether a volatile weak pointer made with `(id, generation)` still names the live
 /// object at `off`.
-pub(crate) fn vweak_valid<P: MemPool>(off: u64, id: u64, generation: u64, j: &Journal<P>) -> bool {
+pub(crate) fn vweak_valid<P: PoolType>(off: u64, id: u64, generation: u64, j: &Journal<P>) -> bool {
     generation != 0 && generation == P::__slot().generation() && j.open_pool().vweak_alive(off, id)
 }
 

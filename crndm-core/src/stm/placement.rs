@@ -45,9 +45,9 @@
 //! rolls back; a `VCell` in a block the transaction allocated is not restored at all.
 
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
-impl<P: MemPool> Journal<P> {
+impl<P: PoolType> Journal<P> {
     /// Whether `[ptr, ptr + len)` lies inside the heap of this journal's pool.
     #[inline]
     pub(crate) fn in_heap(&self, ptr: *const u8, len: usize) -> bool {

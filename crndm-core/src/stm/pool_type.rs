@@ -294,7 +294,7 @@ impl std::fmt::Debug for PoolRef {
 /// # Ok(())
 /// # }
 /// ```
-pub unsafe trait MemPool:
+pub unsafe trait PoolType:
     'static
     + Sized
     + Send
@@ -311,7 +311,10 @@ pub unsafe trait MemPool:
     /// The slot of this pool type; for the crate's internal use.
     #[doc(hidden)]
     fn __slot() -> &'static PoolSlot;
+}
 
+/// The user's face of a pool type (see [`PoolType`]).
+pub trait MemPool: PoolType {
     /// Opens (per `flags`) the pool file at `path` with default [`PoolOptions`],
     /// without a root object; the pool stays open while the guard lives.
     ///
@@ -478,14 +481,16 @@ pub unsafe trait MemPool:
     }
 }
 
+impl<P: PoolType> MemPool for P {}
+
 /// Keeps pool type `P`'s file open; the pool closes when the last guard (or root handle)
 /// is dropped.
 #[must_use = "the pool closes as soon as the guard is dropped"]
-pub struct PoolGuard<P: MemPool> {
+pub struct PoolGuard<P: PoolType> {
     _pool: std::marker::PhantomData<P>,
 }
 
-impl<P: MemPool> std::fmt::Debug for PoolGuard<P> {
+impl<P: PoolType> std::fmt::Debug for PoolGuard<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolGuard")
             .field("pool", &std::any::type_name::<P>())
@@ -493,7 +498,7 @@ impl<P: MemPool> std::fmt::Debug for PoolGuard<P> {
     }
 }
 
-impl<P: MemPool> Clone for PoolGuard<P> {
+impl<P: PoolType> Clone for PoolGuard<P> {
     fn clone(&self) -> Self {
         P::__slot().lock().handles += 1;
         PoolGuard {
@@ -502,7 +507,7 @@ impl<P: MemPool> Clone for PoolGuard<P> {
     }
 }
 
-impl<P: MemPool> Drop for PoolGuard<P> {
+impl<P: PoolType> Drop for PoolGuard<P> {
     fn drop(&mut self) {
         let slot = P::__slot();
         let mut st = slot.lock();
@@ -527,7 +532,7 @@ impl<P: MemPool> Drop for PoolGuard<P> {
 ///
 /// # Errors
 /// [`Error::AlreadyOpen`], and every error of [`OpenPool::open`] and of `check`.
-pub(crate) fn open<P: MemPool>(
+pub(crate) fn open<P: PoolType>(
     path: &Path,
     flags: Flags,
     opts: &PoolOptions,
