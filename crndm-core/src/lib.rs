@@ -112,6 +112,7 @@ mod impls;
 pub mod internals;
 mod layout;
 mod marker;
+mod mem_pool;
 mod open;
 mod persist;
 #[cfg_attr(
@@ -140,12 +141,13 @@ pub use crndm_derive::{PClone, Root, RootLayout, pool};
 pub use error::{Error, Region, Result};
 pub use layout::{LayoutHasher, PointerVisitor, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
+pub use mem_pool::MemPool;
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 pub use prc::Prc;
 pub use root::{RootCell, RootObj};
 pub use stm::journal::Journal;
-pub use stm::pool_type::{MemPool, PoolGuard, PoolType};
+pub use stm::pool_type::{PoolGuard, PoolType};
 pub use sync::{PMutex, Parc};
 
 /// Runs `body` as a transaction of the pool type `P` its journal belongs to; the same as

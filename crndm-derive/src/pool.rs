@@ -31,7 +31,7 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
 
             pub use ::crndm::{
                 AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PHash, PHasher, PSafe,
-                PoolGuard, PoolOptions, Result, Root, RootLayout, RootObj, ToPString, TxInSafe, TxOutSafe,
+                PoolGuard, PoolOptions, PoolType, Result, Root, RootLayout, RootObj, ToPString, TxInSafe, TxOutSafe,
                 VSafe, O_C, O_CF, O_CFNE, O_CNE, O_F,
             };
 

@@ -139,7 +139,7 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs `body` as a transaction of `P` (see [`MemPool::transaction`]).
+/// Runs `body` as a transaction of `P` (see [`MemPool::transaction`](crate::MemPool::transaction)).
 ///
 /// # Errors
 /// [`Error::NotOpen`]; [`Error::NestedPools`] inside a transaction of another pool
