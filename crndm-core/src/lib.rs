@@ -7,8 +7,10 @@
 //!
 //! ## Pools are types
 //! A pool is a zero-sized *type* ([`MemPool`]), declared with [`pool!`] or taken ready
-//! from [`default`]. Everything persistent is generic over its pool type, so pointers of
-//! two pools cannot mix. A pool type maps at most one file at a time:
+//! from [`default`]. Everything persistent is generic over its pool type (bounded by
+//! [`PoolType`], the lower half of `MemPool` that `pool!` implements; every `PoolType` is
+//! a `MemPool`), so pointers of two pools cannot mix. A pool type maps at most one file
+//! at a time:
 //!
 //! ```
 //! # fn main() -> crndm::Result<()> {

@@ -13,7 +13,7 @@ use crate::stm::pool_type::PoolType;
 /// [`run`] call, linked to the transaction it runs inside of (of another pool type, as
 /// nesting within one pool type is flat).
 struct Frame {
-    /// The address of the pool type's slot (unique per pool type: MemPool safety (2)).
+    /// The address of the pool type's slot (unique per pool type: PoolType safety (2)).
     key: usize,
     /// The `*const Journal<P>` of that pool type.
     journal: *const (),
@@ -71,7 +71,7 @@ pub(crate) fn with_current<P: PoolType, T>(f: impl FnOnce(Option<&Journal<P>>) -
         // that has not returned (R1), and nothing mutates it while it is linked.
         let fr = unsafe { &*frame };
         if fr.key == k {
-            // Keys are unique per pool type (MemPool safety (2)); the frame was linked by
+            // Keys are unique per pool type (PoolType safety (2)); the frame was linked by
             // `run::<P>` for a journal on its stack. The borrow given to `f` ends before
             // `f` returns, inside that frame.
             // SAFETY: that journal lives until the frame is unlinked (R1), so the pointer
