@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::{NonZeroOff, PoolOff};
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 use crate::util::to_usize;
 
@@ -45,7 +45,7 @@ use crate::util::to_usize;
 /// rules for a `#[repr(transparent)]` wrapper (here two) of `NonZeroU64`
 /// (<https://doc.rust-lang.org/1.97.0/core/option/index.html#representation>).
 #[repr(transparent)]
-pub struct Pbox<T: PSafe, P: MemPool> {
+pub struct Pbox<T: PSafe, P: PoolType> {
     /// Pool offset of the `T`: a used block of at least `size_of::<T>()` bytes, aligned
     /// for `T` (allocator invariant A2), in pool `P`. Never 0: the heap starts after the
     /// pool header and the allocation map (`pool/header.rs`, "Layout").
@@ -53,7 +53,7 @@ pub struct Pbox<T: PSafe, P: MemPool> {
     _marker: PhantomData<(T, P)>,
 }
 
-impl<T: PSafe, P: MemPool> Pbox<T, P> {
+impl<T: PSafe, P: PoolType> Pbox<T, P> {
     /// Moves `x` into a new allocation of the pool, in transaction `j`.
     ///
     /// # Panics
@@ -162,7 +162,7 @@ impl<T: PSafe, P: MemPool> Pbox<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Deref for Pbox<T, P> {
+impl<T: PSafe, P: PoolType> Deref for Pbox<T, P> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -172,7 +172,7 @@ impl<T: PSafe, P: MemPool> Deref for Pbox<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
+impl<T: PSafe, P: PoolType> Drop for Pbox<T, P> {
     fn drop(&mut self) {
         // Outside a transaction a Pbox cannot be reached in safe code (it cannot leave
         // one, `TxOutSafe`); if it is dropped anyway, the data is kept (leaked).
@@ -199,34 +199,34 @@ impl<T: PSafe, P: MemPool> Drop for Pbox<T, P> {
     }
 }
 
-impl<T: PSafe + PClone<P>, P: MemPool> PClone<P> for Pbox<T, P> {
+impl<T: PSafe + PClone<P>, P: PoolType> PClone<P> for Pbox<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         Pbox::new((**self).pclone(j), j)
     }
 }
 
-impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Pbox<T, P> {
+impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Pbox<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe + fmt::Display, P: MemPool> fmt::Display for Pbox<T, P> {
+impl<T: PSafe + fmt::Display, P: PoolType> fmt::Display for Pbox<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe + PartialEq, P: MemPool> PartialEq for Pbox<T, P> {
+impl<T: PSafe + PartialEq, P: PoolType> PartialEq for Pbox<T, P> {
     fn eq(&self, other: &Self) -> bool {
         **self == **other
     }
 }
 
-impl<T: PSafe + Eq, P: MemPool> Eq for Pbox<T, P> {}
+impl<T: PSafe + Eq, P: PoolType> Eq for Pbox<T, P> {}
 
-impl<T: PSafe, P: MemPool> Pbox<T, P> {
+impl<T: PSafe, P: PoolType> Pbox<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         v.pointer(

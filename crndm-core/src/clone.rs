@@ -2,7 +2,7 @@
 //! (`ToPString`, which makes a persistent string, lives with `PString`.)
 
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// The persistent analogue of `Clone`: `pclone(j)` may allocate in the transaction.
 ///
@@ -33,14 +33,14 @@ use crate::stm::pool_type::MemPool;
 /// # Ok(())
 /// # }
 /// ```
-pub trait PClone<P: MemPool>: Sized {
+pub trait PClone<P: PoolType>: Sized {
     /// A copy of `self`, made in transaction `j`.
     fn pclone(&self, j: &Journal<P>) -> Self;
 }
 
 macro_rules! pclone_copy {
     ($($t:ty),*) => {$(
-        impl<P: MemPool> PClone<P> for $t {
+        impl<P: PoolType> PClone<P> for $t {
             #[inline]
             fn pclone(&self, _: &Journal<P>) -> Self {
                 *self
@@ -82,14 +82,14 @@ pclone_copy!(
     f64
 );
 
-impl<T: PClone<P>, P: MemPool> PClone<P> for Option<T> {
+impl<T: PClone<P>, P: PoolType> PClone<P> for Option<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         self.as_ref().map(|v| v.pclone(j))
     }
 }
 
-impl<T: PClone<P>, E: PClone<P>, P: MemPool> PClone<P> for Result<T, E> {
+impl<T: PClone<P>, E: PClone<P>, P: PoolType> PClone<P> for Result<T, E> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         match self {
@@ -99,27 +99,27 @@ impl<T: PClone<P>, E: PClone<P>, P: MemPool> PClone<P> for Result<T, E> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> PClone<P> for std::marker::PhantomData<T> {
+impl<T: ?Sized, P: PoolType> PClone<P> for std::marker::PhantomData<T> {
     fn pclone(&self, _: &Journal<P>) -> Self {
         std::marker::PhantomData
     }
 }
 
-impl<T: PClone<P>, P: MemPool> PClone<P> for std::num::Wrapping<T> {
+impl<T: PClone<P>, P: PoolType> PClone<P> for std::num::Wrapping<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         std::num::Wrapping(self.0.pclone(j))
     }
 }
 
-impl<T: PClone<P>, P: MemPool> PClone<P> for std::cmp::Reverse<T> {
+impl<T: PClone<P>, P: PoolType> PClone<P> for std::cmp::Reverse<T> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         std::cmp::Reverse(self.0.pclone(j))
     }
 }
 
-impl<T: PClone<P>, P: MemPool, const N: usize> PClone<P> for [T; N] {
+impl<T: PClone<P>, P: PoolType, const N: usize> PClone<P> for [T; N] {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         std::array::from_fn(|i| self[i].pclone(j))
@@ -128,7 +128,7 @@ impl<T: PClone<P>, P: MemPool, const N: usize> PClone<P> for [T; N] {
 
 macro_rules! pclone_tuple {
     ($($n:tt $t:ident),+) => {
-        impl<P: MemPool, $($t: PClone<P>),+> PClone<P> for ($($t,)+) {
+        impl<P: PoolType, $($t: PClone<P>),+> PClone<P> for ($($t,)+) {
             fn pclone(&self, j: &Journal<P>) -> Self {
                 let _poison = j.poison_on_unwind();
                 ($(self.$n.pclone(j),)+)

@@ -7,8 +7,10 @@
 //!
 //! ## Pools are types
 //! A pool is a zero-sized *type* ([`MemPool`]), declared with [`pool!`] or taken ready
-//! from [`default`]. Everything persistent is generic over its pool type, so pointers of
-//! two pools cannot mix. A pool type maps at most one file at a time:
+//! from [`default`]. Everything persistent is generic over its pool type (bounded by
+//! [`PoolType`], the lower half of `MemPool` that `pool!` implements; every `PoolType` is
+//! a `MemPool`), so pointers of two pools cannot mix. A pool type maps at most one file
+//! at a time:
 //!
 //! ```
 //! # fn main() -> crndm::Result<()> {
@@ -112,6 +114,7 @@ mod impls;
 pub mod internals;
 mod layout;
 mod marker;
+mod mem_pool;
 mod offset;
 mod open;
 mod persist;
@@ -141,12 +144,13 @@ pub use crndm_derive::{PClone, Root, RootLayout, pool};
 pub use error::{Error, Region, Result};
 pub use layout::{LayoutHasher, PointerVisitor, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
+pub use mem_pool::MemPool;
 pub use persist::{FlushInstr, Mode, PersistCounters};
 pub use pool::{Flags, O_C, O_CF, O_CFNE, O_CNE, O_F, PoolOptions};
 pub use prc::Prc;
 pub use root::{RootCell, RootObj};
 pub use stm::journal::Journal;
-pub use stm::pool_type::{MemPool, PoolGuard};
+pub use stm::pool_type::{PoolGuard, PoolType};
 pub use sync::{PMutex, Parc};
 
 /// Runs `body` as a transaction of the pool type `P` its journal belongs to; the same as

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::mem_pool::MemPool;
+use crate::pool::raw::OpenCheck;
 use crate::pool::{Flags, PoolOptions};
 use crate::root::{RootCell, RootObj};
-use crate::stm::pool_type::{MemPool, PoolGuard};
+use crate::stm::pool_type::PoolGuard;
 
 impl PoolOptions {
     /// Opens (per `flags`) the pool file at `path` as pool type `P`, without a root
@@ -25,7 +27,7 @@ impl PoolOptions {
         path: impl AsRef<Path>,
         flags: Flags,
     ) -> Result<PoolGuard<P>> {
-        crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, None)
+        attach::<P>(path.as_ref(), flags, self, None)
     }
 
     /// Opens (per `flags`) the pool file at `path` as pool type `P` and returns its root
@@ -42,8 +44,23 @@ impl PoolOptions {
     ) -> Result<RootCell<R, P>> {
         // Every refusal comes before the file is written (recovery, generation bump): the
         // root is checked inside the open, under the exclusive lock.
-        let check: crate::pool::raw::OpenCheck = crate::root::check_recovered_root::<R>;
-        let guard = crate::stm::pool_type::open::<P>(path.as_ref(), flags, self, Some(check))?;
+        let check: OpenCheck = crate::root::check_recovered_root::<R>;
+        let guard = attach::<P>(path.as_ref(), flags, self, Some(check))?;
         crate::root::open_root(guard)
     }
+}
+
+/// Opens `path` into `P`'s slot (`stm::pool_type::open`), telling it whether this thread
+/// runs a transaction of `P` (such an open must not wait for its own transaction).
+///
+/// # Errors
+/// Those of `stm::pool_type::open`.
+fn attach<P: MemPool>(
+    path: &Path,
+    flags: Flags,
+    opts: &PoolOptions,
+    check: Option<OpenCheck>,
+) -> Result<PoolGuard<P>> {
+    let in_tx = crate::stm::tx::with_current::<P, _>(|j| j.is_some());
+    crate::stm::pool_type::open::<P>(path, flags, opts, check, in_tx)
 }

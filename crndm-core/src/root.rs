@@ -12,7 +12,7 @@ use crate::marker::PSafe;
 use crate::offset::PoolOff;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::{MemPool, PoolGuard};
+use crate::stm::pool_type::{PoolGuard, PoolType};
 use crate::util::to_usize;
 
 /// A type that can be the root of a pool of `P`: made by [`init`](Self::init) in the
@@ -20,18 +20,18 @@ use crate::util::to_usize;
 ///
 /// Every `Default` type is a `RootObj`; `#[derive(Root)]` makes a struct one by
 /// initialising each field with its own `RootObj::init`.
-pub trait RootObj<P: MemPool>: Sized {
+pub trait RootObj<P: PoolType>: Sized {
     /// The initial root value, made in transaction `j`.
     fn init(j: &Journal<P>) -> Self;
 }
 
-impl<T: Default, P: MemPool> RootObj<P> for T {
+impl<T: Default, P: PoolType> RootObj<P> for T {
     fn init(_: &Journal<P>) -> Self {
         T::default()
     }
 }
 
-impl<T: RootObj<P> + PSafe, P: MemPool> RootObj<P> for Pbox<T, P> {
+impl<T: RootObj<P> + PSafe, P: PoolType> RootObj<P> for Pbox<T, P> {
     fn init(j: &Journal<P>) -> Self {
         Pbox::new(T::init(j), j)
     }
@@ -39,14 +39,14 @@ impl<T: RootObj<P> + PSafe, P: MemPool> RootObj<P> for Pbox<T, P> {
 
 /// The volatile handle to a pool's root object: `Deref`s to it and keeps the pool open
 /// until dropped.
-pub struct RootCell<T, P: MemPool> {
+pub struct RootCell<T, P: PoolType> {
     /// Pool offset of the root: a used block holding a `T` (checked at open).
     off: PoolOff,
     _guard: PoolGuard<P>,
     _marker: PhantomData<T>,
 }
 
-impl<T, P: MemPool> Deref for RootCell<T, P> {
+impl<T, P: PoolType> Deref for RootCell<T, P> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the guard keeps the pool open (S2), so the base is the live mapping and
@@ -57,7 +57,7 @@ impl<T, P: MemPool> Deref for RootCell<T, P> {
     }
 }
 
-impl<T: fmt::Debug, P: MemPool> fmt::Debug for RootCell<T, P> {
+impl<T: fmt::Debug, P: PoolType> fmt::Debug for RootCell<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("RootCell").field(&**self).finish()
     }
@@ -334,7 +334,7 @@ fn heap_block(
 /// # Panics
 /// Never: a failure to allocate the root panics inside the root transaction, which turns
 /// it into [`Error::Aborted`].
-pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
+pub(crate) fn open_root<P: PoolType, R: RootObj<P> + PSafe + crate::RootLayout>(
     guard: PoolGuard<P>,
 ) -> Result<RootCell<R, P>> {
     let pool = P::__slot().raw()?;
@@ -347,7 +347,7 @@ pub(crate) fn open_root<P: MemPool, R: RootObj<P> + PSafe + crate::RootLayout>(
     let h = unsafe { header.read() };
     let off = if h.root_off.is_null() {
         let base = pool.raw.base() as usize;
-        P::transaction(move |j| {
+        crate::stm::tx::run::<P, _, _>(move |j| {
             let off = match j.alloc(size, align) {
                 Ok(off) => PoolOff::new(off),
                 Err(e) => panic!("cannot allocate the root: {e}"),

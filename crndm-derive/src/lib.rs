@@ -14,7 +14,8 @@ mod pool;
 mod root;
 
 /// Declares a pool module: a zero-sized pool type with its own private state, its
-/// `MemPool` implementation, and the aliases of crndm's types bound to it.
+/// `PoolType` implementation (which makes it a `MemPool`), and the aliases of crndm's
+/// types bound to it.
 ///
 /// `pool!(name)` makes `mod name` with pool type `name::BuddyAlloc`; a visibility and a
 /// type name may be given: `pool!(pub name, MyPool)`.

@@ -26,10 +26,11 @@ use proc_macro2::{Span, TokenStream, TokenTree};
 use quote::{format_ident, quote};
 use syn::{Data, DeriveInput, Fields, GenericParam, Ident, TypeParamBound, WherePredicate};
 
-/// Whether `bound` names a trait called `MemPool` (`MemPool`, `crndm::MemPool`, ...).
+/// Whether `bound` names a pool-type trait: `MemPool` or its lower half `PoolType`
+/// (`MemPool`, `crndm::MemPool`, `crndm::PoolType`, ...).
 fn is_mempool(bound: &TypeParamBound) -> bool {
     matches!(bound, TypeParamBound::Trait(t)
-        if t.path.segments.last().is_some_and(|s| s.ident == "MemPool"))
+        if t.path.segments.last().is_some_and(|s| s.ident == "MemPool" || s.ident == "PoolType"))
 }
 
 /// The type parameter bounded by `MemPool`, inline or in the where clause.
@@ -247,6 +248,14 @@ mod tests {
             }
         ));
         assert!(by_where.contains("::crndm::PClone<Q>forW<Q>"), "{by_where}");
+        // The lower trait names the pool too (it is the bound crndm's own types carry).
+        let by_lower = expanded(syn::parse_quote!(
+            struct L<R: crndm::PoolType> {
+                s: PString<R>,
+            }
+        ));
+        assert!(by_lower.contains("::crndm::PClone<R>forL<R>"), "{by_lower}");
+        assert!(!by_lower.contains("__CrndmPool"), "{by_lower}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
             // SAFETY: (1) `__slot` always returns the same static; (2) the static is
             // private to this module, declared once per `pool!` invocation, so no other
             // pool type can return it.
-            unsafe impl ::crndm::MemPool for #ty {
+            unsafe impl ::crndm::PoolType for #ty {
                 fn __slot() -> &'static ::crndm::__private::PoolSlot {
                     &__CRNDM_SLOT
                 }
@@ -31,7 +31,7 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
 
             pub use ::crndm::{
                 AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PHash, PHasher, PSafe,
-                PoolGuard, PoolOptions, Result, Root, RootLayout, RootObj, ToPString, TxInSafe, TxOutSafe,
+                PoolGuard, PoolOptions, PoolType, Result, Root, RootLayout, RootObj, ToPString, TxInSafe, TxOutSafe,
                 VSafe, O_C, O_CF, O_CFNE, O_CNE, O_F,
             };
 

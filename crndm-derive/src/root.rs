@@ -268,11 +268,12 @@ pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
     })
 }
 
-/// The type parameters declared with a `MemPool` bound (inline or in the where clause).
+/// The type parameters declared with a `MemPool` (or `PoolType`) bound (inline or in the
+/// where clause).
 fn pool_params(g: &syn::Generics) -> Vec<syn::Ident> {
     let is_pool = |b: &syn::TypeParamBound| {
         matches!(b, syn::TypeParamBound::Trait(t)
-            if t.path.segments.last().is_some_and(|s| s.ident == "MemPool"))
+            if t.path.segments.last().is_some_and(|s| s.ident == "MemPool" || s.ident == "PoolType"))
     };
     let mut out: Vec<syn::Ident> = g
         .type_params()

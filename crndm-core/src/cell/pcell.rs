@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 
 use crate::clone::PClone;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// A mutable memory location in PM, changed only inside a transaction, like `Cell`.
 ///
@@ -21,12 +21,12 @@ use crate::stm::pool_type::MemPool;
 /// # }
 /// ```
 #[repr(transparent)]
-pub struct PCell<T: ?Sized, P: MemPool> {
+pub struct PCell<T: ?Sized, P: PoolType> {
     _pool: PhantomData<P>,
     value: UnsafeCell<T>,
 }
 
-impl<T, P: MemPool> PCell<T, P> {
+impl<T, P: PoolType> PCell<T, P> {
     /// A cell holding `value` (to be moved into PM, e.g. by `Pbox::new`).
     pub const fn new(value: T) -> Self {
         PCell {
@@ -108,33 +108,33 @@ impl<T, P: MemPool> PCell<T, P> {
     }
 }
 
-impl<T: Default, P: MemPool> Default for PCell<T, P> {
+impl<T: Default, P: PoolType> Default for PCell<T, P> {
     fn default() -> Self {
         PCell::new(T::default())
     }
 }
 
-impl<T: Copy + fmt::Debug, P: MemPool> fmt::Debug for PCell<T, P> {
+impl<T: Copy + fmt::Debug, P: PoolType> fmt::Debug for PCell<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("PCell").field(&self.get()).finish()
     }
 }
 
-impl<T: Copy + PartialEq, P: MemPool> PartialEq for PCell<T, P> {
+impl<T: Copy + PartialEq, P: PoolType> PartialEq for PCell<T, P> {
     fn eq(&self, other: &Self) -> bool {
         self.get() == other.get()
     }
 }
 
-impl<T: Copy + PClone<P>, P: MemPool> PClone<P> for PCell<T, P> {
+impl<T: Copy + PClone<P>, P: PoolType> PClone<P> for PCell<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         PCell::new(self.get().pclone(j))
     }
 }
 
-impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PCell<T, P> {}
+impl<T: ?Sized, P: PoolType> std::panic::RefUnwindSafe for PCell<T, P> {}
 
-impl<T, P: MemPool> PCell<T, P> {
+impl<T, P: PoolType> PCell<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without
     /// logging (`RootLayout::visit_pointers`). Only inside the root object being
     /// checked at open: no `&mut` into it exists then.

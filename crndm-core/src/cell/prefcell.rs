@@ -7,7 +7,7 @@ use std::ops::{Deref, DerefMut};
 
 use crate::clone::PClone;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// A persistent `RefCell`: shared borrows with [`borrow`](Self::borrow), an exclusive
 /// borrow with [`borrow_mut`](Self::borrow_mut), which needs a journal and logs the
@@ -24,7 +24,7 @@ use crate::stm::pool_type::MemPool;
 /// # Ok(())
 /// # }
 /// ```
-pub struct PRefCell<T: ?Sized, P: MemPool> {
+pub struct PRefCell<T: ?Sized, P: PoolType> {
     /// The volatile borrow state, one word (see [`BorrowFlag`]).
     borrow: BorrowFlag,
     _pool: PhantomData<P>,
@@ -87,7 +87,7 @@ impl BorrowFlag {
 
     /// The word, with a stale one (another generation's tag) read as free in this one.
     #[inline]
-    fn current<P: MemPool>(&self) -> u64 {
+    fn current<P: PoolType>(&self) -> u64 {
         let tag = P::__slot().generation() << 32;
         // The cell is `!Sync` (impls.rs), so no other thread writes the word.
         // SAFETY: the word is read and written only by `BorrowFlag`'s methods, which keep
@@ -105,7 +105,7 @@ impl BorrowFlag {
     /// The word with one more shared borrow, or `None` if the cell is mutably borrowed
     /// or has `SHARED_MAX` shared borrows.
     #[inline]
-    fn try_share<P: MemPool>(&self) -> Option<()> {
+    fn try_share<P: PoolType>(&self) -> Option<()> {
         let w = self.current::<P>();
         if w & COUNT >= SHARED_MAX {
             return None;
@@ -128,7 +128,7 @@ impl BorrowFlag {
 
     /// Whether the cell is free; if so, the current generation's free word.
     #[inline]
-    fn free<P: MemPool>(&self) -> Option<u64> {
+    fn free<P: PoolType>(&self) -> Option<u64> {
         let w = self.current::<P>();
         (w & COUNT == 0).then_some(w)
     }
@@ -158,25 +158,25 @@ impl BorrowFlag {
     /// Whether the cell is mutably borrowed by a guard that has handed out no `&mut`
     /// yet (B3).
     #[inline]
-    fn is_fresh<P: MemPool>(&self) -> bool {
+    fn is_fresh<P: PoolType>(&self) -> bool {
         self.current::<P>() & COUNT == FRESH
     }
 }
 
 /// A shared borrow of a [`PRefCell`].
-pub struct Ref<'a, T: ?Sized, P: MemPool> {
+pub struct Ref<'a, T: ?Sized, P: PoolType> {
     cell: &'a PRefCell<T, P>,
 }
 
 /// An exclusive, logged borrow of a [`PRefCell`]; it cannot outlive its transaction.
-pub struct RefMut<'a, T: ?Sized, P: MemPool> {
+pub struct RefMut<'a, T: ?Sized, P: PoolType> {
     cell: &'a PRefCell<T, P>,
     /// The transaction the borrow belongs to: poisoned if a panic unwinds through the
     /// guard (the change it guards may be half made).
     journal: &'a Journal<P>,
 }
 
-impl<T, P: MemPool> PRefCell<T, P> {
+impl<T, P: PoolType> PRefCell<T, P> {
     /// A cell holding `value`.
     pub const fn new(value: T) -> Self {
         PRefCell {
@@ -215,7 +215,7 @@ impl<T, P: MemPool> PRefCell<T, P> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
+impl<T: ?Sized, P: PoolType> PRefCell<T, P> {
     /// Borrows the value immutably.
     ///
     /// # Panics
@@ -272,7 +272,7 @@ impl<T: ?Sized, P: MemPool> PRefCell<T, P> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> Deref for Ref<'_, T, P> {
+impl<T: ?Sized, P: PoolType> Deref for Ref<'_, T, P> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
@@ -281,14 +281,14 @@ impl<T: ?Sized, P: MemPool> Deref for Ref<'_, T, P> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> Drop for Ref<'_, T, P> {
+impl<T: ?Sized, P: PoolType> Drop for Ref<'_, T, P> {
     #[inline]
     fn drop(&mut self) {
         self.cell.borrow.unshare();
     }
 }
 
-impl<T: ?Sized, P: MemPool> Deref for RefMut<'_, T, P> {
+impl<T: ?Sized, P: PoolType> Deref for RefMut<'_, T, P> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: the exclusive borrow is registered (count -1): this guard is the only
@@ -297,7 +297,7 @@ impl<T: ?Sized, P: MemPool> Deref for RefMut<'_, T, P> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> DerefMut for RefMut<'_, T, P> {
+impl<T: ?Sized, P: PoolType> DerefMut for RefMut<'_, T, P> {
     fn deref_mut(&mut self) -> &mut T {
         // From now on a `&mut` may be alive: no more reads beside the guard (B3).
         self.cell.borrow.touch();
@@ -306,7 +306,7 @@ impl<T: ?Sized, P: MemPool> DerefMut for RefMut<'_, T, P> {
     }
 }
 
-impl<T: ?Sized, P: MemPool> Drop for RefMut<'_, T, P> {
+impl<T: ?Sized, P: PoolType> Drop for RefMut<'_, T, P> {
     fn drop(&mut self) {
         // A panic unwinding through a live guard may leave its change half made: the
         // transaction must not commit, even if the panic is caught inside its body.
@@ -317,7 +317,7 @@ impl<T: ?Sized, P: MemPool> Drop for RefMut<'_, T, P> {
     }
 }
 
-impl<T: Default, P: MemPool> Default for PRefCell<T, P> {
+impl<T: Default, P: PoolType> Default for PRefCell<T, P> {
     fn default() -> Self {
         PRefCell::new(T::default())
     }
@@ -329,7 +329,7 @@ impl<T: Default, P: MemPool> Default for PRefCell<T, P> {
 ///
 /// # Panics
 /// If the cell is mutably borrowed and its guard was dereferenced mutably.
-impl<T: PClone<P>, P: MemPool> PClone<P> for PRefCell<T, P> {
+impl<T: PClone<P>, P: PoolType> PClone<P> for PRefCell<T, P> {
     #[track_caller]
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
@@ -349,7 +349,7 @@ impl<T: PClone<P>, P: MemPool> PClone<P> for PRefCell<T, P> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for PRefCell<T, P> {
+impl<T: ?Sized + fmt::Debug, P: PoolType> fmt::Debug for PRefCell<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.try_borrow() {
             Some(r) => f.debug_tuple("PRefCell").field(&&*r).finish(),
@@ -358,21 +358,21 @@ impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for PRefCell<T, P> {
     }
 }
 
-impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for Ref<'_, T, P> {
+impl<T: ?Sized + fmt::Debug, P: PoolType> fmt::Debug for Ref<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: ?Sized + fmt::Debug, P: MemPool> fmt::Debug for RefMut<'_, T, P> {
+impl<T: ?Sized + fmt::Debug, P: PoolType> fmt::Debug for RefMut<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PRefCell<T, P> {}
+impl<T: ?Sized, P: PoolType> std::panic::RefUnwindSafe for PRefCell<T, P> {}
 
-impl<T, P: MemPool> PRefCell<T, P> {
+impl<T, P: PoolType> PRefCell<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without
     /// borrowing (`RootLayout::visit_pointers`). Only inside the root object being
     /// checked at open: no `&mut` into it exists then.
@@ -389,7 +389,7 @@ mod tests {
     use std::mem::ManuallyDrop;
 
     use super::*;
-    use crate::Pbox;
+    use crate::{MemPool, Pbox};
     use crate::{O_CF, PoolOptions};
 
     // One pool type per test: tests run in parallel and a slot holds one pool (S1).

@@ -7,7 +7,7 @@ use std::mem::MaybeUninit;
 use std::ops::{Deref, DerefMut};
 
 use crate::marker::VSafe;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// A volatile value stored inside a persistent object: reset to `T::default()` on the
 /// first access after each open of the pool, never logged, never flushed.
@@ -34,7 +34,7 @@ use crate::stm::pool_type::MemPool;
 /// # Ok(())
 /// # }
 /// ```
-pub struct VCell<T, P: MemPool> {
+pub struct VCell<T, P: PoolType> {
     /// The volatile token of the open the value belongs to (`PoolSlot::volatile_token`,
     /// random, nonzero); 0 = never set, or reset by an abort (V1).
     generation: UnsafeCell<u64>,
@@ -42,7 +42,7 @@ pub struct VCell<T, P: MemPool> {
     _pool: PhantomData<P>,
 }
 
-impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
+impl<T: Default + VSafe, P: PoolType> VCell<T, P> {
     /// A cell whose value is `T::default()` when first read.
     pub const fn new() -> Self {
         VCell {
@@ -100,7 +100,7 @@ impl<T: Default + VSafe, P: MemPool> VCell<T, P> {
     }
 }
 
-impl<T: Default + VSafe, P: MemPool> Default for VCell<T, P> {
+impl<T: Default + VSafe, P: PoolType> Default for VCell<T, P> {
     fn default() -> Self {
         VCell::new()
     }
@@ -109,7 +109,7 @@ impl<T: Default + VSafe, P: MemPool> Default for VCell<T, P> {
 /// # Panics
 /// Dereferencing a `VCell` that does not live in its pool's mapping panics (see the
 /// type's docs).
-impl<T: Default + VSafe, P: MemPool> Deref for VCell<T, P> {
+impl<T: Default + VSafe, P: PoolType> Deref for VCell<T, P> {
     type Target = T;
     #[track_caller]
     fn deref(&self) -> &T {
@@ -118,17 +118,17 @@ impl<T: Default + VSafe, P: MemPool> Deref for VCell<T, P> {
     }
 }
 
-impl<T: Default + VSafe, P: MemPool> DerefMut for VCell<T, P> {
+impl<T: Default + VSafe, P: PoolType> DerefMut for VCell<T, P> {
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: as `deref`, and `&mut self` is exclusive.
         unsafe { &mut *self.current() }
     }
 }
 
-impl<T: Default + VSafe + fmt::Debug, P: MemPool> fmt::Debug for VCell<T, P> {
+impl<T: Default + VSafe + fmt::Debug, P: PoolType> fmt::Debug for VCell<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_tuple("VCell").field(&**self).finish()
     }
 }
 
-impl<T, P: MemPool> std::panic::RefUnwindSafe for VCell<T, P> {}
+impl<T, P: PoolType> std::panic::RefUnwindSafe for VCell<T, P> {}

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 
 /// An ordered map from `K` to `V` in pool `P`, like `BTreeMap<K, V>`.
@@ -43,13 +43,13 @@ use crate::stm::tx::with_current;
 /// # }
 /// ```
 #[repr(C)]
-pub struct PBTreeMap<K: PSafe, V: PSafe, P: MemPool> {
+pub struct PBTreeMap<K: PSafe, V: PSafe, P: PoolType> {
     /// Holds nodes of `K`s and `V`s of pool `P`, with invariants T1–T5 (T4 by `K: Ord`).
     raw: RawBTree,
     _marker: PhantomData<(K, V, P)>,
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> PBTreeMap<K, V, P> {
     const SHAPE: NodeShape = NodeShape::of::<K, V>();
 
     /// An empty map; it allocates nothing until an entry is added.
@@ -623,7 +623,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Drop for PBTreeMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Drop for PBTreeMap<K, V, P> {
     fn drop(&mut self) {
         // As `PVec`: outside a transaction the nodes are kept (leaked), never freed
         // under a live pointer.
@@ -639,7 +639,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> Drop for PBTreeMap<K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Default for PBTreeMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Default for PBTreeMap<K, V, P> {
     fn default() -> Self {
         Self::new()
     }
@@ -649,7 +649,7 @@ impl<K, V, P> PClone<P> for PBTreeMap<K, V, P>
 where
     K: PSafe + Ord + PClone<P>,
     V: PSafe + PClone<P>,
-    P: MemPool,
+    P: PoolType,
 {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
@@ -662,21 +662,21 @@ where
     }
 }
 
-impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PBTreeMap<K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for PBTreeMap<K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
 }
 
-impl<K: PSafe + PartialEq, V: PSafe + PartialEq, P: MemPool> PartialEq for PBTreeMap<K, V, P> {
+impl<K: PSafe + PartialEq, V: PSafe + PartialEq, P: PoolType> PartialEq for PBTreeMap<K, V, P> {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().eq(other.iter())
     }
 }
 
-impl<K: PSafe + Eq, V: PSafe + Eq, P: MemPool> Eq for PBTreeMap<K, V, P> {}
+impl<K: PSafe + Eq, V: PSafe + Eq, P: PoolType> Eq for PBTreeMap<K, V, P> {}
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> IntoIterator for &'a PBTreeMap<K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> IntoIterator for &'a PBTreeMap<K, V, P> {
     type Item = (&'a K, &'a V);
     type IntoIter = Iter<'a, K, V, P>;
     fn into_iter(self) -> Self::IntoIter {
@@ -686,13 +686,13 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> IntoIterator for &'a PBTreeMap<K, V, P>
 
 /// Two positions, front and back, walking towards each other; empty when both are
 /// `None`.
-struct RawIter<'a, K: PSafe, V: PSafe, P: MemPool> {
+struct RawIter<'a, K: PSafe, V: PSafe, P: PoolType> {
     map: &'a PBTreeMap<K, V, P>,
     front: Option<Path>,
     back: Option<Path>,
 }
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> RawIter<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> RawIter<'a, K, V, P> {
     fn at(&self, c: &Path) -> (&'a K, &'a V) {
         let (node, idx) = c[c.len() - 1];
         // SAFETY: (1) the map's field invariant, pool open while it is borrowed; `c` is
@@ -751,7 +751,7 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> RawIter<'a, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Clone for RawIter<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Clone for RawIter<'_, K, V, P> {
     fn clone(&self) -> Self {
         RawIter {
             map: self.map,
@@ -778,12 +778,12 @@ impl<K: PSafe, V: PSafe, P: MemPool> Clone for RawIter<'_, K, V, P> {
 /// # Ok(())
 /// # }
 /// ```
-pub struct Iter<'a, K: PSafe, V: PSafe, P: MemPool> {
+pub struct Iter<'a, K: PSafe, V: PSafe, P: PoolType> {
     inner: RawIter<'a, K, V, P>,
     left: usize,
 }
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> Iterator for Iter<'a, K, V, P> {
     type Item = (&'a K, &'a V);
     fn next(&mut self) -> Option<Self::Item> {
         let kv = self.inner.next()?;
@@ -796,7 +796,7 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> DoubleEndedIterator for Iter<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> DoubleEndedIterator for Iter<'_, K, V, P> {
     fn next_back(&mut self) -> Option<Self::Item> {
         let kv = self.inner.next_back()?;
         // Saturating: a corrupt pool may hold more entries than its length says.
@@ -805,9 +805,9 @@ impl<K: PSafe, V: PSafe, P: MemPool> DoubleEndedIterator for Iter<'_, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> ExactSizeIterator for Iter<'_, K, V, P> {}
+impl<K: PSafe, V: PSafe, P: PoolType> ExactSizeIterator for Iter<'_, K, V, P> {}
 
-impl<K: PSafe, V: PSafe, P: MemPool> Clone for Iter<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Clone for Iter<'_, K, V, P> {
     fn clone(&self) -> Self {
         Iter {
             inner: self.inner.clone(),
@@ -816,7 +816,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> Clone for Iter<'_, K, V, P> {
     }
 }
 
-impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Iter<'_, K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Iter<'_, K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.clone()).finish()
     }
@@ -839,24 +839,24 @@ impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for It
 /// # Ok(())
 /// # }
 /// ```
-pub struct Range<'a, K: PSafe, V: PSafe, P: MemPool> {
+pub struct Range<'a, K: PSafe, V: PSafe, P: PoolType> {
     inner: RawIter<'a, K, V, P>,
 }
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Range<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> Iterator for Range<'a, K, V, P> {
     type Item = (&'a K, &'a V);
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next()
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> DoubleEndedIterator for Range<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> DoubleEndedIterator for Range<'_, K, V, P> {
     fn next_back(&mut self) -> Option<Self::Item> {
         self.inner.next_back()
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Clone for Range<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Clone for Range<'_, K, V, P> {
     fn clone(&self) -> Self {
         Range {
             inner: self.inner.clone(),
@@ -864,13 +864,13 @@ impl<K: PSafe, V: PSafe, P: MemPool> Clone for Range<'_, K, V, P> {
     }
 }
 
-impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Range<'_, K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Range<'_, K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.clone()).finish()
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> PBTreeMap<K, V, P> {
     /// Shows the root pointer check its root node (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         self.raw.visit_stored(Self::SHAPE, v);
@@ -880,6 +880,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemPool;
 
     crate::pool!(btree_unit_pool);
     type P = btree_unit_pool::BuddyAlloc;

@@ -31,7 +31,7 @@ use super::string::PString;
 use super::vec::PVec;
 use crate::boxed::Pbox;
 use crate::marker::PSafe;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 const SEED: u64 = 0x243f_6a88_85a3_08d3;
 const MUL: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -235,7 +235,7 @@ impl PHash for String {
     }
 }
 
-impl<P: MemPool> PHash for PString<P> {
+impl<P: PoolType> PHash for PString<P> {
     fn phash(&self, h: &mut PHasher) {
         self.as_str().phash(h);
     }
@@ -262,13 +262,13 @@ impl<T: PHash> PHash for Vec<T> {
     }
 }
 
-impl<T: PSafe + PHash, P: MemPool> PHash for PVec<T, P> {
+impl<T: PSafe + PHash, P: PoolType> PHash for PVec<T, P> {
     fn phash(&self, h: &mut PHasher) {
         self.as_slice().phash(h);
     }
 }
 
-impl<T: PSafe + PHash, P: MemPool> PHash for Pbox<T, P> {
+impl<T: PSafe + PHash, P: PoolType> PHash for Pbox<T, P> {
     fn phash(&self, h: &mut PHasher) {
         (**self).phash(h);
     }

@@ -13,7 +13,7 @@ use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 
 /// A hash map from `K` to `V` in pool `P`, like `HashMap<K, V>`.
@@ -41,14 +41,14 @@ use crate::stm::tx::with_current;
 /// # }
 /// ```
 #[repr(C)]
-pub struct PHashMap<K: PSafe, V: PSafe, P: MemPool> {
+pub struct PHashMap<K: PSafe, V: PSafe, P: PoolType> {
     /// Holds `Slot<K, V>`s of pool `P`, with invariants H1–H4, every key hashed with
     /// [`PHasher::hash_one`].
     raw: RawTable,
     _marker: PhantomData<(K, V, P)>,
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> PHashMap<K, V, P> {
     const SHAPE: SlotShape = SlotShape::of::<K, V>();
 
     /// An empty map; it allocates nothing until an entry is added.
@@ -582,7 +582,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Drop for PHashMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Drop for PHashMap<K, V, P> {
     fn drop(&mut self) {
         // As `PVec`: outside a transaction the table is kept (leaked), never freed
         // under a live pointer.
@@ -597,7 +597,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> Drop for PHashMap<K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> Default for PHashMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Default for PHashMap<K, V, P> {
     fn default() -> Self {
         Self::new()
     }
@@ -607,7 +607,7 @@ impl<K, V, P> PClone<P> for PHashMap<K, V, P>
 where
     K: PSafe + PHash + Eq + PClone<P>,
     V: PSafe + PClone<P>,
-    P: MemPool,
+    P: PoolType,
 {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
@@ -620,7 +620,7 @@ where
     }
 }
 
-impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PHashMap<K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for PHashMap<K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map().entries(self.iter()).finish()
     }
@@ -630,16 +630,16 @@ impl<K, V, P> PartialEq for PHashMap<K, V, P>
 where
     K: PSafe + PHash + Eq,
     V: PSafe + PartialEq,
-    P: MemPool,
+    P: PoolType,
 {
     fn eq(&self, other: &Self) -> bool {
         self.len() == other.len() && self.iter().all(|(k, v)| other.get(k) == Some(v))
     }
 }
 
-impl<K: PSafe + PHash + Eq, V: PSafe + Eq, P: MemPool> Eq for PHashMap<K, V, P> {}
+impl<K: PSafe + PHash + Eq, V: PSafe + Eq, P: PoolType> Eq for PHashMap<K, V, P> {}
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> IntoIterator for &'a PHashMap<K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> IntoIterator for &'a PHashMap<K, V, P> {
     type Item = (&'a K, &'a V);
     type IntoIter = Iter<'a, K, V, P>;
     fn into_iter(self) -> Self::IntoIter {
@@ -663,7 +663,7 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> IntoIterator for &'a PHashMap<K, V, P> 
 /// # Ok(())
 /// # }
 /// ```
-pub struct Iter<'a, K: PSafe, V: PSafe, P: MemPool> {
+pub struct Iter<'a, K: PSafe, V: PSafe, P: PoolType> {
     map: &'a PHashMap<K, V, P>,
     /// The slot to look at next.
     next: usize,
@@ -671,7 +671,7 @@ pub struct Iter<'a, K: PSafe, V: PSafe, P: MemPool> {
     left: usize,
 }
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> Iterator for Iter<'a, K, V, P> {
     type Item = (&'a K, &'a V);
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -695,15 +695,15 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Iter<'a, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> ExactSizeIterator for Iter<'_, K, V, P> {}
+impl<K: PSafe, V: PSafe, P: PoolType> ExactSizeIterator for Iter<'_, K, V, P> {}
 
-impl<K: PSafe, V: PSafe, P: MemPool> Clone for Iter<'_, K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> Clone for Iter<'_, K, V, P> {
     fn clone(&self) -> Self {
         Iter { ..*self }
     }
 }
 
-impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Iter<'_, K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Iter<'_, K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.clone()).finish()
     }
@@ -725,9 +725,9 @@ impl<K: PSafe + fmt::Debug, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for It
 /// # Ok(())
 /// # }
 /// ```
-pub struct Keys<'a, K: PSafe, V: PSafe, P: MemPool>(Iter<'a, K, V, P>);
+pub struct Keys<'a, K: PSafe, V: PSafe, P: PoolType>(Iter<'a, K, V, P>);
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Keys<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> Iterator for Keys<'a, K, V, P> {
     type Item = &'a K;
     fn next(&mut self) -> Option<&'a K> {
         self.0.next().map(|(k, _)| k)
@@ -737,9 +737,9 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Keys<'a, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> ExactSizeIterator for Keys<'_, K, V, P> {}
+impl<K: PSafe, V: PSafe, P: PoolType> ExactSizeIterator for Keys<'_, K, V, P> {}
 
-impl<K: PSafe + fmt::Debug, V: PSafe, P: MemPool> fmt::Debug for Keys<'_, K, V, P> {
+impl<K: PSafe + fmt::Debug, V: PSafe, P: PoolType> fmt::Debug for Keys<'_, K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.0.clone().map(|(k, _)| k))
@@ -763,9 +763,9 @@ impl<K: PSafe + fmt::Debug, V: PSafe, P: MemPool> fmt::Debug for Keys<'_, K, V, 
 /// # Ok(())
 /// # }
 /// ```
-pub struct Values<'a, K: PSafe, V: PSafe, P: MemPool>(Iter<'a, K, V, P>);
+pub struct Values<'a, K: PSafe, V: PSafe, P: PoolType>(Iter<'a, K, V, P>);
 
-impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Values<'a, K, V, P> {
+impl<'a, K: PSafe, V: PSafe, P: PoolType> Iterator for Values<'a, K, V, P> {
     type Item = &'a V;
     fn next(&mut self) -> Option<&'a V> {
         self.0.next().map(|(_, v)| v)
@@ -775,9 +775,9 @@ impl<'a, K: PSafe, V: PSafe, P: MemPool> Iterator for Values<'a, K, V, P> {
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> ExactSizeIterator for Values<'_, K, V, P> {}
+impl<K: PSafe, V: PSafe, P: PoolType> ExactSizeIterator for Values<'_, K, V, P> {}
 
-impl<K: PSafe, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Values<'_, K, V, P> {
+impl<K: PSafe, V: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Values<'_, K, V, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list()
             .entries(self.0.clone().map(|(_, v)| v))
@@ -785,7 +785,7 @@ impl<K: PSafe, V: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Values<'_, K, V
     }
 }
 
-impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
+impl<K: PSafe, V: PSafe, P: PoolType> PHashMap<K, V, P> {
     /// Shows the root pointer check its table (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         self.raw.visit_stored(Self::SHAPE, v);
@@ -795,6 +795,7 @@ impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MemPool;
 
     crate::pool!(hash_unit_pool);
     type P = hash_unit_pool::BuddyAlloc;

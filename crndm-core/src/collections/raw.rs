@@ -60,7 +60,7 @@ use crate::alloc::buddy::{block_size, order_for};
 use crate::error::{Error, Result};
 use crate::offset::PoolOff;
 use crate::stm::journal::{Journal, TxLocal};
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::util::to_usize;
 
 /// The journal of a running transaction, as the raw cores use it: bytes and blocks of
@@ -224,7 +224,7 @@ pub(crate) fn save_slots(
     }
 }
 
-impl<P: MemPool> RawJournal for Journal<P> {
+impl<P: PoolType> RawJournal for Journal<P> {
     fn base(&self) -> *mut u8 {
         Journal::base(self)
     }
@@ -257,7 +257,7 @@ impl<P: MemPool> RawJournal for Journal<P> {
 /// Callers dereference it only for blocks that exist, which are reachable only while
 /// the pool is open (a root handle or a transaction keeps it so, S2); an empty
 /// collection, which may be made without a pool, reads nothing.
-pub(crate) fn pool_base<P: MemPool>() -> *mut u8 {
+pub(crate) fn pool_base<P: PoolType>() -> *mut u8 {
     P::__slot().base()
 }
 

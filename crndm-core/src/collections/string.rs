@@ -10,7 +10,7 @@ use super::raw::{Elem, RawVec, pool_base};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 
 const BYTE: Elem = Elem::of::<u8>();
@@ -38,14 +38,14 @@ const BYTE: Elem = Elem::of::<u8>();
 /// # }
 /// ```
 #[repr(C)]
-pub struct PString<P: MemPool> {
+pub struct PString<P: PoolType> {
     /// Bytes of pool `P` (V1–V3), which are always valid UTF-8 (**S1**): every method
     /// writes whole `str`s and cuts only at char boundaries.
     raw: RawVec,
     _pool: PhantomData<P>,
 }
 
-impl<P: MemPool> PString<P> {
+impl<P: PoolType> PString<P> {
     /// An empty string; it allocates nothing until text is added.
     ///
     /// ```
@@ -410,7 +410,7 @@ impl<P: MemPool> PString<P> {
     }
 }
 
-impl<P: MemPool> Drop for PString<P> {
+impl<P: PoolType> Drop for PString<P> {
     fn drop(&mut self) {
         // As `PVec`: outside a transaction the buffer is kept (leaked), never freed
         // under a live pointer. Bytes need no drop.
@@ -422,38 +422,38 @@ impl<P: MemPool> Drop for PString<P> {
     }
 }
 
-impl<P: MemPool> Default for PString<P> {
+impl<P: PoolType> Default for PString<P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<P: MemPool> Deref for PString<P> {
+impl<P: PoolType> Deref for PString<P> {
     type Target = str;
     fn deref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl<P: MemPool> AsRef<str> for PString<P> {
+impl<P: PoolType> AsRef<str> for PString<P> {
     fn as_ref(&self) -> &str {
         self.as_str()
     }
 }
 
-impl<P: MemPool> AsRef<[u8]> for PString<P> {
+impl<P: PoolType> AsRef<[u8]> for PString<P> {
     fn as_ref(&self) -> &[u8] {
         self.as_bytes()
     }
 }
 
-impl<P: MemPool> Borrow<str> for PString<P> {
+impl<P: PoolType> Borrow<str> for PString<P> {
     fn borrow(&self) -> &str {
         self.as_str()
     }
 }
 
-impl<P: MemPool> PClone<P> for PString<P> {
+impl<P: PoolType> PClone<P> for PString<P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let mut s = Self::with_capacity(self.len(), j);
         s.push_str(self, j);
@@ -461,40 +461,40 @@ impl<P: MemPool> PClone<P> for PString<P> {
     }
 }
 
-impl<P: MemPool> fmt::Display for PString<P> {
+impl<P: PoolType> fmt::Display for PString<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self.as_str(), f)
     }
 }
 
-impl<P: MemPool> fmt::Debug for PString<P> {
+impl<P: PoolType> fmt::Debug for PString<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 /// Hashes like `str`, so that `Borrow<str>` lookups agree.
-impl<P: MemPool> Hash for PString<P> {
+impl<P: PoolType> Hash for PString<P> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_str().hash(state);
     }
 }
 
-impl<P: MemPool> PartialEq for PString<P> {
+impl<P: PoolType> PartialEq for PString<P> {
     fn eq(&self, other: &Self) -> bool {
         self.as_str() == other.as_str()
     }
 }
 
-impl<P: MemPool> Eq for PString<P> {}
+impl<P: PoolType> Eq for PString<P> {}
 
-impl<P: MemPool> PartialOrd for PString<P> {
+impl<P: PoolType> PartialOrd for PString<P> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
 
-impl<P: MemPool> Ord for PString<P> {
+impl<P: PoolType> Ord for PString<P> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.as_str().cmp(other.as_str())
     }
@@ -502,12 +502,12 @@ impl<P: MemPool> Ord for PString<P> {
 
 macro_rules! eq_str {
     ($($t:ty),*) => {$(
-        impl<P: MemPool> PartialEq<$t> for PString<P> {
+        impl<P: PoolType> PartialEq<$t> for PString<P> {
             fn eq(&self, other: &$t) -> bool {
                 self.as_str() == &other[..]
             }
         }
-        impl<P: MemPool> PartialEq<PString<P>> for $t {
+        impl<P: PoolType> PartialEq<PString<P>> for $t {
             fn eq(&self, other: &PString<P>) -> bool {
                 &self[..] == other.as_str()
             }
@@ -549,18 +549,18 @@ pub trait ToPString {
     /// # Panics
     /// If the pool is out of space (the transaction then aborts), or the `Display`
     /// implementation returns an error.
-    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P>;
+    fn to_pstring<P: PoolType>(&self, j: &Journal<P>) -> PString<P>;
 }
 
 impl<T: fmt::Display + ?Sized> ToPString for T {
     #[track_caller]
-    fn to_pstring<P: MemPool>(&self, j: &Journal<P>) -> PString<P> {
+    fn to_pstring<P: PoolType>(&self, j: &Journal<P>) -> PString<P> {
         /// Appends what `Display` writes to a persistent string, in a transaction.
-        struct Sink<'a, P: MemPool> {
+        struct Sink<'a, P: PoolType> {
             s: PString<P>,
             j: &'a Journal<P>,
         }
-        impl<P: MemPool> fmt::Write for Sink<'_, P> {
+        impl<P: PoolType> fmt::Write for Sink<'_, P> {
             fn write_str(&mut self, t: &str) -> fmt::Result {
                 self.s.push_str(t, self.j);
                 Ok(())
@@ -577,7 +577,7 @@ impl<T: fmt::Display + ?Sized> ToPString for T {
     }
 }
 
-impl<P: MemPool> PString<P> {
+impl<P: PoolType> PString<P> {
     /// Shows the root pointer check its buffer (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         self.raw.visit_stored(BYTE, v);

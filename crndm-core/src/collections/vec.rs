@@ -12,7 +12,7 @@ use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 
 /// A contiguous growable array of `T` in pool `P`, like `Vec<T>`.
@@ -45,13 +45,13 @@ use crate::stm::tx::with_current;
 /// # }
 /// ```
 #[repr(C)]
-pub struct PVec<T: PSafe, P: MemPool> {
+pub struct PVec<T: PSafe, P: PoolType> {
     /// Holds `T`s of pool `P` (`Elem::of::<T>()`), with invariants V1–V3.
     raw: RawVec,
     _marker: PhantomData<(T, P)>,
 }
 
-impl<T: PSafe, P: MemPool> PVec<T, P> {
+impl<T: PSafe, P: PoolType> PVec<T, P> {
     const ELEM: Elem = Elem::of::<T>();
 
     /// An empty vector; it allocates nothing until an element is added.
@@ -627,7 +627,7 @@ impl<T: PSafe, P: MemPool> PVec<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for PVec<T, P> {
+impl<T: PSafe, P: PoolType> Drop for PVec<T, P> {
     fn drop(&mut self) {
         // Outside a transaction a vector owning pool memory cannot be reached in safe
         // code (it cannot leave one, `TxOutSafe`); if it is dropped anyway, its blocks
@@ -646,33 +646,33 @@ impl<T: PSafe, P: MemPool> Drop for PVec<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Default for PVec<T, P> {
+impl<T: PSafe, P: PoolType> Default for PVec<T, P> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T: PSafe, P: MemPool> Deref for PVec<T, P> {
+impl<T: PSafe, P: PoolType> Deref for PVec<T, P> {
     type Target = [T];
     fn deref(&self) -> &[T] {
         self.as_slice()
     }
 }
 
-impl<T: PSafe, P: MemPool> AsRef<[T]> for PVec<T, P> {
+impl<T: PSafe, P: PoolType> AsRef<[T]> for PVec<T, P> {
     fn as_ref(&self) -> &[T] {
         self.as_slice()
     }
 }
 
-impl<T: PSafe, P: MemPool, I: SliceIndex<[T]>> Index<I> for PVec<T, P> {
+impl<T: PSafe, P: PoolType, I: SliceIndex<[T]>> Index<I> for PVec<T, P> {
     type Output = I::Output;
     fn index(&self, index: I) -> &I::Output {
         &self.as_slice()[index]
     }
 }
 
-impl<'a, T: PSafe, P: MemPool> IntoIterator for &'a PVec<T, P> {
+impl<'a, T: PSafe, P: PoolType> IntoIterator for &'a PVec<T, P> {
     type Item = &'a T;
     type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
@@ -680,70 +680,70 @@ impl<'a, T: PSafe, P: MemPool> IntoIterator for &'a PVec<T, P> {
     }
 }
 
-impl<T: PSafe + PClone<P>, P: MemPool> PClone<P> for PVec<T, P> {
+impl<T: PSafe + PClone<P>, P: PoolType> PClone<P> for PVec<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         let _poison = j.poison_on_unwind();
         PVec::from_slice(self, j)
     }
 }
 
-impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PVec<T, P> {
+impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for PVec<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
-impl<T: PSafe + Hash, P: MemPool> Hash for PVec<T, P> {
+impl<T: PSafe + Hash, P: PoolType> Hash for PVec<T, P> {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.as_slice().hash(state);
     }
 }
 
-impl<T: PSafe + PartialEq<U>, U: PSafe, P: MemPool> PartialEq<PVec<U, P>> for PVec<T, P> {
+impl<T: PSafe + PartialEq<U>, U: PSafe, P: PoolType> PartialEq<PVec<U, P>> for PVec<T, P> {
     fn eq(&self, other: &PVec<U, P>) -> bool {
         self.as_slice() == other.as_slice()
     }
 }
 
-impl<T: PSafe + Eq, P: MemPool> Eq for PVec<T, P> {}
+impl<T: PSafe + Eq, P: PoolType> Eq for PVec<T, P> {}
 
-impl<T: PSafe + PartialEq<U>, U, P: MemPool> PartialEq<[U]> for PVec<T, P> {
+impl<T: PSafe + PartialEq<U>, U, P: PoolType> PartialEq<[U]> for PVec<T, P> {
     fn eq(&self, other: &[U]) -> bool {
         self.as_slice() == other
     }
 }
 
-impl<T: PSafe + PartialEq<U>, U, P: MemPool> PartialEq<&[U]> for PVec<T, P> {
+impl<T: PSafe + PartialEq<U>, U, P: PoolType> PartialEq<&[U]> for PVec<T, P> {
     fn eq(&self, other: &&[U]) -> bool {
         self.as_slice() == *other
     }
 }
 
-impl<T: PSafe + PartialEq<U>, U, P: MemPool, const N: usize> PartialEq<[U; N]> for PVec<T, P> {
+impl<T: PSafe + PartialEq<U>, U, P: PoolType, const N: usize> PartialEq<[U; N]> for PVec<T, P> {
     fn eq(&self, other: &[U; N]) -> bool {
         self.as_slice() == other
     }
 }
 
-impl<T: PSafe + PartialEq<U>, U, P: MemPool> PartialEq<Vec<U>> for PVec<T, P> {
+impl<T: PSafe + PartialEq<U>, U, P: PoolType> PartialEq<Vec<U>> for PVec<T, P> {
     fn eq(&self, other: &Vec<U>) -> bool {
         self.as_slice() == other.as_slice()
     }
 }
 
-impl<T: PSafe + PartialOrd, P: MemPool> PartialOrd for PVec<T, P> {
+impl<T: PSafe + PartialOrd, P: PoolType> PartialOrd for PVec<T, P> {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         self.as_slice().partial_cmp(other.as_slice())
     }
 }
 
-impl<T: PSafe + Ord, P: MemPool> Ord for PVec<T, P> {
+impl<T: PSafe + Ord, P: PoolType> Ord for PVec<T, P> {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.as_slice().cmp(other.as_slice())
     }
 }
 
-impl<T: PSafe, P: MemPool> PVec<T, P> {
+impl<T: PSafe, P: PoolType> PVec<T, P> {
     /// Shows the root pointer check its buffer (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         self.raw.visit_stored(Self::ELEM, v);

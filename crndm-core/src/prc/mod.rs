@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 
 /// A single-thread reference-counted pointer to a `T` in pool `P`, like `Rc<T>`.
@@ -39,14 +39,14 @@ use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 /// # Ok(())
 /// # }
 /// ```
-pub struct Prc<T: PSafe, P: MemPool> {
+pub struct Prc<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
     off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
 /// A persistent weak pointer to a [`Prc`] allocation: keeps the memory, not the value.
-pub struct PWeak<T: PSafe, P: MemPool> {
+pub struct PWeak<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
     off: PoolOff,
     _marker: PhantomData<(T, P)>,
@@ -55,7 +55,7 @@ pub struct PWeak<T: PSafe, P: MemPool> {
 /// A volatile weak pointer to a [`Prc`] allocation: may leave the transaction (not the
 /// thread), and never dangles: [`promote`](VWeak::promote) gives `None` once the pool
 /// was closed, or the object freed (and its memory perhaps reused).
-pub struct VWeak<T: PSafe, P: MemPool> {
+pub struct VWeak<T: PSafe, P: PoolType> {
     off: PoolOff,
     /// The object's identity in the open pool (`OpenPool::vweak_id`).
     id: u64,
@@ -64,7 +64,7 @@ pub struct VWeak<T: PSafe, P: MemPool> {
     _marker: PhantomData<(T, P, *const ())>,
 }
 
-impl<T: PSafe, P: MemPool> Prc<T, P> {
+impl<T: PSafe, P: PoolType> Prc<T, P> {
     /// Moves `value` into a new allocation, in transaction `j`.
     ///
     /// # Panics
@@ -143,39 +143,39 @@ impl<T: PSafe, P: MemPool> Prc<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Deref for Prc<T, P> {
+impl<T: PSafe, P: PoolType> Deref for Prc<T, P> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.inner().value
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for Prc<T, P> {
+impl<T: PSafe, P: PoolType> Drop for Prc<T, P> {
     fn drop(&mut self) {
         // SAFETY: we hold one strong count, given up here.
         unsafe { raw::release::<T, P, Local>(self.off, Which::Strong) };
     }
 }
 
-impl<T: PSafe, P: MemPool> PClone<P> for Prc<T, P> {
+impl<T: PSafe, P: PoolType> PClone<P> for Prc<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         Prc::pclone(self, j)
     }
 }
 
-impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Prc<T, P> {
+impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Prc<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe + fmt::Display, P: MemPool> fmt::Display for Prc<T, P> {
+impl<T: PSafe + fmt::Display, P: PoolType> fmt::Display for Prc<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe, P: MemPool> PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PWeak<T, P> {
     fn counts(&self) -> &raw::Counts {
         // SAFETY: we hold a weak count, so the block is allocated (R2).
         unsafe { &rc_box::<T, P>(self.off).counts }
@@ -209,26 +209,26 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> Drop for PWeak<T, P> {
     fn drop(&mut self) {
         // SAFETY: we hold one weak count, given up here.
         unsafe { raw::release::<T, P, Local>(self.off, Which::Weak) };
     }
 }
 
-impl<T: PSafe, P: MemPool> PClone<P> for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PClone<P> for PWeak<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         PWeak::pclone(self, j)
     }
 }
 
-impl<T: PSafe, P: MemPool> fmt::Debug for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> fmt::Debug for PWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(PWeak)")
     }
 }
 
-impl<T: PSafe, P: MemPool> VWeak<T, P> {
+impl<T: PSafe, P: PoolType> VWeak<T, P> {
     /// A strong pointer to the value, or `None` if the pool was closed since, or the
     /// value dropped, or its memory freed (even if reused since).
     pub fn promote(&self, j: &Journal<P>) -> Option<Prc<T, P>> {
@@ -242,7 +242,7 @@ impl<T: PSafe, P: MemPool> VWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
+impl<T: PSafe, P: PoolType> Clone for VWeak<T, P> {
     fn clone(&self) -> Self {
         VWeak {
             off: self.off,
@@ -253,20 +253,20 @@ impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
+impl<T: PSafe, P: PoolType> fmt::Debug for VWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(VWeak)")
     }
 }
 
-impl<T: PSafe, P: MemPool> Prc<T, P> {
+impl<T: PSafe, P: PoolType> Prc<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         raw::visit_box::<T>(self.off, v);
     }
 }
 
-impl<T: PSafe, P: MemPool> PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PWeak<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         raw::visit_box::<T>(self.off, v);

@@ -27,21 +27,21 @@ use crate::alloc::buddy::order_for;
 use crate::error::Result;
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
 use crate::util::to_usize;
 
 /// How a kind of handle gets the right to change its allocation's counts (R3).
 pub(crate) trait Sharing {
     /// Takes that right for the allocation at `off` in transaction `j`.
-    fn claim<P: MemPool>(off: PoolOff, j: &Journal<P>);
+    fn claim<P: PoolType>(off: PoolOff, j: &Journal<P>);
 }
 
 /// `Prc`: confined to one thread, so the transaction holding the handle has the right.
 pub(crate) enum Local {}
 
 impl Sharing for Local {
-    fn claim<P: MemPool>(_off: PoolOff, _j: &Journal<P>) {}
+    fn claim<P: PoolType>(_off: PoolOff, _j: &Journal<P>) {}
 }
 
 /// `Parc`: the allocation's object lock, held until the transaction ends (two-phase).
@@ -49,7 +49,7 @@ pub(crate) enum Shared {}
 
 impl Sharing for Shared {
     #[track_caller]
-    fn claim<P: MemPool>(off: PoolOff, j: &Journal<P>) {
+    fn claim<P: PoolType>(off: PoolOff, j: &Journal<P>) {
         j.lock_object(off.get());
     }
 }
@@ -96,7 +96,7 @@ impl Counts {
     /// # Panics
     /// If no allocated block starts at these counts (a handle that outlived an aborted
     /// transaction, rule P2 of `stm::placement`); the transaction then aborts.
-    pub(crate) fn add<P: MemPool>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
+    pub(crate) fn add<P: PoolType>(&self, w: Which, delta: i64, j: &Journal<P>) -> u64 {
         // The counts start their block (`RcBox` is `repr(C)`, counts first).
         let off = (std::ptr::from_ref(self) as usize).wrapping_sub(j.base() as usize);
         j.require_live_block::<RcBox<()>>(PoolOff::new(off as u64));
@@ -112,7 +112,7 @@ impl Counts {
 ///
 /// # Errors
 /// The allocation errors; `value` is dropped.
-pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<PoolOff> {
+pub(crate) fn new_box<T, P: PoolType>(value: T, j: &Journal<P>) -> Result<PoolOff> {
     let size = size_of::<RcBox<T>>() as u64;
     let off = PoolOff::new(j.alloc(size, align_of::<RcBox<T>>() as u64)?);
     // SAFETY: `off` is a fresh block of at least `size` bytes aligned for RcBox<T> (A2),
@@ -136,7 +136,7 @@ pub(crate) fn new_box<T, P: MemPool>(value: T, j: &Journal<P>) -> Result<PoolOff
 /// # Safety
 /// 1. `P` is open (a handle or a transaction keeps it so) and `off` is an `RcBox<T>`
 ///    block of it whose weak count is not 0 (R2).
-pub(crate) unsafe fn rc_box<'a, T, P: MemPool>(off: PoolOff) -> &'a RcBox<T> {
+pub(crate) unsafe fn rc_box<'a, T, P: PoolType>(off: PoolOff) -> &'a RcBox<T> {
     let base = P::__slot().base();
     // SAFETY: (1) the block is inside the open pool.
     let p = unsafe { base.add(off.to_usize()) }.cast::<RcBox<T>>();
@@ -157,7 +157,7 @@ pub(crate) fn box_order<T>() -> Option<u8> {
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one strong handle, which it gives up.
-pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: PoolOff, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_strong<T, P: PoolType>(off: PoolOff, j: &Journal<P>) -> bool {
     // A panic of the value's `Drop` poisons the transaction (issue 15, item 4).
     let _poison = j.poison_on_unwind();
     // SAFETY: (1).
@@ -179,7 +179,7 @@ pub(crate) unsafe fn drop_strong<T, P: MemPool>(off: PoolOff, j: &Journal<P>) ->
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one weak reference, which it gives up.
-pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: PoolOff, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn drop_weak<T, P: PoolType>(off: PoolOff, j: &Journal<P>) -> bool {
     // SAFETY: (1).
     let b = unsafe { rc_box::<T, P>(off) };
     if b.counts.add(Which::Weak, -1, j) != 0 {
@@ -199,7 +199,7 @@ pub(crate) unsafe fn drop_weak<T, P: MemPool>(off: PoolOff, j: &Journal<P>) -> b
 /// # Errors
 /// The allocation errors; `value` is dropped.
 #[track_caller]
-pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) -> Result<PoolOff> {
+pub(crate) fn new_handle<T, P: PoolType, S: Sharing>(value: T, j: &Journal<P>) -> Result<PoolOff> {
     let off = new_box(value, j)?;
     S::claim(off, j);
     Ok(off)
@@ -211,7 +211,7 @@ pub(crate) fn new_handle<T, P: MemPool, S: Sharing>(value: T, j: &Journal<P>) ->
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a strong or weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which, j: &Journal<P>) {
+pub(crate) unsafe fn add_one<T, P: PoolType, S: Sharing>(off: PoolOff, w: Which, j: &Journal<P>) {
     S::claim(off, j);
     // SAFETY: (1).
     unsafe { rc_box::<T, P>(off) }.counts.add(w, 1, j);
@@ -223,7 +223,7 @@ pub(crate) unsafe fn add_one<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which, 
 /// # Safety
 /// 1. As [`rc_box`] (1): the caller holds a weak count of the allocation.
 #[track_caller]
-pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: PoolOff, j: &Journal<P>) -> bool {
+pub(crate) unsafe fn upgrade<T, P: PoolType, S: Sharing>(off: PoolOff, j: &Journal<P>) -> bool {
     S::claim(off, j);
     // SAFETY: (1).
     let c = unsafe { &rc_box::<T, P>(off).counts };
@@ -239,7 +239,7 @@ pub(crate) unsafe fn upgrade<T, P: MemPool, S: Sharing>(off: PoolOff, j: &Journa
 /// `false` if the pool was closed since, or the value dropped, or its memory freed
 /// (even if reused since).
 #[track_caller]
-pub(crate) fn promote<T, P: MemPool, S: Sharing>(
+pub(crate) fn promote<T, P: PoolType, S: Sharing>(
     off: PoolOff,
     id: u64,
     generation: u64,
@@ -268,7 +268,7 @@ pub(crate) fn promote<T, P: MemPool, S: Sharing>(
 ///
 /// # Safety
 /// 1. As [`rc_box`] (1), and the caller owns one count `w`, which it gives up.
-pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which) {
+pub(crate) unsafe fn release<T, P: PoolType, S: Sharing>(off: PoolOff, w: Which) {
     with_current::<P, _>(|j| {
         if let Some(j) = j {
             S::claim(off, j);
@@ -283,7 +283,7 @@ pub(crate) unsafe fn release<T, P: MemPool, S: Sharing>(off: PoolOff, w: Which) 
 }
 
 /// The identity and generation a new volatile weak pointer to `off` carries.
-pub(crate) fn vweak_identity<P: MemPool>(off: PoolOff) -> (u64, u64) {
+pub(crate) fn vweak_identity<P: PoolType>(off: PoolOff) -> (u64, u64) {
     let slot = P::__slot();
     match slot.raw() {
         Ok(pool) => (pool.vweak_id(off), slot.generation()),
@@ -294,7 +294,7 @@ pub(crate) fn vweak_identity<P: MemPool>(off: PoolOff) -> (u64, u64) {
 
 /// Whether a volatile weak pointer made with `(id, generation)` still names the live
 /// object at `off`.
-pub(crate) fn vweak_valid<P: MemPool>(
+pub(crate) fn vweak_valid<P: PoolType>(
     off: PoolOff,
     id: u64,
     generation: u64,

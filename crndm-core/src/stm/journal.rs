@@ -59,7 +59,7 @@ use crate::crash_point::crash_point;
 use crate::hashers::WordHash;
 use crate::stm::locks::{Owner, Taken};
 use crate::stm::open::OpenPool;
-use crate::stm::pool_type::{MemPool, PoolRef};
+use crate::stm::pool_type::{PoolRef, PoolType};
 use crate::stm::recovery::recover_lane;
 
 /// `(offset, len)` of the ranges a transaction has logged.
@@ -448,7 +448,7 @@ struct Reservation {
 /// method that changes persistent memory takes one and logs what it changes first. It
 /// cannot outlive the transaction, cannot be sent to another thread, and cannot be
 /// captured by another transaction.
-pub struct Journal<P: MemPool> {
+pub struct Journal<P: PoolType> {
     pool: PoolRef,
     lane_idx: u32,
     lane: RawLane,
@@ -467,7 +467,7 @@ pub struct Journal<P: MemPool> {
     _not_send: PhantomData<*const ()>,
 }
 
-impl<P: MemPool> Drop for Journal<P> {
+impl<P: PoolType> Drop for Journal<P> {
     fn drop(&mut self) {
         if let Some(mut st) = self.st.get_mut().take() {
             st.recycle();
@@ -477,7 +477,7 @@ impl<P: MemPool> Drop for Journal<P> {
     }
 }
 
-impl<P: MemPool> std::fmt::Debug for Journal<P> {
+impl<P: PoolType> std::fmt::Debug for Journal<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Journal")
             .field("pool", &std::any::type_name::<P>())
@@ -490,7 +490,7 @@ impl<P: MemPool> std::fmt::Debug for Journal<P> {
     }
 }
 
-impl<P: MemPool> Journal<P> {
+impl<P: PoolType> Journal<P> {
     /// Starts a transaction's journal: takes a free lane of the pool.
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();

@@ -7,7 +7,8 @@
 //! object locks kept until a transaction ends; [`open`] is a pool opened,
 //! recovered and holding its table of free lanes; [`leaks`] the reachability scan
 //! of an open pool, taken while no transaction runs; [`tx`] runs a transaction body;
-//! [`pool_type`] the `MemPool` trait that ties a pool type to an open pool.
+//! [`pool_type`] the `PoolType` trait (the lower half of `MemPool`) that ties a pool type
+//! to an open pool.
 
 pub(crate) mod journal;
 pub(crate) mod lane;

@@ -46,9 +46,9 @@
 
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
-impl<P: MemPool> Journal<P> {
+impl<P: PoolType> Journal<P> {
     /// Whether `[ptr, ptr + len)` lies inside the heap of this journal's pool.
     #[inline]
     pub(crate) fn in_heap(&self, ptr: *const u8, len: usize) -> bool {

@@ -1,5 +1,6 @@
-//! Pool types: the `MemPool` trait, the per-type slot that knows which file is open, and
-//! the guard that keeps it open.
+//! Pool types: the [`PoolType`] trait (the lower half of `MemPool`, the bound of every
+//! persistent type), the per-type slot that knows which file is open, and the guard that
+//! keeps it open.
 //!
 //! # Pins
 //! A transaction (or any other internal user of the open pool) holds a [`PoolRef`], a
@@ -40,18 +41,14 @@
 //! the pool; if one leaves `pins` at 0 it only asks the lock, which re-checks.
 
 use std::panic::UnwindSafe;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
-use crate::alloc::{AllocStats, Reachability};
 use crate::error::{Error, Result};
 use crate::marker::{PSafe, PSend, TxInSafe, TxOutSafe, VSafe};
-use crate::persist::Mode;
 use crate::pool::{Flags, PoolOptions};
-use crate::root::{RootCell, RootObj};
-use crate::stm::journal::Journal;
 use crate::stm::open::OpenPool;
 
 /// The `OPEN` bit of [`PoolSlot::pins`]; each pin adds [`PIN`].
@@ -180,7 +177,7 @@ impl PoolSlot {
     }
 
     /// Whether a pool is open (no pin taken).
-    fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.pins.load(Ordering::Acquire) & OPEN != 0
     }
 
@@ -268,33 +265,23 @@ impl std::fmt::Debug for PoolRef {
     }
 }
 
-/// A pool type: a zero-sized type naming one pool file at a time.
+/// The lower half of a pool type: what the layers from stm up need of it, its slot (which
+/// file it has open) and the marker supertraits.
 ///
-/// Every persistent pointer and cell is generic over its pool type, so pointers of two
-/// pools can never mix. Declare pool types with [`pool!`](crate::pool!); the ready-made
-/// one is [`crate::default::BuddyAlloc`].
+/// Every persistent pointer, cell, collection and journal is generic over `P: PoolType`,
+/// so pointers of two pools can never mix. Programs write the public face
+/// [`MemPool`](crate::MemPool) instead, which every `PoolType` has (a blanket impl) and
+/// which adds the user's methods (`open`, `transaction`, `stats`, ...); the two are split
+/// so that the transaction layer does not depend on the root object (docs/ARCHITECTURE.md).
 ///
 /// A pool type is a zero-sized marker, so it has every marker trait: generic code over
-/// `P: MemPool` may rely on that.
+/// `P: PoolType` (or `P: MemPool`) may rely on that.
 ///
 /// # Safety
 /// Implemented only by [`pool!`](crate::pool!), which guarantees:
 /// 1. `__slot` returns the same `'static` slot on every call;
 /// 2. no other type's `__slot` returns that slot.
-///
-/// ```
-/// # fn main() -> crndm::Result<()> {
-/// # let dir = tempfile::tempdir().unwrap();
-/// crndm::pool!(inventory);
-/// crndm::pool!(audit);
-/// use crndm::{MemPool, O_CF};
-/// let _a = inventory::BuddyAlloc::open_no_root(dir.path().join("a.pool"), O_CF)?;
-/// let _b = audit::BuddyAlloc::open_no_root(dir.path().join("b.pool"), O_CF)?;
-/// assert_ne!(inventory::BuddyAlloc::uuid()?, audit::BuddyAlloc::uuid()?);
-/// # Ok(())
-/// # }
-/// ```
-pub unsafe trait MemPool:
+pub unsafe trait PoolType:
     'static
     + Sized
     + Send
@@ -311,181 +298,16 @@ pub unsafe trait MemPool:
     /// The slot of this pool type; for the crate's internal use.
     #[doc(hidden)]
     fn __slot() -> &'static PoolSlot;
-
-    /// Opens (per `flags`) the pool file at `path` with default [`PoolOptions`],
-    /// without a root object; the pool stays open while the guard lives.
-    ///
-    /// Closing (dropping the last handle) while other threads hold `VWeak`s or run
-    /// transactions: transactions already running finish on the closed pool (commit
-    /// or abort as usual); new ones, and `VWeak::promote`, fail from then on
-    /// (`NotOpen`, or `None`), also after a reopen (a `VWeak` names one open). An open
-    /// of a closed pool whose last transactions still run waits for them to end; it
-    /// never returns `AlreadyOpen` for that (only for a pool that is open, or when the
-    /// calling thread itself runs a transaction of this pool type).
-    ///
-    /// # Errors
-    /// See [`PoolOptions::open_no_root`].
-    fn open_no_root(path: impl AsRef<Path>, flags: Flags) -> Result<PoolGuard<Self>> {
-        PoolOptions::new().open_no_root(path, flags)
-    }
-
-    /// Opens (per `flags`) the pool file at `path` with default [`PoolOptions`] and
-    /// returns its root object, created with [`RootObj::init`] on first open. The pool
-    /// stays open while the root handle lives.
-    ///
-    /// # Errors
-    /// Those of [`PoolOptions::open_no_root`], and [`Error::RootTypeMismatch`] if the
-    /// pool's root was created as another type.
-    fn open<R: RootObj<Self> + PSafe + crate::RootLayout>(
-        path: impl AsRef<Path>,
-        flags: Flags,
-    ) -> Result<RootCell<R, Self>> {
-        PoolOptions::new().open(path, flags)
-    }
-
-    /// Runs `body` as a failure-atomic transaction: either all of its changes to the
-    /// pool persist, or (on a panic, or a crash before it returns) none do.
-    ///
-    /// Calls nested inside a transaction of the same pool join it (flat nesting): a panic
-    /// anywhere aborts the outermost transaction.
-    ///
-    /// **Poisoning.** Once a panic has crossed a crndm frame of a transaction, the
-    /// transaction is poisoned: it rolls back and returns `Err(Error::Aborted)` whatever
-    /// its body returns, even if the body caught the panic with `catch_unwind`. Covered:
-    /// a nested transaction of the same pool whose body panicked; crndm's own panics
-    /// inside the transaction (journal or heap full, and the other crndm panic sites
-    /// that go through the journal's failure helper); user code that crndm calls from
-    /// a guarded entry point (today the collection inserts: `Ord`/`Hash`/`Eq` of keys and
-    /// `get_or_insert_with`'s closure) unwinding through it. Not covered: a panic raised
-    /// and caught entirely inside user code that never entered crndm — that transaction
-    /// commits normally. The check needs no panic hook.
-    ///
-    /// **Two pools.** A transaction of one pool type started while a transaction of
-    /// another pool type runs on the same thread is refused with
-    /// [`Error::NestedPools`] before it writes anything (the two could not commit
-    /// atomically together); the outer transaction is unaffected and may go on. Run
-    /// transactions of different pools one after the other.
-    ///
-    /// ```
-    /// # fn main() -> crndm::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// use crndm::default::*;
-    /// let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("t.pool"), O_CF)?;
-    /// BuddyAlloc::transaction(|j| root.set(root.get() + 1, j))?;
-    /// let r = BuddyAlloc::transaction(|j| {
-    ///     root.set(100, j);
-    ///     panic!("changed my mind");
-    /// });
-    /// assert!(matches!(r, Err(Error::Aborted(_))));
-    /// assert_eq!(root.get(), 1);
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::Aborted`] with the panic message if the body panicked (everything was
-    /// rolled back) or the transaction was poisoned; [`Error::NestedPools`] inside a
-    /// transaction of another pool type; [`Error::NotOpen`] if no pool is open.
-    fn transaction<F, R>(body: F) -> Result<R>
-    where
-        F: for<'j> FnOnce(&'j Journal<Self>) -> R + TxInSafe + UnwindSafe,
-        R: TxOutSafe,
-    {
-        crate::stm::tx::run::<Self, F, R>(body)
-    }
-
-    /// Whether this pool type has a file open.
-    fn is_open() -> bool {
-        Self::__slot().is_open()
-    }
-
-    /// How stores to the open pool are made durable.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn mode() -> Result<Mode> {
-        Ok(Self::__slot().raw()?.raw.mode())
-    }
-
-    /// The open pool's UUID, fixed when it was formatted.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn uuid() -> Result<[u8; 16]> {
-        Ok(Self::__slot().raw()?.raw.uuid())
-    }
-
-    /// The open pool's generation: incremented each time the file is opened.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn generation() -> Result<u64> {
-        Ok(Self::__slot().raw()?.raw.generation())
-    }
-
-    /// The path the open pool was opened from.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn path() -> Result<PathBuf> {
-        Ok(Self::__slot().raw()?.raw.path().to_path_buf())
-    }
-
-    /// Heap usage of the open pool.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn stats() -> Result<AllocStats> {
-        Ok(Self::__slot().raw()?.raw.stats())
-    }
-
-    /// Verifies the allocator's invariants on the open pool: one line per problem, empty
-    /// when healthy.
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open.
-    fn check() -> Result<Vec<String>> {
-        Ok(Self::__slot().raw()?.raw.heap().check())
-    }
-
-    /// Walks the open pool's heap from its root and reports the used blocks nothing
-    /// reaches (leaks: a `mem::forget`, a `ManuallyDrop`, a `Prc` or `Parc` cycle) and
-    /// pointers into memory the allocator calls free (damage). Waits for every running
-    /// transaction of the pool to end and keeps new ones waiting while it scans. The
-    /// scan is conservative and needs no types: see [`Reachability`]. `crndm-pool check`
-    /// runs the same scan on a closed pool file, and `--repair --leaks` frees the leaks.
-    ///
-    /// ```
-    /// # fn main() -> crndm::Result<()> {
-    /// # let dir = tempfile::tempdir().unwrap();
-    /// use crndm::default::*;
-    /// let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("k.pool"), O_CF)?;
-    /// BuddyAlloc::transaction(|j| root.set(5, j))?;
-    /// assert!(BuddyAlloc::leaks()?.is_clean(), "a workload without leaks");
-    /// # Ok(())
-    /// # }
-    /// ```
-    ///
-    /// # Errors
-    /// [`Error::NotOpen`] if no pool is open; [`Error::InTransaction`] inside a
-    /// transaction of this pool (it would wait for itself); I/O errors reading the file.
-    fn leaks() -> Result<Reachability> {
-        if crate::stm::tx::with_current::<Self, _>(|j| j.is_some()) {
-            return Err(Error::InTransaction("leaks"));
-        }
-        let pool = Self::__slot().raw()?;
-        crate::stm::leaks::reachability(&pool)
-    }
 }
 
 /// Keeps pool type `P`'s file open; the pool closes when the last guard (or root handle)
 /// is dropped.
 #[must_use = "the pool closes as soon as the guard is dropped"]
-pub struct PoolGuard<P: MemPool> {
+pub struct PoolGuard<P: PoolType> {
     _pool: std::marker::PhantomData<P>,
 }
 
-impl<P: MemPool> std::fmt::Debug for PoolGuard<P> {
+impl<P: PoolType> std::fmt::Debug for PoolGuard<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PoolGuard")
             .field("pool", &std::any::type_name::<P>())
@@ -493,7 +315,7 @@ impl<P: MemPool> std::fmt::Debug for PoolGuard<P> {
     }
 }
 
-impl<P: MemPool> Clone for PoolGuard<P> {
+impl<P: PoolType> Clone for PoolGuard<P> {
     fn clone(&self) -> Self {
         P::__slot().lock().handles += 1;
         PoolGuard {
@@ -502,7 +324,7 @@ impl<P: MemPool> Clone for PoolGuard<P> {
     }
 }
 
-impl<P: MemPool> Drop for PoolGuard<P> {
+impl<P: PoolType> Drop for PoolGuard<P> {
     fn drop(&mut self) {
         let slot = P::__slot();
         let mut st = slot.lock();
@@ -525,20 +347,25 @@ impl<P: MemPool> Drop for PoolGuard<P> {
 /// Opens `path` into `P`'s slot (S1), recovering its journals; `check` runs before
 /// anything is written (see [`OpenCheck`](crate::pool::raw::OpenCheck)).
 ///
+/// `in_tx` tells whether the calling thread runs a transaction of `P` (the caller asks
+/// the thread's registry in `stm::tx`, which sits above this file: the transaction
+/// layer is built on the slot, not the other way round). Passing `false` from inside
+/// such a transaction, on a closed pool it still pins, would wait for that pin forever.
+///
 /// # Errors
 /// [`Error::AlreadyOpen`], and every error of [`OpenPool::open`] and of `check`.
-pub(crate) fn open<P: MemPool>(
+pub(crate) fn open<P: PoolType>(
     path: &Path,
     flags: Flags,
     opts: &PoolOptions,
     check: Option<crate::pool::raw::OpenCheck>,
+    in_tx: bool,
 ) -> Result<PoolGuard<P>> {
     let slot = P::__slot();
     let mut st = slot.lock();
     // S1: a closed pool whose last transactions still run on other threads is still
     // mapped and named by `base` (S3): wait for them to end, unless this thread runs
     // one of them.
-    let in_tx = crate::stm::tx::with_current::<P, _>(|j| j.is_some());
     while st.pool.is_some() && !slot.is_open() && !in_tx {
         st = slot.gone.wait(st).unwrap_or_else(|p| p.into_inner());
     }
@@ -572,7 +399,7 @@ pub(crate) fn open<P: MemPool>(
 #[cfg(all(test, not(crndm_loom)))]
 mod tests {
     use super::*;
-    use crate::O_CF;
+    use crate::{MemPool, O_CF};
     use std::sync::atomic::AtomicBool;
 
     // One pool type per test: tests run in parallel and a slot holds one pool (S1).

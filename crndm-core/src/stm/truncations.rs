@@ -136,7 +136,7 @@ mod tests {
 #[cfg(all(test, feature = "crash-sim", not(crndm_loom)))]
 mod r1 {
     use crate::persist::sim::Sim;
-    use crate::{AssertTxInSafe, MemPool, O_CF, PCell, PoolOptions, RootCell};
+    use crate::{AssertTxInSafe, MemPool, O_CF, PCell, PoolOptions, PoolType, RootCell};
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 

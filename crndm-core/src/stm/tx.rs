@@ -7,13 +7,13 @@ use std::panic::{AssertUnwindSafe, UnwindSafe, catch_unwind};
 use crate::error::{Error, Result};
 use crate::marker::{TxInSafe, TxOutSafe};
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// One running transaction in this thread's registry: a node on the stack of its
 /// [`run`] call, linked to the transaction it runs inside of (of another pool type, as
 /// nesting within one pool type is flat).
 struct Frame {
-    /// The address of the pool type's slot (unique per pool type: MemPool safety (2)).
+    /// The address of the pool type's slot (unique per pool type: PoolType safety (2)).
     key: usize,
     /// The `*const Journal<P>` of that pool type.
     journal: *const (),
@@ -57,13 +57,13 @@ impl Drop for Linked<'_> {
     }
 }
 
-fn key<P: MemPool>() -> usize {
+fn key<P: PoolType>() -> usize {
     std::ptr::from_ref(P::__slot()) as usize
 }
 
 /// Calls `f` with the journal of the transaction of `P` running on this thread, if any.
 #[inline]
-pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) -> T) -> T {
+pub(crate) fn with_current<P: PoolType, T>(f: impl FnOnce(Option<&Journal<P>>) -> T) -> T {
     let k = key::<P>();
     let mut frame = ACTIVE.get();
     while !frame.is_null() {
@@ -71,7 +71,7 @@ pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) ->
         // that has not returned (R1), and nothing mutates it while it is linked.
         let fr = unsafe { &*frame };
         if fr.key == k {
-            // Keys are unique per pool type (MemPool safety (2)); the frame was linked by
+            // Keys are unique per pool type (PoolType safety (2)); the frame was linked by
             // `run::<P>` for a journal on its stack. The borrow given to `f` ends before
             // `f` returns, inside that frame.
             // SAFETY: that journal lives until the frame is unlinked (R1), so the pointer
@@ -87,11 +87,11 @@ pub(crate) fn with_current<P: MemPool, T>(f: impl FnOnce(Option<&Journal<P>>) ->
 /// user code or may panic inside a transaction, so that a panic crossing them aborts the
 /// transaction even if the body catches it (see [`Journal::poison`]). It needs no panic
 /// hook: the check is `std::thread::panicking()` in its drop, on the unwinding path only.
-pub(crate) struct PoisonOnUnwind<'a, P: MemPool> {
+pub(crate) struct PoisonOnUnwind<'a, P: PoolType> {
     journal: &'a Journal<P>,
 }
 
-impl<'a, P: MemPool> PoisonOnUnwind<'a, P> {
+impl<'a, P: PoolType> PoisonOnUnwind<'a, P> {
     /// Guards the crndm frame it lives in for `journal`'s transaction.
     #[inline]
     pub(crate) fn new(journal: &'a Journal<P>) -> Self {
@@ -99,7 +99,7 @@ impl<'a, P: MemPool> PoisonOnUnwind<'a, P> {
     }
 }
 
-impl<P: MemPool> Journal<P> {
+impl<P: PoolType> Journal<P> {
     /// A [`PoisonOnUnwind`] guard for this transaction: the first line of every crndm
     /// method that runs user code (`Drop`, `PClone`, `Ord`/`Hash`/`Eq`, `Default`,
     /// closures) in a transaction.
@@ -109,7 +109,7 @@ impl<P: MemPool> Journal<P> {
     }
 }
 
-impl<P: MemPool> Drop for PoisonOnUnwind<'_, P> {
+impl<P: PoolType> Drop for PoisonOnUnwind<'_, P> {
     #[inline]
     fn drop(&mut self) {
         if std::thread::panicking() {
@@ -139,7 +139,7 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// Runs `body` as a transaction of `P` (see [`MemPool::transaction`]).
+/// Runs `body` as a transaction of `P` (see [`MemPool::transaction`](crate::MemPool::transaction)).
 ///
 /// # Errors
 /// [`Error::NotOpen`]; [`Error::NestedPools`] inside a transaction of another pool
@@ -149,7 +149,7 @@ fn message(payload: &(dyn std::any::Any + Send)) -> String {
 /// Only on a broken internal invariant (the flat-nesting bookkeeping).
 pub(crate) fn run<P, F, R>(body: F) -> Result<R>
 where
-    P: MemPool,
+    P: PoolType,
     F: for<'j> FnOnce(&'j Journal<P>) -> R + TxInSafe + UnwindSafe,
     R: TxOutSafe,
 {

@@ -8,7 +8,7 @@ use std::ops::{Deref, DerefMut};
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// A mutual-exclusion lock around a `T` in pool `P`.
 ///
@@ -19,20 +19,20 @@ use crate::stm::pool_type::MemPool;
 /// The lock state is volatile: a crash never leaves a `PMutex` locked.
 ///
 /// Changes through the guard are logged (on the first mutable access of a transaction).
-pub struct PMutex<T: PSafe, P: MemPool> {
+pub struct PMutex<T: PSafe, P: PoolType> {
     _pool: PhantomData<P>,
     value: UnsafeCell<T>,
 }
 
 /// Access to the value of a locked [`PMutex`]; the lock itself lasts until the end of
 /// the transaction.
-pub struct PMutexGuard<'a, T: PSafe, P: MemPool> {
+pub struct PMutexGuard<'a, T: PSafe, P: PoolType> {
     mutex: &'a PMutex<T, P>,
     journal: &'a Journal<P>,
     off: PoolOff,
 }
 
-impl<T: PSafe, P: MemPool> PMutex<T, P> {
+impl<T: PSafe, P: PoolType> PMutex<T, P> {
     /// A mutex holding `value`.
     pub const fn new(value: T) -> Self {
         PMutex {
@@ -98,7 +98,7 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Deref for PMutexGuard<'_, T, P> {
+impl<T: PSafe, P: PoolType> Deref for PMutexGuard<'_, T, P> {
     type Target = T;
     fn deref(&self) -> &T {
         // SAFETY: this transaction holds the lock and this is its only guard
@@ -107,7 +107,7 @@ impl<T: PSafe, P: MemPool> Deref for PMutexGuard<'_, T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> DerefMut for PMutexGuard<'_, T, P> {
+impl<T: PSafe, P: PoolType> DerefMut for PMutexGuard<'_, T, P> {
     fn deref_mut(&mut self) -> &mut T {
         let p = self.mutex.value.get();
         self.journal.log_range(p.cast::<u8>(), size_of::<T>());
@@ -116,7 +116,7 @@ impl<T: PSafe, P: MemPool> DerefMut for PMutexGuard<'_, T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for PMutexGuard<'_, T, P> {
+impl<T: PSafe, P: PoolType> Drop for PMutexGuard<'_, T, P> {
     fn drop(&mut self) {
         // As `RefMut`: a panic through a live guard poisons its transaction.
         if std::thread::panicking() {
@@ -126,27 +126,27 @@ impl<T: PSafe, P: MemPool> Drop for PMutexGuard<'_, T, P> {
     }
 }
 
-impl<T: PSafe + Default, P: MemPool> Default for PMutex<T, P> {
+impl<T: PSafe + Default, P: PoolType> Default for PMutex<T, P> {
     fn default() -> Self {
         PMutex::new(T::default())
     }
 }
 
-impl<T: PSafe, P: MemPool> fmt::Debug for PMutex<T, P> {
+impl<T: PSafe, P: PoolType> fmt::Debug for PMutex<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("PMutex { .. }")
     }
 }
 
-impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PMutexGuard<'_, T, P> {
+impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for PMutexGuard<'_, T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe, P: MemPool> std::panic::RefUnwindSafe for PMutex<T, P> {}
+impl<T: PSafe, P: PoolType> std::panic::RefUnwindSafe for PMutex<T, P> {}
 
-impl<T: PSafe, P: MemPool> PMutex<T, P> {
+impl<T: PSafe, P: PoolType> PMutex<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without
     /// locking (`RootLayout::visit_pointers`). Only inside the root object being
     /// checked at open: no `&mut` into it exists then.

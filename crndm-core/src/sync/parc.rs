@@ -10,7 +10,7 @@ use crate::marker::{PSafe, PSend};
 use crate::offset::PoolOff;
 use crate::prc::raw::{self, RcBox, Shared, Which, rc_box, vweak_identity};
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::MemPool;
+use crate::stm::pool_type::PoolType;
 
 /// A reference-counted pointer to a `T` in pool `P` whose counts may be changed by
 /// transactions on several threads at once, like `Arc<T>`.
@@ -19,14 +19,14 @@ use crate::stm::pool_type::MemPool;
 /// through a [`VWeak`] ([`Parc::demote`]), which each promotes in its own transaction.
 /// Reading or changing the counts takes the allocation's object lock until the
 /// transaction ends (see the [module docs](crate::sync)).
-pub struct Parc<T: PSafe, P: MemPool> {
+pub struct Parc<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
     off: PoolOff,
     _marker: PhantomData<(T, P)>,
 }
 
 /// A persistent weak pointer to a [`Parc`] allocation.
-pub struct PWeak<T: PSafe, P: MemPool> {
+pub struct PWeak<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
     off: PoolOff,
     _marker: PhantomData<(T, P)>,
@@ -35,7 +35,7 @@ pub struct PWeak<T: PSafe, P: MemPool> {
 /// A volatile weak pointer to a [`Parc`] allocation: the handle that may cross threads
 /// (when `T: PSend`) and leave transactions. [`promote`](VWeak::promote) gives `None`
 /// once the pool was closed, or the value dropped, or its memory freed.
-pub struct VWeak<T: PSafe, P: MemPool> {
+pub struct VWeak<T: PSafe, P: PoolType> {
     off: PoolOff,
     id: u64,
     generation: u64,
@@ -45,11 +45,11 @@ pub struct VWeak<T: PSafe, P: MemPool> {
 // SAFETY: a VWeak is only an offset and two numbers; what it gives access to (through a
 // `Parc` promoted in a transaction of the receiving thread) is `T`, which `PSend` says
 // may be reached from several threads; counts are changed under the object lock.
-unsafe impl<T: PSafe + PSend, P: MemPool> Send for VWeak<T, P> {}
+unsafe impl<T: PSafe + PSend, P: PoolType> Send for VWeak<T, P> {}
 // SAFETY: as for Send; `&VWeak` only allows `promote` and `clone`.
-unsafe impl<T: PSafe + PSend, P: MemPool> Sync for VWeak<T, P> {}
+unsafe impl<T: PSafe + PSend, P: PoolType> Sync for VWeak<T, P> {}
 
-impl<T: PSafe, P: MemPool> Parc<T, P> {
+impl<T: PSafe, P: PoolType> Parc<T, P> {
     /// Moves `value` into a new allocation, in transaction `j`.
     ///
     /// # Panics
@@ -128,33 +128,33 @@ impl<T: PSafe, P: MemPool> Parc<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Deref for Parc<T, P> {
+impl<T: PSafe, P: PoolType> Deref for Parc<T, P> {
     type Target = T;
     fn deref(&self) -> &T {
         &self.inner().value
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for Parc<T, P> {
+impl<T: PSafe, P: PoolType> Drop for Parc<T, P> {
     fn drop(&mut self) {
         // SAFETY: we hold one strong count, given up here (under the lock, R3).
         unsafe { raw::release::<T, P, Shared>(self.off, Which::Strong) };
     }
 }
 
-impl<T: PSafe, P: MemPool> PClone<P> for Parc<T, P> {
+impl<T: PSafe, P: PoolType> PClone<P> for Parc<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         Parc::pclone(self, j)
     }
 }
 
-impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for Parc<T, P> {
+impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for Parc<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
     }
 }
 
-impl<T: PSafe, P: MemPool> PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PWeak<T, P> {
     /// A strong pointer to the value, or `None` if it was dropped.
     pub fn upgrade(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
         // SAFETY: we hold a weak count (R2).
@@ -178,26 +178,26 @@ impl<T: PSafe, P: MemPool> PWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Drop for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> Drop for PWeak<T, P> {
     fn drop(&mut self) {
         // SAFETY: we hold one weak count, given up here (under the lock, R3).
         unsafe { raw::release::<T, P, Shared>(self.off, Which::Weak) };
     }
 }
 
-impl<T: PSafe, P: MemPool> PClone<P> for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PClone<P> for PWeak<T, P> {
     fn pclone(&self, j: &Journal<P>) -> Self {
         PWeak::pclone(self, j)
     }
 }
 
-impl<T: PSafe, P: MemPool> fmt::Debug for PWeak<T, P> {
+impl<T: PSafe, P: PoolType> fmt::Debug for PWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(sync::PWeak)")
     }
 }
 
-impl<T: PSafe, P: MemPool> VWeak<T, P> {
+impl<T: PSafe, P: PoolType> VWeak<T, P> {
     /// A strong pointer to the value for transaction `j`, or `None` if the pool was
     /// closed since, or the value dropped, or its memory freed (even if reused).
     pub fn promote(&self, j: &Journal<P>) -> Option<Parc<T, P>> {
@@ -212,7 +212,7 @@ impl<T: PSafe, P: MemPool> VWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
+impl<T: PSafe, P: PoolType> Clone for VWeak<T, P> {
     fn clone(&self) -> Self {
         VWeak {
             off: self.off,
@@ -223,20 +223,20 @@ impl<T: PSafe, P: MemPool> Clone for VWeak<T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> fmt::Debug for VWeak<T, P> {
+impl<T: PSafe, P: PoolType> fmt::Debug for VWeak<T, P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "(sync::VWeak)")
     }
 }
 
-impl<T: PSafe, P: MemPool> Parc<T, P> {
+impl<T: PSafe, P: PoolType> Parc<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         raw::visit_box::<T>(self.off, v);
     }
 }
 
-impl<T: PSafe, P: MemPool> PWeak<T, P> {
+impl<T: PSafe, P: PoolType> PWeak<T, P> {
     /// Shows the root pointer check its stored offset (`RootLayout::visit_pointers`).
     pub(crate) fn visit_stored(&self, v: &mut crate::layout::PointerVisitor<'_>) {
         raw::visit_box::<T>(self.off, v);
