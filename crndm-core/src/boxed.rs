@@ -5,6 +5,7 @@ use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::ops::Deref;
 
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::alloc::buddy::order_for;
 use crate::clone::PClone;
 use crate::error::Result;
@@ -50,7 +51,8 @@ pub struct Pbox<T: PSafe, P: MemPool> {
     /// for `T` (allocator invariant A2), in pool `P`. Never 0: the heap starts after the
     /// pool header and the allocation map (`pool/header.rs`, "Layout").
     off: NonZeroU64,
-    _marker: PhantomData<(T, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: an owned persistent pointer.
+    _marker: PhantomData<(T, P, NotSend, NotTxIn)>,
 }
 
 impl<T: PSafe, P: MemPool> Pbox<T, P> {

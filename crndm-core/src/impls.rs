@@ -6,103 +6,50 @@
 //! the pointer types) for `Prc` and `Parc`.
 //!
 //! It sits above every type it names (docs/ARCHITECTURE.md), so the traits themselves
-//! stay at the bottom of the layers. On stable Rust the traits would be ordinary
-//! `unsafe trait`s and this file would hold their positive impls instead.
+//! stay at the bottom of the layers. Its parts:
+//!
+//! 1. positive impls for the crate's types (and the std collections' `TxOutSafe`),
+//!    written once for both toolchains: on stable they are the whole rule, with the
+//!    `nightly` feature they state explicitly what the auto traits would give;
+//! 2. `RefUnwindSafe` for the cells (what `&cell` in a transaction body needs), and
+//!    `Send`/`Sync` for `PMutex`; every other `Send`/`Sync`/`UnwindSafe` opt-out is a
+//!    marker field (`crate::marker::phantom`) of the type itself;
+//! 3. with the `nightly` feature only: the negative impls of the auto traits, the
+//!    positive `TxInSafe`/`TxRefSafe` impls (on stable those follow `UnwindSafe` and
+//!    `RefUnwindSafe`), and `RefUnwindSafe` for `Journal`;
+//! 4. without it (stable): the impls for std types, which the auto traits give on
+//!    nightly.
 //!
 //! [`AssertTxInSafe`]: crate::marker::AssertTxInSafe
 
-use std::cell::UnsafeCell;
+use std::panic::RefUnwindSafe;
 
 use crate::boxed::Pbox;
-use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
+use crate::cell::{PCell, PRefCell, VCell};
 use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
 use crate::layout::{LayoutHasher, PointerVisitor, RootLayout};
-use crate::marker::{PSafe, PSend, TxAssertable, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
+use crate::marker::{PSafe, PSend, TxOutSafe, VSafe};
 use crate::prc::{PWeak, Prc, VWeak};
 use crate::root::{RootCell, RootObj};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};
-use crate::sync::{PMutex, PMutexGuard, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
+use crate::sync::{PMutex, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
 
-// A journal's own state stays consistent across a panic (its borrows are internal and
-// short); after one it is only used to roll back. This also keeps capture errors to the
-// one that says what is wrong (`TxInSafe`).
-impl<P: MemPool> std::panic::RefUnwindSafe for Journal<P> {}
+// ==== 1. Positive impls for the crate's types (both toolchains) ====
 
-// ---- PSafe: what may not live in PM ----
-impl<T: ?Sized> !PSafe for *const T {}
-impl<T: ?Sized> !PSafe for *mut T {}
-impl<T: ?Sized> !PSafe for &T {}
-impl<T: ?Sized> !PSafe for &mut T {}
-impl<T: ?Sized> !PSafe for UnsafeCell<T> {}
-impl !PSafe for std::fs::File {}
-// Already excluded through its pointer; named so the error names it.
-impl !PSafe for String {}
-// Process handles: a later process would close (or use) an unrelated descriptor.
-impl !PSafe for std::os::fd::OwnedFd {}
-impl !PSafe for std::net::TcpListener {}
-impl !PSafe for std::net::TcpStream {}
-impl !PSafe for std::net::UdpSocket {}
-impl<P: MemPool> !PSafe for Journal<P> {}
-// The pool handle is a process-local pin on the open pool: stored in PM it would be a
-// dangling handle in the next process.
-impl<T, P: MemPool> !PSafe for RootCell<T, P> {}
-// The same for the root-less handle: dropped by a later process it would close a pool it
-// never opened (under that process's own handles).
-impl<P: MemPool> !PSafe for PoolGuard<P> {}
-
-// ---- fn pointers: never PSafe ----
-//
-// A fn pointer is a code address of this process's image: the next process (another
-// build, another ASLR slide) would call garbage. Auto traits hold for fn pointers
-// whatever their argument types, so each shape needs its own negative impl.
-// `not_psafe_fn!` writes them for every arity from 0 to 32 arguments, safe and
-// `unsafe`, in each ABI that stable Rust accepts for fn pointers on x86_64 Linux:
-// `fn` (= `extern "Rust"`), "C", "C-unwind", "system", "system-unwind", "sysv64",
-// "sysv64-unwind", "win64", "win64-unwind", "efiapi" ("cdecl" is accepted only with a
-// not-supported-ABI warning on x86_64 and is left out: such a pointer stays `PSafe`); and the
-// variadic `extern "C" fn(A, ...)` / `extern "C-unwind" fn(A, ...)` with 1 to 32 fixed
-// arguments. Higher-ranked pointers (`for<'a> fn(&'a u8)`) are covered by the impl of
-// their arity (checked in ui-tests/fail/marker_misuse/fn_pointer_*).
-//
-// Remaining limit: a fn pointer with more than 32 arguments (or in an ABI added to
-// the language later) is not named here and so is still `PSafe`. Store a function as
-// an index into a table of the program instead.
-macro_rules! not_psafe_fn {
-    // One arity: every ABI, safe and unsafe.
-    (@one $($arg:ident)*) => {
-        not_psafe_fn!(@abi [$($arg)*] "C" "C-unwind" "system" "system-unwind" "sysv64"
-            "sysv64-unwind" "win64" "win64-unwind" "efiapi");
-        impl<Ret, $($arg),*> !PSafe for fn($($arg),*) -> Ret {}
-        impl<Ret, $($arg),*> !PSafe for unsafe fn($($arg),*) -> Ret {}
-    };
-    (@abi $args:tt $($abi:literal)*) => {
-        $(not_psafe_fn!(@abi1 $abi $args);)*
-    };
-    (@abi1 $abi:literal [$($arg:ident)*]) => {
-        impl<Ret, $($arg),*> !PSafe for extern $abi fn($($arg),*) -> Ret {}
-        impl<Ret, $($arg),*> !PSafe for unsafe extern $abi fn($($arg),*) -> Ret {}
-    };
-    // Variadic pointers need at least one fixed argument.
-    (@variadic $($arg:ident)+) => {
-        impl<Ret, $($arg),*> !PSafe for extern "C" fn($($arg),*, ...) -> Ret {}
-        impl<Ret, $($arg),*> !PSafe for unsafe extern "C" fn($($arg),*, ...) -> Ret {}
-        impl<Ret, $($arg),*> !PSafe for extern "C-unwind" fn($($arg),*, ...) -> Ret {}
-        impl<Ret, $($arg),*> !PSafe for unsafe extern "C-unwind" fn($($arg),*, ...) -> Ret {}
-    };
-    // Every prefix of the list: the arity of the prefix, then the shorter ones.
-    () => {
-        not_psafe_fn!(@one);
-    };
-    ($first:ident $($rest:ident)*) => {
-        not_psafe_fn!(@one $first $($rest)*);
-        not_psafe_fn!(@variadic $first $($rest)*);
-        not_psafe_fn!($($rest)*);
-    };
-}
-not_psafe_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16 A17 A18 A19 A20 A21 A22
-    A23 A24 A25 A26 A27 A28 A29 A30 A31 A32);
-
+// ---- PSafe: what may live in PM ----
+// SAFETY: a Pbox is a pool offset of an object of the same pool that it alone owns, and
+// changes it only through methods that take the journal and log first.
+unsafe impl<T: PSafe, P: MemPool> PSafe for Pbox<T, P> {}
+// SAFETY: a pool offset of a reference-counted object of the same pool; the counts and
+// the value change only through logged methods.
+unsafe impl<T: PSafe, P: MemPool> PSafe for Prc<T, P> {}
+// SAFETY: as Prc.
+unsafe impl<T: PSafe, P: MemPool> PSafe for PWeak<T, P> {}
+// SAFETY: as Prc; the counts change under the object lock.
+unsafe impl<T: PSafe, P: MemPool> PSafe for Parc<T, P> {}
+// SAFETY: as Parc.
+unsafe impl<T: PSafe, P: MemPool> PSafe for SyncPWeak<T, P> {}
 // SAFETY: a PCell's interior mutability is only through `set`/`replace`/`take`, which
 // take a journal and log the old value; the value itself must be PSafe.
 unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PCell<T, P> {}
@@ -113,10 +60,6 @@ unsafe impl<T: PSafe + ?Sized, P: MemPool> PSafe for PRefCell<T, P> {}
 // SAFETY: a PMutex's interior mutability goes through `lock(j)`, which takes the object
 // lock and logs before any change; its lock state is in DRAM, not in the pool.
 unsafe impl<T: PSafe, P: MemPool> PSafe for PMutex<T, P> {}
-// Volatile weak pointers mean nothing after the process that made them is gone.
-impl<T: PSafe, P: MemPool> !PSafe for VWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !PSafe for SyncVWeak<T, P> {}
-
 // SAFETY: a VCell's bytes are never trusted across opens: its generation stamp makes it
 // reset to `Default` on the first access of each generation.
 unsafe impl<T, P: MemPool> PSafe for VCell<T, P> {}
@@ -130,167 +73,440 @@ unsafe impl<P: MemPool> PSafe for PString<P> {}
 unsafe impl<K: PSafe, V: PSafe, P: MemPool> PSafe for PHashMap<K, V, P> {}
 // SAFETY: as PVec.
 unsafe impl<K: PSafe, V: PSafe, P: MemPool> PSafe for PBTreeMap<K, V, P> {}
+// Not PSafe: journals, `RootCell` and `PoolGuard` (process-local pins on the open pool:
+// stored in PM they would be dangling handles in the next process), the volatile weak
+// pointers (they mean nothing after the process that made them is gone), and the borrow
+// guards (references).
 
-// ---- TxInSafe: what a body may own ----
-impl<T: ?Sized> !TxInSafe for &mut T {}
-impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
-impl<P: MemPool> !TxInSafe for Journal<P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
-// Moved into a body and dropped there, the handle would close the pool under the
-// transaction, and a rollback could not bring it back.
-impl<T, P: MemPool> !TxInSafe for RootCell<T, P> {}
-// A borrow guard carries its transaction's right to change a cell: moved into another
-// pool's transaction it would let that one store pointers of the first.
-impl<T: ?Sized, P: MemPool> !TxInSafe for RefMut<'_, T, P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for PMutexGuard<'_, T, P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxInSafe for SyncPWeak<T, P> {}
-// Owned collections own pool blocks, like `Pbox`.
-impl<T: PSafe, P: MemPool> !TxInSafe for PVec<T, P> {}
-impl<P: MemPool> !TxInSafe for PString<P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PHashMap<K, V, P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PBTreeMap<K, V, P> {}
-// SAFETY: a PMutex changes its value only through a guard, which logs; an owned one is
-// as safe to move in as its contents.
-unsafe impl<T: PSafe + TxInSafe, P: MemPool> TxInSafe for PMutex<T, P> {}
-// SAFETY: a shared reference only reads, or mutates through cells that log; what it may
-// point to is exactly what `TxRefSafe` admits (as std makes `&T: Send` from `T: Sync`).
-unsafe impl<T: ?Sized + TxRefSafe> TxInSafe for &T {}
-// SAFETY: mutation through `&PCell` is logged (see the PSafe impl); an owned cell is as
-// safe to move in as its contents.
-unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PCell<T, P> {}
-// SAFETY: as PCell.
-unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PRefCell<T, P> {}
-// SAFETY: a VCell is volatile by design; through `&VCell` it is only read (or reset to
-// its default, which is not a change the program can observe across the transaction).
-unsafe impl<T: TxInSafe, P: MemPool> TxInSafe for VCell<T, P> {}
-
-// ---- TxRefSafe: what a body may use through `&` ----
-impl<T: ?Sized> !TxRefSafe for UnsafeCell<T> {}
-impl<P: MemPool> !TxRefSafe for Journal<P> {}
-// SAFETY: mutation through `&PCell` is logged (see the PSafe impl); taking a value out
-// needs the journal of the cell's own pool.
-unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PCell<T, P> {}
-// SAFETY: as PCell.
-unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PRefCell<T, P> {}
-// SAFETY: as the TxInSafe impl of VCell.
-unsafe impl<T: TxRefSafe, P: MemPool> TxRefSafe for VCell<T, P> {}
-// SAFETY: mutation through `&PMutex` is locked and logged.
-unsafe impl<T: PSafe + TxRefSafe, P: MemPool> TxRefSafe for PMutex<T, P> {}
-
-// ---- TxAssertable ----
-impl<P: MemPool> !TxAssertable for Journal<P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for Pbox<T, P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for SyncPWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxAssertable for PVec<T, P> {}
-impl<P: MemPool> !TxAssertable for PString<P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PHashMap<K, V, P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PBTreeMap<K, V, P> {}
-
-// ---- TxOutSafe: what must stay inside its transaction ----
-impl<T: ?Sized> !TxOutSafe for *const T {}
-impl<T: ?Sized> !TxOutSafe for *mut T {}
-impl<T: ?Sized> !TxOutSafe for &T {}
-impl<T: ?Sized> !TxOutSafe for &mut T {}
-impl<P: MemPool> !TxOutSafe for Journal<P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for Pbox<T, P> {}
-impl<T: ?Sized, P: MemPool> !TxOutSafe for PCell<T, P> {}
-impl<T: ?Sized, P: MemPool> !TxOutSafe for PRefCell<T, P> {}
-impl<T, P: MemPool> !TxOutSafe for VCell<T, P> {}
-impl<T: ?Sized, P: MemPool> !TxOutSafe for Ref<'_, T, P> {}
-impl<T: ?Sized, P: MemPool> !TxOutSafe for RefMut<'_, T, P> {}
-impl<T, P: MemPool> !TxOutSafe for RootCell<T, P> {}
-// Owned volatile values are fine to return when their contents are (std's heap types
-// hold raw pointers, which alone are not `TxOutSafe`).
+// ---- TxOutSafe: what may leave its transaction ----
+// Owned volatile values are fine to return when their contents are.
 // SAFETY: a `Box` owns its contents; it is as safe to return as they are.
 unsafe impl<T: ?Sized + TxOutSafe> TxOutSafe for Box<T> {}
 // SAFETY: as Box.
 unsafe impl<T: TxOutSafe> TxOutSafe for Vec<T> {}
+// SAFETY: as Box.
+unsafe impl<T: TxOutSafe> TxOutSafe for std::collections::VecDeque<T> {}
+// SAFETY: as Box (the hasher state is a volatile value too).
+unsafe impl<K: TxOutSafe, V: TxOutSafe, S: TxOutSafe> TxOutSafe
+    for std::collections::HashMap<K, V, S>
+{
+}
+// SAFETY: as Box.
+unsafe impl<T: TxOutSafe, S: TxOutSafe> TxOutSafe for std::collections::HashSet<T, S> {}
+// SAFETY: as Box.
+unsafe impl<K: TxOutSafe, V: TxOutSafe> TxOutSafe for std::collections::BTreeMap<K, V> {}
+// SAFETY: as Box.
+unsafe impl<T: TxOutSafe> TxOutSafe for std::collections::BTreeSet<T> {}
 // SAFETY: plain volatile bytes.
 unsafe impl TxOutSafe for String {}
-// SAFETY: an error is a plain volatile value.
-unsafe impl TxOutSafe for crate::error::Error {}
 // SAFETY: a volatile weak pointer may leave its transaction (not its thread); it is
 // checked against the pool's generation and the object's identity when promoted.
 unsafe impl<T: PSafe, P: MemPool> TxOutSafe for VWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for SyncPWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for PMutex<T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for PMutexGuard<'_, T, P> {}
-impl<T: PSafe, P: MemPool> !TxOutSafe for PVec<T, P> {}
-impl<P: MemPool> !TxOutSafe for PString<P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PHashMap<K, V, P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PBTreeMap<K, V, P> {}
+// SAFETY: as prc::VWeak.
+unsafe impl<T: PSafe, P: MemPool> TxOutSafe for SyncVWeak<T, P> {}
+// SAFETY: a pin on the open pool, no pointer into it.
+unsafe impl<P: MemPool> TxOutSafe for PoolGuard<P> {}
 
 // ---- VSafe: no persistent pointers in volatile cells ----
-impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
-impl<T: ?Sized, P: MemPool> !VSafe for PCell<T, P> {}
-impl<T: ?Sized, P: MemPool> !VSafe for PRefCell<T, P> {}
-impl<P: MemPool> !VSafe for Journal<P> {}
-impl<T: PSafe, P: MemPool> !VSafe for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !VSafe for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !VSafe for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !VSafe for SyncPWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !VSafe for PMutex<T, P> {}
-impl<T: PSafe, P: MemPool> !VSafe for PVec<T, P> {}
-impl<P: MemPool> !VSafe for PString<P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PHashMap<K, V, P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PBTreeMap<K, V, P> {}
+// SAFETY: a volatile weak pointer owns nothing in the pool (it does not keep the object).
+unsafe impl<T: PSafe + VSafe, P: MemPool> VSafe for VWeak<T, P> {}
+// SAFETY: as prc::VWeak.
+unsafe impl<T: PSafe, P: MemPool> VSafe for SyncVWeak<T, P> {}
+// SAFETY: a VCell's value is itself volatile and VSafe.
+unsafe impl<T: VSafe, P: MemPool> VSafe for VCell<T, P> {}
+// SAFETY: the root handle owns no pool object (the root belongs to the pool).
+unsafe impl<T: VSafe, P: MemPool> VSafe for RootCell<T, P> {}
+// SAFETY: a pin on the open pool, no pointer into it.
+unsafe impl<P: MemPool> VSafe for PoolGuard<P> {}
 
-// ---- Send: an owned persistent pointer stays on its thread ----
-// A `static` (which must be `Sync`, so its contents `Send`) could otherwise carry an
-// owned `Pbox` out of its transaction and into another pool's. Sharing across threads
-// goes through `Parc` and `sync::VWeak`. (A `thread_local!` needs no `Send`; that escape
-// is still open, see the UI-test issue.)
-impl<T: PSafe, P: MemPool> !Send for Pbox<T, P> {}
-// Explicit, so that errors name these types rather than their private fields.
-impl<P: MemPool> !Send for Journal<P> {}
-impl<P: MemPool> !Sync for Journal<P> {}
-impl<T: PSafe, P: MemPool> !Send for PMutexGuard<'_, T, P> {}
-impl<T: PSafe, P: MemPool> !Send for VWeak<T, P> {}
-impl<T: ?Sized, P: MemPool> !Sync for PCell<T, P> {}
-impl<T: ?Sized, P: MemPool> !Sync for PRefCell<T, P> {}
-impl<T: PSafe, P: MemPool> !Send for Prc<T, P> {}
-// Not `Sync` either: two threads holding `&Prc` could `pclone` it at once and race on
-// its (unsynchronised) count; containers of them inherit this.
-impl<T: PSafe, P: MemPool> !Sync for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !Send for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !Sync for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !Sync for VWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !Send for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !Sync for Parc<T, P> {}
-impl<T: PSafe, P: MemPool> !Send for SyncPWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !Sync for SyncPWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !Send for PVec<T, P> {}
-impl<P: MemPool> !Send for PString<P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !Send for PHashMap<K, V, P> {}
-impl<K: PSafe, V: PSafe, P: MemPool> !Send for PBTreeMap<K, V, P> {}
+// ---- PSend: what may be reached from another thread ----
+// SAFETY: an owned pointer is reached through its owner, which `PSend` already vouches
+// for; its contents must be PSend themselves.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for Pbox<T, P> {}
+// SAFETY: a Parc's counts change under the object lock; its value must be PSend.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for Parc<T, P> {}
+// SAFETY: as Parc.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for SyncPWeak<T, P> {}
+// SAFETY: a `sync::VWeak` reaches its value only by promotion, which checks `T: PSend`.
+unsafe impl<T: PSafe, P: MemPool> PSend for SyncVWeak<T, P> {}
+// SAFETY: as Pbox: owned blocks of PSend elements.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for PVec<T, P> {}
+// SAFETY: as Pbox: owned bytes.
+unsafe impl<P: MemPool> PSend for PString<P> {}
+// SAFETY: as PVec.
+unsafe impl<K: PSafe + PSend, V: PSafe + PSend, P: MemPool> PSend for PHashMap<K, V, P> {}
+// SAFETY: as PVec.
+unsafe impl<K: PSafe + PSend, V: PSafe + PSend, P: MemPool> PSend for PBTreeMap<K, V, P> {}
+// SAFETY: the value is reached by one transaction at a time (the object lock), and what
+// it holds may itself be reached from another thread (`T: PSend`): a `Prc` inside could
+// otherwise be cloned from two threads at once through two mutexes.
+unsafe impl<T: PSafe + PSend, P: MemPool> PSend for PMutex<T, P> {}
+// SAFETY: the root handle gives `&T` only, which `T: PSend` vouches for.
+unsafe impl<T: PSend, P: MemPool> PSend for RootCell<T, P> {}
+// SAFETY: a pin on the open pool, no pointer into it.
+unsafe impl<P: MemPool> PSend for PoolGuard<P> {}
+// Not PSend: `PCell`, `PRefCell`, `VCell` (its generation check and value are not
+// synchronised), `Prc` and its weak pointers, journals, the borrow guards.
+
+// ---- The crate's plain values: errors, statistics, modes ----
+macro_rules! plain_values {
+    ($($t:ty),* $(,)?) => {$(
+        // SAFETY: plain volatile values: no pointer into a pool, no journal.
+        unsafe impl TxOutSafe for $t {}
+        // SAFETY: as above.
+        unsafe impl VSafe for $t {}
+        // SAFETY: as above.
+        unsafe impl PSend for $t {}
+    )*};
+}
+plain_values!(
+    crate::Error,
+    crate::Region,
+    crate::Mode,
+    crate::FlushInstr,
+    crate::PersistCounters,
+    crate::AllocStats,
+    crate::ClassStats,
+    crate::Reachability,
+);
+
+// ==== 2. std's auto traits ====
+
+// What `&cell` in a transaction body needs (`UnwindSafe` of the closure asks
+// `RefUnwindSafe` of what it captures by reference; on stable that is `TxRefSafe`).
+// A cell's mutation through `&self` is logged, so it is as unwind-safe as its value.
+impl<T: ?Sized + RefUnwindSafe, P: MemPool> RefUnwindSafe for PCell<T, P> {}
+impl<T: ?Sized + RefUnwindSafe, P: MemPool> RefUnwindSafe for PRefCell<T, P> {}
+// A VCell is volatile by design; through `&VCell` it is only read (or reset to its
+// default, which is not a change the program can observe across the transaction).
+impl<T: RefUnwindSafe, P: MemPool> RefUnwindSafe for VCell<T, P> {}
+// Mutation through `&PMutex` is locked and logged.
+impl<T: PSafe + RefUnwindSafe, P: MemPool> RefUnwindSafe for PMutex<T, P> {}
+
 // SAFETY: the value is reached only under the object lock, one transaction at a time;
 // `T: PSend` says it may be reached from another thread at all.
 unsafe impl<T: PSafe + PSend, P: MemPool> Send for PMutex<T, P> {}
 // SAFETY: as Send.
 unsafe impl<T: PSafe + PSend, P: MemPool> Sync for PMutex<T, P> {}
 
-// ---- PSend: single-thread persistent types ----
-impl<T: ?Sized, P: MemPool> !PSend for PCell<T, P> {}
-impl<T: ?Sized, P: MemPool> !PSend for PRefCell<T, P> {}
-impl<P: MemPool> !PSend for Journal<P> {}
-impl<T: PSafe, P: MemPool> !PSend for Prc<T, P> {}
-impl<T: PSafe, P: MemPool> !PSend for PWeak<T, P> {}
-impl<T: PSafe, P: MemPool> !PSend for VWeak<T, P> {}
-// SAFETY: the value is reached by one transaction at a time (the object lock), and what
-// it holds may itself be reached from another thread (`T: PSend`): a `Prc` inside could
-// otherwise be cloned from two threads at once through two mutexes.
-unsafe impl<T: PSafe + PSend, P: MemPool> PSend for PMutex<T, P> {}
-// A VCell's generation check and value are not synchronised.
-impl<T, P: MemPool> !PSend for VCell<T, P> {}
+// ==== 3. nightly: the auto traits' negative impls ====
+#[cfg(feature = "nightly")]
+mod nightly {
+    use std::cell::UnsafeCell;
+
+    use crate::boxed::Pbox;
+    use crate::cell::{PCell, PRefCell, Ref, RefMut, VCell};
+    use crate::collections::{PBTreeMap, PHashMap, PString, PVec};
+    use crate::marker::{PSafe, PSend, TxAssertable, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
+    use crate::prc::{PWeak, Prc, VWeak};
+    use crate::root::RootCell;
+    use crate::stm::journal::Journal;
+    use crate::stm::pool_type::{MemPool, PoolGuard};
+    use crate::sync::{PMutex, PMutexGuard, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
+
+    // A journal's own state stays consistent across a panic (its borrows are internal
+    // and short); after one it is only used to roll back. This also keeps capture errors
+    // to the one that says what is wrong (`TxInSafe`). Not on stable, where
+    // `RefUnwindSafe` is the rule that keeps `&Journal` out of other transactions.
+    impl<P: MemPool> std::panic::RefUnwindSafe for Journal<P> {}
+
+    // ---- PSafe: what may not live in PM ----
+    impl<T: ?Sized> !PSafe for *const T {}
+    impl<T: ?Sized> !PSafe for *mut T {}
+    impl<T: ?Sized> !PSafe for &T {}
+    impl<T: ?Sized> !PSafe for &mut T {}
+    impl<T: ?Sized> !PSafe for UnsafeCell<T> {}
+    impl !PSafe for std::fs::File {}
+    // Already excluded through its pointer; named so the error names it.
+    impl !PSafe for String {}
+    // Process handles: a later process would close (or use) an unrelated descriptor.
+    impl !PSafe for std::os::fd::OwnedFd {}
+    impl !PSafe for std::net::TcpListener {}
+    impl !PSafe for std::net::TcpStream {}
+    impl !PSafe for std::net::UdpSocket {}
+    impl<P: MemPool> !PSafe for Journal<P> {}
+    // The pool handle is a process-local pin on the open pool: stored in PM it would be
+    // a dangling handle in the next process.
+    impl<T, P: MemPool> !PSafe for RootCell<T, P> {}
+    // The same for the root-less handle: dropped by a later process it would close a
+    // pool it never opened (under that process's own handles).
+    impl<P: MemPool> !PSafe for PoolGuard<P> {}
+    // Volatile weak pointers mean nothing after the process that made them is gone.
+    impl<T: PSafe, P: MemPool> !PSafe for VWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !PSafe for SyncVWeak<T, P> {}
+
+    // ---- fn pointers: never PSafe ----
+    //
+    // A fn pointer is a code address of this process's image: the next process (another
+    // build, another ASLR slide) would call garbage. Auto traits hold for fn pointers
+    // whatever their argument types, so each shape needs its own negative impl.
+    // `not_psafe_fn!` writes them for every arity from 0 to 32 arguments, safe and
+    // `unsafe`, in each ABI that stable Rust accepts for fn pointers on x86_64 Linux:
+    // `fn` (= `extern "Rust"`), "C", "C-unwind", "system", "system-unwind", "sysv64",
+    // "sysv64-unwind", "win64", "win64-unwind", "efiapi" ("cdecl" is accepted only with a
+    // not-supported-ABI warning on x86_64 and is left out: such a pointer stays `PSafe`); and the
+    // variadic `extern "C" fn(A, ...)` / `extern "C-unwind" fn(A, ...)` with 1 to 32 fixed
+    // arguments. Higher-ranked pointers (`for<'a> fn(&'a u8)`) are covered by the impl of
+    // their arity (checked in ui-tests/fail/marker_misuse/fn_pointer_*).
+    //
+    // Remaining limit: a fn pointer with more than 32 arguments (or in an ABI added to
+    // the language later) is not named here and so is still `PSafe`. Store a function as
+    // an index into a table of the program instead.
+    macro_rules! not_psafe_fn {
+        // One arity: every ABI, safe and unsafe.
+        (@one $($arg:ident)*) => {
+            not_psafe_fn!(@abi [$($arg)*] "C" "C-unwind" "system" "system-unwind" "sysv64"
+                "sysv64-unwind" "win64" "win64-unwind" "efiapi");
+            impl<Ret, $($arg),*> !PSafe for fn($($arg),*) -> Ret {}
+            impl<Ret, $($arg),*> !PSafe for unsafe fn($($arg),*) -> Ret {}
+        };
+        (@abi $args:tt $($abi:literal)*) => {
+            $(not_psafe_fn!(@abi1 $abi $args);)*
+        };
+        (@abi1 $abi:literal [$($arg:ident)*]) => {
+            impl<Ret, $($arg),*> !PSafe for extern $abi fn($($arg),*) -> Ret {}
+            impl<Ret, $($arg),*> !PSafe for unsafe extern $abi fn($($arg),*) -> Ret {}
+        };
+        // Variadic pointers need at least one fixed argument.
+        (@variadic $($arg:ident)+) => {
+            impl<Ret, $($arg),*> !PSafe for extern "C" fn($($arg),*, ...) -> Ret {}
+            impl<Ret, $($arg),*> !PSafe for unsafe extern "C" fn($($arg),*, ...) -> Ret {}
+            impl<Ret, $($arg),*> !PSafe for extern "C-unwind" fn($($arg),*, ...) -> Ret {}
+            impl<Ret, $($arg),*> !PSafe for unsafe extern "C-unwind" fn($($arg),*, ...) -> Ret {}
+        };
+        // Every prefix of the list: the arity of the prefix, then the shorter ones.
+        () => {
+            not_psafe_fn!(@one);
+        };
+        ($first:ident $($rest:ident)*) => {
+            not_psafe_fn!(@one $first $($rest)*);
+            not_psafe_fn!(@variadic $first $($rest)*);
+            not_psafe_fn!($($rest)*);
+        };
+    }
+    not_psafe_fn!(A1 A2 A3 A4 A5 A6 A7 A8 A9 A10 A11 A12 A13 A14 A15 A16 A17 A18 A19 A20 A21 A22
+        A23 A24 A25 A26 A27 A28 A29 A30 A31 A32);
+
+    // ---- TxInSafe: what a body may own ----
+    impl<T: ?Sized> !TxInSafe for &mut T {}
+    impl<T: ?Sized> !TxInSafe for UnsafeCell<T> {}
+    impl<P: MemPool> !TxInSafe for Journal<P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for Pbox<T, P> {}
+    // Moved into a body and dropped there, the handle would close the pool under the
+    // transaction, and a rollback could not bring it back.
+    impl<T, P: MemPool> !TxInSafe for RootCell<T, P> {}
+    // A borrow guard carries its transaction's right to change a cell: moved into
+    // another pool's transaction it would let that one store pointers of the first.
+    impl<T: ?Sized, P: MemPool> !TxInSafe for RefMut<'_, T, P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for PMutexGuard<'_, T, P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for Prc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for PWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for Parc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxInSafe for SyncPWeak<T, P> {}
+    // Owned collections own pool blocks, like `Pbox`.
+    impl<T: PSafe, P: MemPool> !TxInSafe for PVec<T, P> {}
+    impl<P: MemPool> !TxInSafe for PString<P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PHashMap<K, V, P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxInSafe for PBTreeMap<K, V, P> {}
+    // SAFETY: a PMutex changes its value only through a guard, which logs; an owned one
+    // is as safe to move in as its contents.
+    unsafe impl<T: PSafe + TxInSafe, P: MemPool> TxInSafe for PMutex<T, P> {}
+    // SAFETY: a shared reference only reads, or mutates through cells that log; what it
+    // may point to is exactly what `TxRefSafe` admits (as std makes `&T: Send` from
+    // `T: Sync`).
+    unsafe impl<T: ?Sized + TxRefSafe> TxInSafe for &T {}
+    // SAFETY: mutation through `&PCell` is logged (see the PSafe impl); an owned cell is
+    // as safe to move in as its contents.
+    unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PCell<T, P> {}
+    // SAFETY: as PCell.
+    unsafe impl<T: ?Sized + TxInSafe, P: MemPool> TxInSafe for PRefCell<T, P> {}
+    // SAFETY: a VCell is volatile by design; through `&VCell` it is only read (or reset
+    // to its default, which is not a change the program can observe across the
+    // transaction).
+    unsafe impl<T: TxInSafe, P: MemPool> TxInSafe for VCell<T, P> {}
+
+    // ---- TxRefSafe: what a body may use through `&` ----
+    impl<T: ?Sized> !TxRefSafe for UnsafeCell<T> {}
+    impl<P: MemPool> !TxRefSafe for Journal<P> {}
+    // SAFETY: mutation through `&PCell` is logged (see the PSafe impl); taking a value
+    // out needs the journal of the cell's own pool.
+    unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PCell<T, P> {}
+    // SAFETY: as PCell.
+    unsafe impl<T: ?Sized + TxRefSafe, P: MemPool> TxRefSafe for PRefCell<T, P> {}
+    // SAFETY: as the TxInSafe impl of VCell.
+    unsafe impl<T: TxRefSafe, P: MemPool> TxRefSafe for VCell<T, P> {}
+    // SAFETY: mutation through `&PMutex` is locked and logged.
+    unsafe impl<T: PSafe + TxRefSafe, P: MemPool> TxRefSafe for PMutex<T, P> {}
+
+    // ---- TxAssertable ----
+    impl<P: MemPool> !TxAssertable for Journal<P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for Pbox<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for Prc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for PWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for Parc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for SyncPWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxAssertable for PVec<T, P> {}
+    impl<P: MemPool> !TxAssertable for PString<P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PHashMap<K, V, P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxAssertable for PBTreeMap<K, V, P> {}
+
+    // ---- TxOutSafe: what must stay inside its transaction ----
+    // (std's heap types hold raw pointers, which alone are not `TxOutSafe`: the owned
+    // ones have positive impls in part 1.)
+    impl<T: ?Sized> !TxOutSafe for *const T {}
+    impl<T: ?Sized> !TxOutSafe for *mut T {}
+    impl<T: ?Sized> !TxOutSafe for &T {}
+    impl<T: ?Sized> !TxOutSafe for &mut T {}
+    impl<P: MemPool> !TxOutSafe for Journal<P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for Pbox<T, P> {}
+    impl<T: ?Sized, P: MemPool> !TxOutSafe for PCell<T, P> {}
+    impl<T: ?Sized, P: MemPool> !TxOutSafe for PRefCell<T, P> {}
+    impl<T, P: MemPool> !TxOutSafe for VCell<T, P> {}
+    impl<T: ?Sized, P: MemPool> !TxOutSafe for Ref<'_, T, P> {}
+    impl<T: ?Sized, P: MemPool> !TxOutSafe for RefMut<'_, T, P> {}
+    impl<T, P: MemPool> !TxOutSafe for RootCell<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for Prc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for PWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for Parc<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for SyncPWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for PMutex<T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for PMutexGuard<'_, T, P> {}
+    impl<T: PSafe, P: MemPool> !TxOutSafe for PVec<T, P> {}
+    impl<P: MemPool> !TxOutSafe for PString<P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PHashMap<K, V, P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !TxOutSafe for PBTreeMap<K, V, P> {}
+
+    // ---- VSafe: no persistent pointers in volatile cells ----
+    impl<T: PSafe, P: MemPool> !VSafe for Pbox<T, P> {}
+    impl<T: ?Sized, P: MemPool> !VSafe for PCell<T, P> {}
+    impl<T: ?Sized, P: MemPool> !VSafe for PRefCell<T, P> {}
+    impl<P: MemPool> !VSafe for Journal<P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for Prc<T, P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for PWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for Parc<T, P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for SyncPWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for PMutex<T, P> {}
+    impl<T: PSafe, P: MemPool> !VSafe for PVec<T, P> {}
+    impl<P: MemPool> !VSafe for PString<P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PHashMap<K, V, P> {}
+    impl<K: PSafe, V: PSafe, P: MemPool> !VSafe for PBTreeMap<K, V, P> {}
+
+    // ---- PSend: single-thread persistent types ----
+    impl<T: ?Sized, P: MemPool> !PSend for PCell<T, P> {}
+    impl<T: ?Sized, P: MemPool> !PSend for PRefCell<T, P> {}
+    impl<P: MemPool> !PSend for Journal<P> {}
+    impl<T: PSafe, P: MemPool> !PSend for Prc<T, P> {}
+    impl<T: PSafe, P: MemPool> !PSend for PWeak<T, P> {}
+    impl<T: PSafe, P: MemPool> !PSend for VWeak<T, P> {}
+    // A VCell's generation check and value are not synchronised.
+    impl<T, P: MemPool> !PSend for VCell<T, P> {}
+}
+
+// ==== 4. stable: std types (the auto traits give these on nightly) ====
+//
+// Positive impls only: what is not listed is refused, which is stricter than the
+// nightly negative impls and complete (fn pointers of any arity and ABI, raw pointers,
+// references, `UnsafeCell`, files and sockets simply have no `PSafe` impl).
+#[cfg(not(feature = "nightly"))]
+mod stable {
+    use std::cell::{Cell, RefCell};
+    use std::collections::hash_map::RandomState;
+    use std::hash::BuildHasherDefault;
+    use std::marker::{PhantomData, PhantomPinned};
+    use std::mem::ManuallyDrop;
+    use std::num::{Saturating, Wrapping};
+    use std::rc::Rc;
+    use std::sync::atomic::{
+        AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8,
+        AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+    };
+    use std::sync::{Arc, Mutex, RwLock};
+    use std::time::{Duration, Instant, SystemTime};
+
+    use crate::marker::{PSafe, PSend, TxOutSafe, VSafe};
+
+    /// `unsafe impl` of each trait of the list for each type, bounded by the same trait
+    /// on each type parameter (a structural impl: `Option<T>: PSafe` when `T: PSafe`).
+    macro_rules! structural {
+        ([$($tr:ident)*] $items:tt) => {
+            $( structural!(@trait $tr $items); )*
+        };
+        (@trait $tr:ident { $( [$($p:ident),*] $t:ty; )* }) => {$(
+            // SAFETY: the type is its parameters' values laid out by std (or plain data
+            // without any): it has the trait exactly when they do.
+            unsafe impl<$($p: $tr),*> $tr for $t {}
+        )*};
+    }
+
+    /// Tuples of 1 to 12 elements, for each trait of the list.
+    macro_rules! tuples {
+        ([$($tr:ident)*]) => {
+            $( tuples!(@trait $tr A B C D E F G H I J K L); )*
+        };
+        (@trait $tr:ident) => {};
+        (@trait $tr:ident $first:ident $($rest:ident)*) => {
+            // SAFETY: a tuple is its elements: it has the trait when they all do.
+            unsafe impl<$first: $tr, $($rest: $tr),*> $tr for ($first, $($rest,)*) {}
+            tuples!(@trait $tr $($rest)*);
+        };
+    }
+
+    /// Arrays, slices, `str`, `Box<T: ?Sized>` and `PhantomData<T: ?Sized>` for each
+    /// trait of the list.
+    macro_rules! unsized_and_arrays {
+        ([$($tr:ident)*]) => {$(
+            // SAFETY: an array is its elements.
+            unsafe impl<T: $tr, const N: usize> $tr for [T; N] {}
+            // SAFETY: a slice is its elements.
+            unsafe impl<T: $tr> $tr for [T] {}
+            // SAFETY: UTF-8 bytes.
+            unsafe impl $tr for str {}
+            // SAFETY: no value at all; what it stands for must qualify.
+            unsafe impl<T: ?Sized + $tr> $tr for PhantomData<T> {}
+        )*};
+    }
+
+    // Plain values: everything that qualifies for one of the four traits qualifies for
+    // all of them.
+    structural!([PSafe TxOutSafe VSafe PSend] {
+        [] u8; [] u16; [] u32; [] u64; [] u128; [] usize;
+        [] i8; [] i16; [] i32; [] i64; [] i128; [] isize;
+        [] f32; [] f64; [] bool; [] char; [] ();
+        [] std::num::NonZeroU8; [] std::num::NonZeroU16; [] std::num::NonZeroU32;
+        [] std::num::NonZeroU64; [] std::num::NonZeroU128; [] std::num::NonZeroUsize;
+        [] std::num::NonZeroI8; [] std::num::NonZeroI16; [] std::num::NonZeroI32;
+        [] std::num::NonZeroI64; [] std::num::NonZeroI128; [] std::num::NonZeroIsize;
+        [] Duration; [] std::cmp::Ordering; [] PhantomPinned;
+        [T] Option<T>; [T, E] Result<T, E>; [T] Wrapping<T>; [T] Saturating<T>;
+        [T] std::cmp::Reverse<T>; [T] ManuallyDrop<T>;
+    });
+    tuples!([PSafe TxOutSafe VSafe PSend]);
+    unsized_and_arrays!([PSafe TxOutSafe VSafe PSend]);
+
+    // Volatile values that may be returned from a transaction and kept in a `VCell`
+    // (owned: no reference, no raw pointer; the std heap types with their own `Box`-like
+    // positive impl are in part 1 for `TxOutSafe`). Not `PSafe`: they point into the
+    // process or hold its handles.
+    structural!([TxOutSafe VSafe] {
+        [] Instant; [] SystemTime; [] RandomState; [] std::path::PathBuf;
+        [] std::ffi::OsString;
+        [H] BuildHasherDefault<H>;
+        [T] Cell<T>; [T] RefCell<T>; [T] Mutex<T>; [T] RwLock<T>;
+        [] AtomicBool; [] AtomicU8; [] AtomicU16; [] AtomicU32; [] AtomicU64;
+        [] AtomicUsize; [] AtomicI8; [] AtomicI16; [] AtomicI32; [] AtomicI64;
+        [] AtomicIsize;
+    });
+    // `VSafe` only: shared pointers into volatile memory (not `TxOutSafe`, as with the
+    // `nightly` auto trait).
+    structural!([VSafe] {
+        [T] Vec<T>; [T] std::collections::VecDeque<T>; [] String;
+        [T] Rc<T>; [T] Arc<T>;
+        [K, V, S] std::collections::HashMap<K, V, S>; [T, S] std::collections::HashSet<T, S>;
+        [K, V] std::collections::BTreeMap<K, V>; [T] std::collections::BTreeSet<T>;
+    });
+    // SAFETY: a `Box` owns its contents; it is as safe to keep as they are.
+    unsafe impl<T: ?Sized + VSafe> VSafe for Box<T> {}
+}
 
 // ---- RootObj: the shared pointers may be a root ----
 //

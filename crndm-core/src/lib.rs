@@ -72,7 +72,7 @@
 //! # Ok(())
 //! # }
 //! ```
-#![feature(auto_traits, negative_impls)]
+#![cfg_attr(feature = "nightly", feature(auto_traits, negative_impls))]
 #![warn(
     missing_docs,
     clippy::missing_errors_doc,
@@ -136,7 +136,7 @@ pub use clone::PClone;
 pub use collections::{
     PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, ToPString, btree_map, hash_map,
 };
-pub use crndm_derive::{PClone, Root, RootLayout, pool};
+pub use crndm_derive::{PClone, PSafe, PSend, Root, RootLayout, TxOutSafe, VSafe, pool};
 pub use error::{Error, Region, Result};
 pub use layout::{LayoutHasher, PointerVisitor, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};

@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
+use crate::marker::phantom::NotTxIn;
 use crate::alloc::buddy::order_for;
 use crate::boxed::Pbox;
 use crate::error::{Error, Result};
@@ -42,7 +43,8 @@ pub struct RootCell<T, P: MemPool> {
     /// Pool offset of the root: a used block holding a `T` (checked at open).
     off: u64,
     _guard: PoolGuard<P>,
-    _marker: PhantomData<T>,
+    /// Not `UnwindSafe` on stable: the handle cannot be moved into a transaction.
+    _marker: PhantomData<(T, NotTxIn)>,
 }
 
 impl<T, P: MemPool> Deref for RootCell<T, P> {

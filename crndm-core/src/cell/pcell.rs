@@ -4,6 +4,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 
+use crate::marker::phantom::NotSync;
 use crate::clone::PClone;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
@@ -22,7 +23,8 @@ use crate::stm::pool_type::MemPool;
 /// ```
 #[repr(transparent)]
 pub struct PCell<T: ?Sized, P: MemPool> {
-    _pool: PhantomData<P>,
+    /// Not `Sync`: a single-thread cell.
+    _pool: PhantomData<(P, NotSync)>,
     value: UnsafeCell<T>,
 }
 
@@ -131,8 +133,6 @@ impl<T: Copy + PClone<P>, P: MemPool> PClone<P> for PCell<T, P> {
         PCell::new(self.get().pclone(j))
     }
 }
-
-impl<T: ?Sized, P: MemPool> std::panic::RefUnwindSafe for PCell<T, P> {}
 
 impl<T, P: MemPool> PCell<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without

@@ -131,4 +131,3 @@ impl<T: Default + VSafe + fmt::Debug, P: MemPool> fmt::Debug for VCell<T, P> {
     }
 }
 
-impl<T, P: MemPool> std::panic::RefUnwindSafe for VCell<T, P> {}

@@ -9,6 +9,7 @@ use std::ops::{Bound, RangeBounds};
 
 use super::raw::pool_base;
 use super::raw_btree::{NodeShape, Path, RawBTree, Search};
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
@@ -45,7 +46,8 @@ use crate::stm::tx::with_current;
 pub struct PBTreeMap<K: PSafe, V: PSafe, P: MemPool> {
     /// Holds nodes of `K`s and `V`s of pool `P`, with invariants T1–T5 (T4 by `K: Ord`).
     raw: RawBTree,
-    _marker: PhantomData<(K, V, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(K, V, P, NotSend, NotTxIn)>,
 }
 
 impl<K: PSafe, V: PSafe, P: MemPool> PBTreeMap<K, V, P> {

@@ -9,6 +9,7 @@ use std::mem::ManuallyDrop;
 use super::hash::{PHash, PHasher};
 use super::raw::pool_base;
 use super::raw_table::{RawTable, SlotShape, cap_for};
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
@@ -45,7 +46,8 @@ pub struct PHashMap<K: PSafe, V: PSafe, P: MemPool> {
     /// Holds `Slot<K, V>`s of pool `P`, with invariants H1–H4, every key hashed with
     /// [`PHasher::hash_one`].
     raw: RawTable,
-    _marker: PhantomData<(K, V, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(K, V, P, NotSend, NotTxIn)>,
 }
 
 impl<K: PSafe, V: PSafe, P: MemPool> PHashMap<K, V, P> {

@@ -7,6 +7,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use super::raw::{Elem, RawVec, pool_base};
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::stm::journal::Journal;
@@ -42,7 +43,8 @@ pub struct PString<P: MemPool> {
     /// Bytes of pool `P` (V1–V3), which are always valid UTF-8 (**S1**): every method
     /// writes whole `str`s and cuts only at char boundaries.
     raw: RawVec,
-    _pool: PhantomData<P>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _pool: PhantomData<(P, NotSend, NotTxIn)>,
 }
 
 impl<P: MemPool> PString<P> {

@@ -8,6 +8,7 @@ use std::ops::{Deref, Index};
 use std::slice::SliceIndex;
 
 use super::raw::{Elem, RawVec, pool_base};
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
@@ -48,7 +49,8 @@ use crate::stm::tx::with_current;
 pub struct PVec<T: PSafe, P: MemPool> {
     /// Holds `T`s of pool `P` (`Elem::of::<T>()`), with invariants V1–V3.
     raw: RawVec,
-    _marker: PhantomData<(T, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(T, P, NotSend, NotTxIn)>,
 }
 
 impl<T: PSafe, P: MemPool> PVec<T, P> {

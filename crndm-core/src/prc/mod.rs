@@ -10,6 +10,7 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use crate::clone::PClone;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::stm::journal::Journal;
@@ -41,14 +42,16 @@ use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 pub struct Prc<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
     off: u64,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A persistent weak pointer to a [`Prc`] allocation: keeps the memory, not the value.
 pub struct PWeak<T: PSafe, P: MemPool> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
     off: u64,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A volatile weak pointer to a [`Prc`] allocation: may leave the transaction (not the
@@ -60,7 +63,8 @@ pub struct VWeak<T: PSafe, P: MemPool> {
     id: u64,
     /// The pool generation it was made in.
     generation: u64,
-    _marker: PhantomData<(T, P, *const ())>,
+    /// Neither `Send` nor `Sync`: it stays on its thread.
+    _marker: PhantomData<(T, P, NotSendSync)>,
 }
 
 impl<T: PSafe, P: MemPool> Prc<T, P> {

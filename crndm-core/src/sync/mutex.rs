@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 
@@ -29,6 +30,9 @@ pub struct PMutexGuard<'a, T: PSafe, P: MemPool> {
     mutex: &'a PMutex<T, P>,
     journal: &'a Journal<P>,
     off: u64,
+    /// Neither `Send` nor `Sync`, and not `UnwindSafe` on stable: the guard stays in its
+    /// transaction.
+    _marker: PhantomData<(NotSendSync, NotTxIn)>,
 }
 
 impl<T: PSafe, P: MemPool> PMutex<T, P> {
@@ -93,6 +97,7 @@ impl<T: PSafe, P: MemPool> PMutex<T, P> {
             mutex: self,
             journal: j,
             off,
+            _marker: PhantomData,
         }
     }
 }
@@ -143,7 +148,6 @@ impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PMutexGuard<'_, T, P> {
     }
 }
 
-impl<T: PSafe, P: MemPool> std::panic::RefUnwindSafe for PMutex<T, P> {}
 
 impl<T: PSafe, P: MemPool> PMutex<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without
