@@ -79,12 +79,15 @@ fn cases(dir: &Path) -> BTreeSet<String> {
     let mut found = BTreeSet::new();
     for class in CLASSES {
         let class_dir = dir.join(class);
-        for entry in std::fs::read_dir(&class_dir)
-            .unwrap_or_else(|e| panic!("{}: {e}", class_dir.display()))
+        for entry in
+            std::fs::read_dir(&class_dir).unwrap_or_else(|e| panic!("{}: {e}", class_dir.display()))
         {
             let path = entry.expect("read a directory entry").path();
             if path.extension().is_some_and(|x| x == "rs") {
-                let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                let stem = path
+                    .file_stem()
+                    .and_then(|s| s.to_str())
+                    .unwrap_or_default();
                 found.insert(format!("{class}/{stem}"));
             }
         }
@@ -104,7 +107,10 @@ fn every_class_has_its_cases() {
                 .iter()
                 .filter(|c| c.split_once('/').is_some_and(|(k, _)| k == class))
                 .count();
-            assert!(n >= 2, "{set}/{class}/ has {n} compile-fail cases, fewer than 2");
+            assert!(
+                n >= 2,
+                "{set}/{class}/ has {n} compile-fail cases, fewer than 2"
+            );
         }
     }
     for class in CLASSES {
