@@ -53,25 +53,36 @@ const CLASSES: [&str; 8] = [
 /// The toolchain sets: folders of links to `fail/` sources, each beside its `.stderr`.
 const SETS: [&str; 2] = ["stable", "nightly"];
 
-/// The regression cases of the soundness review (the hidden holes it found, each closed):
-/// every one must be rejected on both toolchains, so each is in both sets.
-const HOLES: [&str; 16] = [
+/// The regression cases of the soundness reviews (issues 6, 15 and 17: the hidden holes they
+/// found, each closed): every one must be rejected on both toolchains, so each is in both
+/// sets.
+const HOLES: [&str; 26] = [
     "data_race/journal_shared_with_thread",
     "data_race/prc_in_struct_shared_between_threads",
     "data_race/prc_shared_between_scoped_threads",
     "inter_pool/journal_captured_by_other_pool_tx",
+    "inter_pool/journal_of_wrong_pool",
     "inter_pool/pbox_carried_by_static",
     "inter_pool/pbox_moved_into_other_pool_tx",
+    "inter_pool/pbox_returned_from_other_pool_tx",
+    "leak/packed_struct_hides_a_pointer",
     "locked_mutex/guard_stashed_in_thread_local",
     "locked_mutex/pmutex_of_cell",
     "marker_misuse/assert_wrapping_journal",
     "marker_misuse/assert_wrapping_pbox",
     "marker_misuse/assert_wrapping_struct_with_prc",
+    "marker_misuse/closure_root",
+    "marker_misuse/root_cell_moved_into_transaction",
     "persistent_to_volatile/fn_pointer_13_args",
     "persistent_to_volatile/fn_pointer_32_args",
     "persistent_to_volatile/fn_pointer_sysv64",
+    "persistent_to_volatile/pmutex_of_box",
+    "persistent_to_volatile/root_cell_stored_in_pool",
+    "unlogged_update/journal_kept_in_outer_variable",
+    "unlogged_update/journal_returned_from_tx",
     "unlogged_update/journal_stashed_as_any",
     "unlogged_update/journal_stashed_in_thread_local",
+    "volatile_to_persistent/prc_in_vcell_field",
 ];
 
 /// The `<class>/<case>` names of the `.rs` files directly under `dir/<class>/`.
