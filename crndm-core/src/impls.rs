@@ -506,6 +506,7 @@ mod stable {
     });
     // SAFETY: a `Box` owns its contents; it is as safe to keep as they are.
     unsafe impl<T: ?Sized + VSafe> VSafe for Box<T> {}
+
 }
 
 // ---- RootObj: the shared pointers may be a root ----

@@ -36,7 +36,7 @@ use crate::stm::tx::with_current;
 ///     v.insert(0, 9, j);
 /// })?;
 /// assert_eq!(*root.borrow(), [9, 3, 1, 2]);
-/// let aborted = BuddyAlloc::transaction(|j| {
+/// let aborted = BuddyAlloc::transaction(|j| -> () {
 ///     root.borrow_mut(j).clear(j);
 ///     panic!("changed my mind");
 /// });
