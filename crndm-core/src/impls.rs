@@ -417,8 +417,8 @@ mod stable {
     use std::num::{Saturating, Wrapping};
     use std::rc::Rc;
     use std::sync::atomic::{
-        AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8,
-        AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+        AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8, AtomicU16,
+        AtomicU32, AtomicU64, AtomicUsize,
     };
     use std::sync::{Arc, Mutex, RwLock};
     use std::time::{Duration, Instant, SystemTime};
@@ -506,7 +506,6 @@ mod stable {
     });
     // SAFETY: a `Box` owns its contents; it is as safe to keep as they are.
     unsafe impl<T: ?Sized + VSafe> VSafe for Box<T> {}
-
 }
 
 // ---- RootObj: the shared pointers may be a root ----
