@@ -5,11 +5,11 @@ use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::ops::Deref;
 
-use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::alloc::buddy::order_for;
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;

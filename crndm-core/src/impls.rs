@@ -417,8 +417,8 @@ mod stable {
     use std::num::{Saturating, Wrapping};
     use std::rc::Rc;
     use std::sync::atomic::{
-        AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8,
-        AtomicU16, AtomicU32, AtomicU64, AtomicUsize,
+        AtomicBool, AtomicI8, AtomicI16, AtomicI32, AtomicI64, AtomicIsize, AtomicU8, AtomicU16,
+        AtomicU32, AtomicU64, AtomicUsize,
     };
     use std::sync::{Arc, Mutex, RwLock};
     use std::time::{Duration, Instant, SystemTime};
@@ -506,7 +506,6 @@ mod stable {
     });
     // SAFETY: a `Box` owns its contents; it is as safe to keep as they are.
     unsafe impl<T: ?Sized + VSafe> VSafe for Box<T> {}
-
 }
 
 // ---- RootObj: the shared pointers may be a root ----
@@ -566,5 +565,111 @@ impl<T: 'static, P: MemPool> RootLayout for VCell<T, P> {
         h.write_str("VCell");
         h.write_u64(size_of::<T>() as u64);
         h.write_u64(align_of::<T>() as u64);
+    }
+}
+
+/// What each marker says of the crate's types, checked at compile time on both
+/// toolchains: the test module compiles only while every positive claim holds and every
+/// negative one fails (a type that gained a trait makes a "not" check ambiguous).
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+
+    use crate::cell::{Ref, RefMut};
+    use crate::default::BuddyAlloc as P;
+    use crate::marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};
+    use crate::stm::journal::Journal;
+    use crate::stm::pool_type::PoolGuard;
+    use crate::sync::{PMutexGuard, VWeak as SyncVWeak};
+    use crate::{PBTreeMap, PCell, PHashMap, PMutex, PRefCell, PString, PVec, Parc, Pbox, Prc};
+    use crate::{RootCell, VCell};
+
+    /// `not!(Trait: T, U, ...)`: each type does not implement `Trait`. With the impl, the
+    /// two blanket impls below both apply and the name `check` is ambiguous.
+    macro_rules! not {
+        ($tr:path: $($t:ty),* $(,)?) => {$({
+            trait Ambiguous<A> {
+                fn check() {}
+            }
+            impl<T: ?Sized> Ambiguous<()> for T {}
+            #[allow(dead_code, reason = "only names the second impl")]
+            struct Has;
+            impl<T: ?Sized + $tr> Ambiguous<Has> for T {}
+            <$t as Ambiguous<_>>::check();
+        })*};
+    }
+
+    /// `is!(Trait: T, U, ...)`: each type implements `Trait`.
+    macro_rules! is {
+        ($tr:path: $($t:ty),* $(,)?) => {$({
+            fn check<T: ?Sized + $tr>() {}
+            check::<$t>();
+        })*};
+    }
+
+    #[test]
+    fn owned_persistent_pointers_and_guards_cannot_be_moved_into_a_body() {
+        not!(TxInSafe: Pbox<u8, P>, Prc<u8, P>, crate::prc::PWeak<u8, P>, Parc<u8, P>,
+            crate::sync::PWeak<u8, P>, PVec<u8, P>, PString<P>, PHashMap<u8, u8, P>,
+            PBTreeMap<u8, u8, P>, RootCell<u8, P>, RefMut<'static, u8, P>,
+            PMutexGuard<'static, u8, P>, &'static Journal<P>, &'static mut u8,
+            &'static Cell<u8>, AssertTxInSafe<&'static Journal<P>>,
+            AssertTxInSafe<Pbox<u8, P>>);
+        // ... while a shared reference to them, and cells of plain values, can.
+        is!(TxInSafe: &'static Pbox<u8, P>, &'static PCell<u8, P>, &'static PRefCell<u8, P>,
+            &'static PMutex<u8, P>, &'static VCell<u8, P>, &'static RootCell<PCell<u8, P>, P>,
+            Ref<'static, u8, P>, PCell<u8, P>, AssertTxInSafe<Cell<u8>>, u64, String,
+            crate::prc::VWeak<u8, P>);
+        not!(TxRefSafe: Journal<P>, Cell<u8>, PCell<Cell<u8>, P>, VCell<Cell<u8>, P>);
+    }
+
+    #[test]
+    fn what_may_leave_a_transaction() {
+        is!(TxOutSafe: u64, (u8, String), Vec<Option<u32>>, Box<str>, [u8; 3],
+            HashMap<String, u64>, Result<u8, crate::Error>, crate::prc::VWeak<u8, P>,
+            SyncVWeak<u8, P>, PoolGuard<P>, AssertTxInSafe<u8>);
+        not!(TxOutSafe: Pbox<u8, P>, Prc<u8, P>, Parc<u8, P>, PCell<u8, P>,
+            PRefCell<u8, P>, VCell<u8, P>, PMutex<u8, P>, PVec<u8, P>, PString<P>,
+            Ref<'static, u8, P>, RefMut<'static, u8, P>, PMutexGuard<'static, u8, P>,
+            RootCell<u8, P>, &'static u8, *const u8, Option<Pbox<u8, P>>,
+            Vec<Prc<u8, P>>);
+    }
+
+    #[test]
+    fn what_may_live_in_pm() {
+        is!(PSafe: u8, (u64, bool), [Option<char>; 4], std::num::NonZeroU32, P,
+            std::num::Wrapping<i16>, std::marker::PhantomData<u8>, Pbox<Pbox<u8, P>, P>,
+            Prc<PCell<u8, P>, P>, PMutex<PVec<u8, P>, P>, VCell<Vec<u8>, P>,
+            PHashMap<u64, PString<P>, P>, Option<Parc<u8, P>>);
+        not!(PSafe: String, Vec<u8>, Box<u8>, &'static u8, *const u8, Cell<u8>,
+            std::sync::atomic::AtomicU8, fn(), extern "C" fn(u8, ...), std::fs::File,
+            std::rc::Rc<u8>, Journal<P>, RootCell<u8, P>, PoolGuard<P>,
+            crate::prc::VWeak<u8, P>, SyncVWeak<u8, P>, Option<Box<u8>>);
+    }
+
+    #[test]
+    fn what_may_be_kept_in_a_vcell_or_reached_from_another_thread() {
+        is!(VSafe: u8, String, Vec<u8>, Cell<u64>, std::rc::Rc<String>,
+            crate::prc::VWeak<u8, P>);
+        not!(VSafe: Pbox<u8, P>, Prc<u8, P>, PCell<u8, P>, PVec<u8, P>, PString<P>,
+            Option<Pbox<u8, P>>, Vec<Prc<u8, P>>, Box<Parc<u8, P>>, Journal<P>);
+        is!(PSend: u8, Parc<PMutex<u64, P>, P>, PMutex<Pbox<u8, P>, P>, Pbox<u8, P>,
+            PVec<u8, P>);
+        not!(PSend: PCell<u8, P>, PRefCell<u8, P>, VCell<u8, P>, Prc<u8, P>,
+            PMutex<Prc<u8, P>, P>, Pbox<PCell<u8, P>, P>, Journal<P>);
+    }
+
+    #[test]
+    fn send_and_sync_of_the_crates_types() {
+        not!(Send: Pbox<u8, P>, Prc<u8, P>, Parc<u8, P>, crate::prc::VWeak<u8, P>,
+            PVec<u8, P>, PString<P>, PHashMap<u8, u8, P>, PBTreeMap<u8, u8, P>, Journal<P>,
+            PMutexGuard<'static, u8, P>, SyncVWeak<PCell<u8, P>, P>);
+        not!(Sync: Prc<u8, P>, Parc<u8, P>, PCell<u8, P>, PRefCell<u8, P>, Journal<P>,
+            crate::prc::VWeak<u8, P>, PMutex<Prc<u8, P>, P>);
+        is!(Send: PCell<u8, P>, PRefCell<u8, P>, PMutex<u8, P>, SyncVWeak<u8, P>,
+            RootCell<u8, P>);
+        is!(Sync: Pbox<u8, P>, PVec<u8, P>, PString<P>, PMutex<u8, P>, SyncVWeak<u8, P>,
+            RootCell<u8, P>);
     }
 }

@@ -5,11 +5,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use crate::marker::phantom::NotTxIn;
 use crate::alloc::buddy::order_for;
 use crate::boxed::Pbox;
 use crate::error::{Error, Result};
 use crate::marker::PSafe;
+use crate::marker::phantom::NotTxIn;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{MemPool, PoolGuard};

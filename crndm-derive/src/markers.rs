@@ -113,7 +113,10 @@ mod tests {
             },
             "TxOutSafe",
         );
-        assert!(got.contains("unsafeimpl::crndm::TxOutSafeforShape{}"), "{got}");
+        assert!(
+            got.contains("unsafeimpl::crndm::TxOutSafeforShape{}"),
+            "{got}"
+        );
         for ty in ["u32", "String"] {
             assert!(got.contains(&format!("__crndm_assert::<{ty}>();")), "{got}");
         }
@@ -123,12 +126,20 @@ mod tests {
     #[test]
     fn unions_assert_every_field() {
         let got = expanded(syn::parse_quote!(union U { a: u8, b: f32 }), "VSafe");
-        assert!(got.contains("__crndm_assert::<u8>();__crndm_assert::<f32>();"), "{got}");
+        assert!(
+            got.contains("__crndm_assert::<u8>();__crndm_assert::<f32>();"),
+            "{got}"
+        );
     }
 
     #[test]
     fn a_unit_struct_has_nothing_to_assert() {
-        let got = expanded(syn::parse_quote!(struct Unit;), "PSend");
+        let got = expanded(
+            syn::parse_quote!(
+                struct Unit;
+            ),
+            "PSend",
+        );
         assert!(got.contains("unsafeimpl::crndm::PSendforUnit{}"), "{got}");
         assert!(got.contains("fn__crndm_fields(){}"), "{got}");
     }

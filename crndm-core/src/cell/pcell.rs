@@ -4,8 +4,8 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 
-use crate::marker::phantom::NotSync;
 use crate::clone::PClone;
+use crate::marker::phantom::NotSync;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 

@@ -130,4 +130,3 @@ impl<T: Default + VSafe + fmt::Debug, P: MemPool> fmt::Debug for VCell<T, P> {
         f.debug_tuple("VCell").field(&**self).finish()
     }
 }
-

@@ -9,10 +9,10 @@ use std::ops::{Bound, RangeBounds};
 
 use super::raw::pool_base;
 use super::raw_btree::{NodeShape, Path, RawBTree, Search};
-use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;

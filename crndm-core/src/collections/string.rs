@@ -7,9 +7,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use super::raw::{Elem, RawVec, pool_base};
-use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;

@@ -8,10 +8,10 @@ use std::ops::{Deref, Index};
 use std::slice::SliceIndex;
 
 use super::raw::{Elem, RawVec, pool_base};
-use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use crate::stm::tx::with_current;

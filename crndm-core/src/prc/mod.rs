@@ -10,9 +10,9 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use crate::clone::PClone;
-use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::MemPool;
 use raw::{Local, RcBox, Which, rc_box, vweak_identity};

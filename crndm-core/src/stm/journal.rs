@@ -46,8 +46,8 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use crate::marker::phantom::{NotSendSync, NotTxRef};
 use crate::error::{Error, Result};
+use crate::marker::phantom::{NotSendSync, NotTxRef};
 use crate::persist::Persister;
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,

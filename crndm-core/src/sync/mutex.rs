@@ -148,7 +148,6 @@ impl<T: PSafe + fmt::Debug, P: MemPool> fmt::Debug for PMutexGuard<'_, T, P> {
     }
 }
 
-
 impl<T: PSafe, P: MemPool> PMutex<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without
     /// locking (`RootLayout::visit_pointers`). Only inside the root object being

@@ -5,8 +5,8 @@ use std::marker::PhantomData;
 use std::ops::Deref;
 
 use crate::clone::PClone;
-use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::error::Result;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::marker::{PSafe, PSend};
 use crate::prc::raw::{self, RcBox, Shared, Which, rc_box, vweak_identity};
 use crate::stm::journal::Journal;
