@@ -69,7 +69,7 @@ impl Default for Table {
 }
 
 /// An entry of the shared table: plain fields, changed only under the bucket's lock.
-#[derive(crndm::RootLayout)]
+#[derive(crndm::RootLayout, crndm::PSend)]
 struct SharedEntry {
     key: u64,
     value: Value,
@@ -77,7 +77,7 @@ struct SharedEntry {
 }
 
 /// The shared table: every bucket behind its own lock.
-#[derive(crndm::RootLayout)]
+#[derive(crndm::RootLayout, crndm::PSend)]
 struct SharedTable {
     buckets: [PMutex<Option<Pbox<SharedEntry>>>; BUCKETS],
 }

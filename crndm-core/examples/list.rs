@@ -43,7 +43,7 @@ struct Node {
 }
 
 /// A node of the shared list: plain fields, changed only under the head's lock.
-#[derive(crndm::RootLayout)]
+#[derive(crndm::RootLayout, crndm::PSend)]
 struct SharedNode {
     value: u64,
     next: Option<Pbox<SharedNode>>,

@@ -9,6 +9,7 @@ use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::{NonZeroOff, PoolOff};
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -50,7 +51,8 @@ pub struct Pbox<T: PSafe, P: PoolType> {
     /// for `T` (allocator invariant A2), in pool `P`. Never 0: the heap starts after the
     /// pool header and the allocation map (`pool/header.rs`, "Layout").
     off: NonZeroOff,
-    _marker: PhantomData<(T, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: an owned persistent pointer.
+    _marker: PhantomData<(T, P, NotSend, NotTxIn)>,
 }
 
 impl<T: PSafe, P: PoolType> Pbox<T, P> {

@@ -36,7 +36,6 @@
 //! the pool, changed by single-byte commits, so it is consistent after a crash at any
 //! instruction. [`MemPool::stats`] and [`MemPool::check`] report on it.
 //!
-//! ## Errors
 //! ## Transactions
 //! Persistent data changes only inside [`MemPool::transaction`]; every change is
 //! undo-logged first, and a panic (or a crash) rolls the transaction back. Objects live
@@ -44,8 +43,19 @@
 //! ([`PSafe`], [`TxInSafe`], [`TxOutSafe`], [`VSafe`], [`PSend`]) reject at compile time
 //! what would break that.
 //!
+//! ## Errors
 //! Everything fallible returns [`Result`] with the crate's one [`Error`]; a corrupt or
 //! foreign file gives a specific error, never a panic.
+//!
+//! ## Stable Rust and the `nightly` feature
+//! crndm builds on stable Rust: the marker traits are `unsafe trait`s implemented for
+//! the std types that qualify and the crate's own, and a type of yours gets them from its
+//! derive (`#[derive(PSafe)]`, `#[derive(TxOutSafe)]`, `#[derive(VSafe)]`,
+//! `#[derive(PSend)]`; `#[derive(Root)]` and `#[derive(RootLayout)]` imply `PSafe`),
+//! which checks every field. What a transaction body may capture is what std's
+//! `UnwindSafe` says, and the crate's owned persistent pointers are not. The `nightly`
+//! feature (on a nightly compiler) makes the traits auto traits instead; the derives
+//! still compile there. The README's Guarantees say where the two differ.
 //!
 //! ## Collections
 //! [`PVec`], [`PString`], [`PHashMap`] (keys hashed with the stable [`PHash`]) and
@@ -74,7 +84,7 @@
 //! # Ok(())
 //! # }
 //! ```
-#![feature(auto_traits, negative_impls)]
+#![cfg_attr(feature = "nightly", feature(auto_traits, negative_impls))]
 #![warn(
     missing_docs,
     clippy::missing_errors_doc,
@@ -140,7 +150,7 @@ pub use clone::PClone;
 pub use collections::{
     PBTreeMap, PHash, PHashMap, PHasher, PString, PVec, ToPString, btree_map, hash_map,
 };
-pub use crndm_derive::{PClone, Root, RootLayout, pool};
+pub use crndm_derive::{PClone, PSafe, PSend, Root, RootLayout, TxOutSafe, VSafe, pool};
 pub use error::{Error, Region, Result};
 pub use layout::{LayoutHasher, PointerVisitor, RootLayout};
 pub use marker::{AssertTxInSafe, PSafe, PSend, TxInSafe, TxOutSafe, TxRefSafe, VSafe};

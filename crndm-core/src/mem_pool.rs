@@ -98,13 +98,17 @@ pub trait MemPool: PoolType {
     /// atomically together); the outer transaction is unaffected and may go on. Run
     /// transactions of different pools one after the other.
     ///
+    /// **A body that always panics** has the return type `!` (the never type fallback of
+    /// edition 2024), which is `TxOutSafe` only with the `nightly` feature: on stable,
+    /// write its return type, `|j| -> () { ... }`, as below.
+    ///
     /// ```
     /// # fn main() -> crndm::Result<()> {
     /// # let dir = tempfile::tempdir().unwrap();
     /// use crndm::default::*;
     /// let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("t.pool"), O_CF)?;
     /// BuddyAlloc::transaction(|j| root.set(root.get() + 1, j))?;
-    /// let r = BuddyAlloc::transaction(|j| {
+    /// let r = BuddyAlloc::transaction(|j| -> () {
     ///     root.set(100, j);
     ///     panic!("changed my mind");
     /// });

@@ -10,6 +10,7 @@ use crate::boxed::Pbox;
 use crate::error::{Error, Result};
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
+use crate::marker::phantom::NotTxIn;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{PoolGuard, PoolType};
@@ -43,7 +44,8 @@ pub struct RootCell<T, P: PoolType> {
     /// Pool offset of the root: a used block holding a `T` (checked at open).
     off: PoolOff,
     _guard: PoolGuard<P>,
-    _marker: PhantomData<T>,
+    /// Not `UnwindSafe` on stable: the handle cannot be moved into a transaction.
+    _marker: PhantomData<(T, NotTxIn)>,
 }
 
 impl<T, P: PoolType> Deref for RootCell<T, P> {

@@ -9,6 +9,7 @@ use quote::quote;
 use syn::parse::{Parse, ParseStream};
 use syn::{Ident, Token, Visibility};
 
+mod markers;
 mod pclone;
 mod pool;
 mod root;
@@ -38,6 +39,9 @@ pub fn pool(input: TokenStream) -> TokenStream {
 /// opens the pools made under its old name. Its `visit_pointers` shows every field to
 /// the check of the root's persistent pointers made at open. Do not also derive
 /// `RootLayout`.
+///
+/// Also implements `crndm::PSafe` as `#[derive(PSafe)]` does (each field must be
+/// `PSafe`, checked at the field); do not also derive `PSafe`.
 #[proc_macro_derive(Root, attributes(root))]
 pub fn derive_root(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -53,6 +57,9 @@ pub fn derive_root(input: TokenStream) -> TokenStream {
 /// Every field type must implement `RootLayout`. Its `visit_pointers` shows every field
 /// (of the variant held) to the check of the root's persistent pointers made at open.
 /// Unions are refused.
+///
+/// Also implements `crndm::PSafe` as `#[derive(PSafe)]` does (a type that is part of a
+/// root is stored in the pool); do not also derive `PSafe`.
 #[proc_macro_derive(RootLayout, attributes(root))]
 pub fn derive_root_layout(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -73,6 +80,48 @@ pub fn derive_pclone(input: TokenStream) -> TokenStream {
         Ok(t) => t.into(),
         Err(e) => compile_error(e).into(),
     }
+}
+
+/// Implements `crndm::PSafe` (may be stored in persistent memory) for a struct, enum or
+/// union whose every field is `PSafe`; a field that is not is a compile error at that
+/// field. Every type parameter gets a `PSafe` bound.
+///
+/// Needed on stable Rust for a type stored in a pool outside a root (a `Pbox`'s
+/// content); `#[derive(Root)]` and `#[derive(RootLayout)]` imply it (do not derive both).
+/// With crndm's `nightly` feature `PSafe` is an auto trait and this derive emits the same
+/// impl, so a program compiles on both.
+#[proc_macro_derive(PSafe)]
+pub fn derive_psafe(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    markers::expand(&input, "PSafe").into()
+}
+
+/// Implements `crndm::PSend` (may be reached from another thread through a
+/// `sync::VWeak`) for a type whose every field is `PSend`; a field that is not is a
+/// compile error at that field. Every type parameter gets a `PSend` bound.
+#[proc_macro_derive(PSend)]
+pub fn derive_psend(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    markers::expand(&input, "PSend").into()
+}
+
+/// Implements `crndm::VSafe` (may live in a `VCell`) for a type whose every field is
+/// `VSafe`; a field that is not (a persistent pointer) is a compile error at that field.
+/// Every type parameter gets a `VSafe` bound.
+#[proc_macro_derive(VSafe)]
+pub fn derive_vsafe(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    markers::expand(&input, "VSafe").into()
+}
+
+/// Implements `crndm::TxOutSafe` (may be returned from a transaction) for a type whose
+/// every field is `TxOutSafe`; a field that is not (a persistent pointer, a cell, a
+/// guard, a reference) is a compile error at that field. Every type parameter gets a
+/// `TxOutSafe` bound.
+#[proc_macro_derive(TxOutSafe)]
+pub fn derive_txoutsafe(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    markers::expand(&input, "TxOutSafe").into()
 }
 
 /// The arguments of `pool!`: `[vis] name [, TypeName]`.

@@ -29,6 +29,17 @@ pub(crate) fn expand(args: &PoolArgs) -> TokenStream {
                 }
             }
 
+            // SAFETY: the pool type is an uninhabited enum: no value of it exists to be
+            // stored, returned, kept or shared; it only names the pool. (On stable
+            // these are the impls the auto traits give on nightly.)
+            unsafe impl ::crndm::PSafe for #ty {}
+            // SAFETY: as above.
+            unsafe impl ::crndm::TxOutSafe for #ty {}
+            // SAFETY: as above.
+            unsafe impl ::crndm::VSafe for #ty {}
+            // SAFETY: as above.
+            unsafe impl ::crndm::PSend for #ty {}
+
             pub use ::crndm::{
                 AssertTxInSafe, Error, Flags, MemPool, Mode, PClone, PHash, PHasher, PSafe,
                 PoolGuard, PoolOptions, PoolType, Result, Root, RootLayout, RootObj, ToPString, TxInSafe, TxOutSafe,

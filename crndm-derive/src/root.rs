@@ -34,26 +34,8 @@ pub(crate) fn expand(input: &DeriveInput) -> syn::Result<TokenStream> {
         Fields::Unnamed(_) => quote!(#name ( #( <#tys as ::crndm::RootObj<#pool>>::init(j), )* )),
         Fields::Unit => quote!(#name),
     };
-    // Each field must be able to live in PM; say so per field, at the field's type.
-    // (Generic structs are checked at `open`, where their parameters are known.)
-    let psafe_checks = if input.generics.params.is_empty() {
-        let checks = tys.iter().map(|ty| {
-            quote_spanned!(syn::spanned::Spanned::span(ty) =>
-                __crndm_field_is_psafe::<#ty>();)
-        });
-        quote! {
-            const _: fn() = || {
-                fn __crndm_field_is_psafe<T: ::crndm::PSafe + ?::core::marker::Sized>() {}
-                #( #checks )*
-            };
-        }
-    } else {
-        quote!()
-    };
     let layout = expand_layout(input)?;
     Ok(quote! {
-        #psafe_checks
-
         impl #impl_generics ::crndm::RootObj<#pool> for #name #ty_generics
         where #( #bounds ),*
         {
@@ -254,7 +236,12 @@ pub(crate) fn expand_layout(input: &DeriveInput) -> syn::Result<TokenStream> {
         Data::Union(_) => unreachable!("refused above"),
     };
     let visit = visit_body(&input.data);
+    // A type that is (part of) a root is stored in the pool: it is `PSafe`, each field
+    // checked at the field.
+    let psafe = crate::markers::expand(input, "PSafe");
     Ok(quote! {
+        #psafe
+
         impl #impl_generics ::crndm::RootLayout for #name #ty_generics #where_clause {
             fn layout(h: &mut ::crndm::LayoutHasher) {
                 #body

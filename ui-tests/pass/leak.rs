@@ -24,7 +24,7 @@ fn main() -> crndm::Result<()> {
 
     // Made in a transaction that aborts: the allocation is rolled back.
     std::panic::set_hook(Box::new(|_| {})); // the abort below is expected
-    let aborted = BuddyAlloc::transaction(|j| {
+    let aborted = BuddyAlloc::transaction(|j| -> () {
         *root.borrow_mut(j) = Some(Pbox::new([3; 32], j));
         panic!("abort after allocating");
     });

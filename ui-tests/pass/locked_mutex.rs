@@ -21,7 +21,7 @@ fn main() -> crndm::Result<()> {
     assert_eq!(seen, 10);
 
     std::panic::set_hook(Box::new(|_| {})); // the abort below is expected
-    let aborted = BuddyAlloc::transaction(|j| {
+    let aborted = BuddyAlloc::transaction(|j| -> () {
         *root.lock(j) = 0;
         panic!("abort while holding the lock");
     });

@@ -38,7 +38,7 @@ fn main() -> crndm::Result<()> {
     assert_eq!(snapshot(&root)?, (2, 2, Some(2), 2));
 
     std::panic::set_hook(Box::new(|_| {})); // the abort below is expected
-    let aborted = BuddyAlloc::transaction(|j| {
+    let aborted = BuddyAlloc::transaction(|j| -> () {
         change_everything(&root, j);
         panic!("abort after changing everything");
     });

@@ -5,6 +5,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use crate::clone::PClone;
+use crate::marker::phantom::NotSync;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 
@@ -22,7 +23,8 @@ use crate::stm::pool_type::PoolType;
 /// ```
 #[repr(transparent)]
 pub struct PCell<T: ?Sized, P: PoolType> {
-    _pool: PhantomData<P>,
+    /// Not `Sync`: a single-thread cell.
+    _pool: PhantomData<(P, NotSync)>,
     value: UnsafeCell<T>,
 }
 
@@ -131,8 +133,6 @@ impl<T: Copy + PClone<P>, P: PoolType> PClone<P> for PCell<T, P> {
         PCell::new(self.get().pclone(j))
     }
 }
-
-impl<T: ?Sized, P: PoolType> std::panic::RefUnwindSafe for PCell<T, P> {}
 
 impl<T, P: PoolType> PCell<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without

@@ -6,6 +6,7 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::clone::PClone;
+use crate::marker::phantom::{NotSync, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 
@@ -27,7 +28,8 @@ use crate::stm::pool_type::PoolType;
 pub struct PRefCell<T: ?Sized, P: PoolType> {
     /// The volatile borrow state, one word (see [`BorrowFlag`]).
     borrow: BorrowFlag,
-    _pool: PhantomData<P>,
+    /// Not `Sync`: a single-thread cell.
+    _pool: PhantomData<(P, NotSync)>,
     value: UnsafeCell<T>,
 }
 
@@ -174,6 +176,8 @@ pub struct RefMut<'a, T: ?Sized, P: PoolType> {
     /// The transaction the borrow belongs to: poisoned if a panic unwinds through the
     /// guard (the change it guards may be half made).
     journal: &'a Journal<P>,
+    /// Not `UnwindSafe` on stable: the guard cannot be moved into a transaction body.
+    _marker: PhantomData<NotTxIn>,
 }
 
 impl<T, P: PoolType> PRefCell<T, P> {
@@ -268,6 +272,7 @@ impl<T: ?Sized, P: PoolType> PRefCell<T, P> {
         Some(RefMut {
             cell: self,
             journal: j,
+            _marker: PhantomData,
         })
     }
 }
@@ -369,8 +374,6 @@ impl<T: ?Sized + fmt::Debug, P: PoolType> fmt::Debug for RefMut<'_, T, P> {
         fmt::Debug::fmt(&**self, f)
     }
 }
-
-impl<T: ?Sized, P: PoolType> std::panic::RefUnwindSafe for PRefCell<T, P> {}
 
 impl<T, P: PoolType> PRefCell<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without

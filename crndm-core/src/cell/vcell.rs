@@ -130,5 +130,3 @@ impl<T: Default + VSafe + fmt::Debug, P: PoolType> fmt::Debug for VCell<T, P> {
         f.debug_tuple("VCell").field(&**self).finish()
     }
 }
-
-impl<T, P: PoolType> std::panic::RefUnwindSafe for VCell<T, P> {}

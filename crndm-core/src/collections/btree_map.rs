@@ -13,6 +13,7 @@ use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -46,7 +47,8 @@ use crate::stm::tx::with_current;
 pub struct PBTreeMap<K: PSafe, V: PSafe, P: PoolType> {
     /// Holds nodes of `K`s and `V`s of pool `P`, with invariants T1–T5 (T4 by `K: Ord`).
     raw: RawBTree,
-    _marker: PhantomData<(K, V, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(K, V, P, NotSend, NotTxIn)>,
 }
 
 impl<K: PSafe, V: PSafe, P: PoolType> PBTreeMap<K, V, P> {

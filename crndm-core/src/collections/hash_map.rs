@@ -12,6 +12,7 @@ use super::raw_table::{RawTable, SlotShape, cap_for};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -45,7 +46,8 @@ pub struct PHashMap<K: PSafe, V: PSafe, P: PoolType> {
     /// Holds `Slot<K, V>`s of pool `P`, with invariants H1–H4, every key hashed with
     /// [`PHasher::hash_one`].
     raw: RawTable,
-    _marker: PhantomData<(K, V, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(K, V, P, NotSend, NotTxIn)>,
 }
 
 impl<K: PSafe, V: PSafe, P: PoolType> PHashMap<K, V, P> {

@@ -9,6 +9,7 @@ use std::ops::Deref;
 use super::raw::{Elem, RawVec, pool_base};
 use crate::clone::PClone;
 use crate::error::Result;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -42,7 +43,8 @@ pub struct PString<P: PoolType> {
     /// Bytes of pool `P` (V1–V3), which are always valid UTF-8 (**S1**): every method
     /// writes whole `str`s and cuts only at char boundaries.
     raw: RawVec,
-    _pool: PhantomData<P>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _pool: PhantomData<(P, NotSend, NotTxIn)>,
 }
 
 impl<P: PoolType> PString<P> {

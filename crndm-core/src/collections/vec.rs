@@ -11,6 +11,7 @@ use super::raw::{Elem, RawVec, pool_base};
 use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
+use crate::marker::phantom::{NotSend, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -35,7 +36,7 @@ use crate::stm::tx::with_current;
 ///     v.insert(0, 9, j);
 /// })?;
 /// assert_eq!(*root.borrow(), [9, 3, 1, 2]);
-/// let aborted = BuddyAlloc::transaction(|j| {
+/// let aborted = BuddyAlloc::transaction(|j| -> () {
 ///     root.borrow_mut(j).clear(j);
 ///     panic!("changed my mind");
 /// });
@@ -48,7 +49,8 @@ use crate::stm::tx::with_current;
 pub struct PVec<T: PSafe, P: PoolType> {
     /// Holds `T`s of pool `P` (`Elem::of::<T>()`), with invariants V1–V3.
     raw: RawVec,
-    _marker: PhantomData<(T, P)>,
+    /// Not `Send` (`Sync`), not `UnwindSafe` on stable: it owns pool blocks.
+    _marker: PhantomData<(T, P, NotSend, NotTxIn)>,
 }
 
 impl<T: PSafe, P: PoolType> PVec<T, P> {

@@ -13,6 +13,7 @@ use crate::clone::PClone;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use raw::{Local, RcBox, Which, rc_box, vweak_identity};
@@ -42,14 +43,16 @@ use raw::{Local, RcBox, Which, rc_box, vweak_identity};
 pub struct Prc<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
     off: PoolOff,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A persistent weak pointer to a [`Prc`] allocation: keeps the memory, not the value.
 pub struct PWeak<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
     off: PoolOff,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A volatile weak pointer to a [`Prc`] allocation: may leave the transaction (not the
@@ -61,7 +64,8 @@ pub struct VWeak<T: PSafe, P: PoolType> {
     id: u64,
     /// The pool generation it was made in.
     generation: u64,
-    _marker: PhantomData<(T, P, *const ())>,
+    /// Neither `Send` nor `Sync`: it stays on its thread.
+    _marker: PhantomData<(T, P, NotSendSync)>,
 }
 
 impl<T: PSafe, P: PoolType> Prc<T, P> {

@@ -47,6 +47,7 @@ use std::collections::HashSet;
 use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
+use crate::marker::phantom::{NotSendSync, NotTxRef};
 use crate::persist::Persister;
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
@@ -463,8 +464,9 @@ pub struct Journal<P: PoolType> {
     /// ends in `Err(Error::Aborted)` and rolls back whatever the body returns.
     poisoned: std::cell::Cell<bool>,
     _pool: PhantomData<fn() -> P>,
-    /// Makes the journal neither `Send` nor `Sync`.
-    _not_send: PhantomData<*const ()>,
+    /// Makes the journal neither `Send` nor `Sync`, and (on stable) not `RefUnwindSafe`:
+    /// `&Journal` cannot be captured by another transaction's body.
+    _not_send: PhantomData<(NotSendSync, NotTxRef)>,
 }
 
 impl<P: PoolType> Drop for Journal<P> {

@@ -7,6 +7,7 @@ use std::ops::{Deref, DerefMut};
 
 use crate::marker::PSafe;
 use crate::offset::PoolOff;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 
@@ -30,6 +31,9 @@ pub struct PMutexGuard<'a, T: PSafe, P: PoolType> {
     mutex: &'a PMutex<T, P>,
     journal: &'a Journal<P>,
     off: PoolOff,
+    /// Neither `Send` nor `Sync`, and not `UnwindSafe` on stable: the guard stays in its
+    /// transaction.
+    _marker: PhantomData<(NotSendSync, NotTxIn)>,
 }
 
 impl<T: PSafe, P: PoolType> PMutex<T, P> {
@@ -94,6 +98,7 @@ impl<T: PSafe, P: PoolType> PMutex<T, P> {
             mutex: self,
             journal: j,
             off,
+            _marker: PhantomData,
         }
     }
 }
@@ -143,8 +148,6 @@ impl<T: PSafe + fmt::Debug, P: PoolType> fmt::Debug for PMutexGuard<'_, T, P> {
         fmt::Debug::fmt(&**self, f)
     }
 }
-
-impl<T: PSafe, P: PoolType> std::panic::RefUnwindSafe for PMutex<T, P> {}
 
 impl<T: PSafe, P: PoolType> PMutex<T, P> {
     /// Shows the root pointer check the pointers of its value, read in place without

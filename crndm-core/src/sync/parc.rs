@@ -6,6 +6,7 @@ use std::ops::Deref;
 
 use crate::clone::PClone;
 use crate::error::Result;
+use crate::marker::phantom::{NotSendSync, NotTxIn};
 use crate::marker::{PSafe, PSend};
 use crate::offset::PoolOff;
 use crate::prc::raw::{self, RcBox, Shared, Which, rc_box, vweak_identity};
@@ -22,14 +23,16 @@ use crate::stm::pool_type::PoolType;
 pub struct Parc<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose strong count this pointer holds one of.
     off: PoolOff,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A persistent weak pointer to a [`Parc`] allocation.
 pub struct PWeak<T: PSafe, P: PoolType> {
     /// Offset of an `RcBox<T>` of pool `P` whose weak count this pointer holds one of.
     off: PoolOff,
-    _marker: PhantomData<(T, P)>,
+    /// Neither `Send` nor `Sync` (unsynchronised count), not `UnwindSafe` on stable.
+    _marker: PhantomData<(T, P, NotSendSync, NotTxIn)>,
 }
 
 /// A volatile weak pointer to a [`Parc`] allocation: the handle that may cross threads

@@ -186,7 +186,7 @@ pub(crate) fn assert_each_op_aborts<P, C, S>(
     let before = snapshot(&cell.borrow());
     let used_before = used::<P>();
     for (i, op) in ops.iter().enumerate() {
-        let r = P::transaction(|j| {
+        let r = P::transaction(|j| -> () {
             op(&mut cell.borrow_mut(j), j);
             panic!("abort {i}");
         });

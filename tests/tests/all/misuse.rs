@@ -276,7 +276,7 @@ mod forgotten_guards {
         let path = d.path().join("f.pool");
         {
             let root = BuddyAlloc::open::<PRefCell<u64>>(&path, O_CF).unwrap();
-            let r = BuddyAlloc::transaction(|j| {
+            let r = BuddyAlloc::transaction(|j| -> () {
                 let mut g = root.borrow_mut(j);
                 *g = 5;
                 std::mem::forget(g);
@@ -317,7 +317,7 @@ mod forgotten_guards {
             **g += 1;
         })
         .unwrap();
-        let r = BuddyAlloc::transaction(|j| {
+        let r = BuddyAlloc::transaction(|j| -> () {
             let mut g = root.lock(j);
             *g = 100;
             std::mem::forget(g);
@@ -359,7 +359,7 @@ mod drops_running_transactions {
         use p::*;
         let d = tempfile::tempdir().unwrap();
         let root = BuddyAlloc::open::<PCell<u64>>(d.path().join("d.pool"), O_CF).unwrap();
-        let r = BuddyAlloc::transaction(|j| {
+        let r = BuddyAlloc::transaction(|j| -> () {
             let _g = OnDrop(&root);
             root.set(1, j);
             panic!("abort on purpose");
@@ -411,7 +411,7 @@ mod drops_running_transactions {
             ROOT.with(|r| f(r.borrow().as_ref().unwrap()))
         };
         BuddyAlloc::transaction(|j| with(&|r| r.obj.set(Some(Pbox::new(Counted, j)), j))).unwrap();
-        let r = BuddyAlloc::transaction(|j| {
+        let r = BuddyAlloc::transaction(|j| -> () {
             with(&|r| drop(r.obj.take(j)));
             panic!("abort on purpose");
         });
@@ -478,7 +478,7 @@ mod process_dies_inside_a_transaction {
             return;
         };
         let root = retry_locked(|| BuddyAlloc::open::<R>(&path, O_CFNE)).unwrap();
-        let _ = BuddyAlloc::transaction(|j| {
+        let _ = BuddyAlloc::transaction(|j| -> () {
             root.set(Some(Pbox::new(5, j)), j);
             std::process::exit(0)
         });
@@ -491,7 +491,7 @@ mod process_dies_inside_a_transaction {
             return;
         };
         let root = retry_locked(|| BuddyAlloc::open::<R>(&path, O_CFNE)).unwrap();
-        let _ = BuddyAlloc::transaction(|j| {
+        let _ = BuddyAlloc::transaction(|j| -> () {
             root.set(Some(Pbox::new(6, j)), j);
             let _b = Bomb;
             panic!("first panic");

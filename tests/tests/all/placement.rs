@@ -202,7 +202,7 @@ fn a_vcell_of_a_vec_used_in_an_aborted_transaction_is_reset() {
     })
     .unwrap();
     assert_eq!(root.borrow().1.len(), 1 << 16, "a committed change stays");
-    let r = BuddyAlloc::transaction(|j| {
+    let r = BuddyAlloc::transaction(|j| -> () {
         let mut g = root.borrow_mut(j);
         g.0 = 2;
         *g.1 = vec![9; 4]; // frees the 64 KiB buffer the logged bytes name
@@ -231,7 +231,7 @@ fn a_vcell_of_a_plain_value_works_in_a_logged_range() {
     let root = BuddyAlloc::open::<PRefCell<VCell<u64>>>(dir.path().join("w.pool"), O_CF).unwrap();
     BuddyAlloc::transaction(|j| **root.borrow_mut(j) = 5).unwrap();
     assert_eq!(**root.borrow(), 5);
-    let r = BuddyAlloc::transaction(|j| {
+    let r = BuddyAlloc::transaction(|j| -> () {
         **root.borrow_mut(j) = 9;
         panic!("abort on purpose");
     });

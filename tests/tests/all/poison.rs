@@ -27,7 +27,7 @@ mod nested_panic {
         let r = P::transaction(|j| {
             root.set(2, j);
             let inner = quiet(|| {
-                P::transaction(|j2| {
+                P::transaction(|j2| -> () {
                     root.set(3, j2);
                     panic!("inner");
                 })
@@ -167,7 +167,7 @@ mod two_pools {
         r.unwrap();
         assert_eq!((ra.get(), rb.get()), (1, 0));
         // A still aborts normally.
-        let r = A::transaction(|ja| {
+        let r = A::transaction(|ja| -> () {
             ra.set(2, ja);
             let _ = B::transaction(|jb| rb.set(20, jb));
             panic!("abort A");
@@ -223,7 +223,7 @@ mod user_callbacks {
     type P = p::BuddyAlloc;
 
     /// A value whose `Drop` panics when it holds 13.
-    #[derive(Debug)]
+    #[derive(Debug, crndm::PSafe)]
     struct Grumpy(u64);
 
     impl Drop for Grumpy {
@@ -235,7 +235,7 @@ mod user_callbacks {
     }
 
     /// A value whose `pclone` panics when it holds 13.
-    #[derive(Debug)]
+    #[derive(Debug, crndm::PSafe)]
     struct Fussy(u64);
 
     impl PClone<P> for Fussy {

@@ -214,7 +214,7 @@ fn child_dies_mid_transaction() {
     type P = ident_c::BuddyAlloc;
     let path = std::env::var(ENV_POOL).unwrap();
     let root = open::<P, Counter<P>>(Path::new(&path), OPEN).unwrap();
-    let _ = P::transaction(|j| {
+    let _ = P::transaction(|j| -> () {
         root.count.set(999, j);
         *root.list.borrow_mut(j) = Some(Pbox::new(
             Node {

@@ -281,7 +281,7 @@ fn abort_in_a_transaction_child() {
         return;
     };
     let root = open::<P, Roots<P>>(Path::new(&path)).unwrap();
-    let _ = P::transaction(|j| {
+    let _ = P::transaction(|j| -> () {
         root.count.set(99, j);
         // Dies with the transaction's log in the pool: the next open recovers it.
         std::process::abort();

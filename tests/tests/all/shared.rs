@@ -173,6 +173,7 @@ fn a_doubly_linked_list_with_weak_back_links_matches_a_model() {
 
 // ---- cycles ----
 
+#[derive(crndm::PSafe)]
 struct Pair<P: MemPool> {
     other: PRefCell<Option<Prc<Pair<P>, P>>, P>,
     back: PRefCell<Option<PWeak<Pair<P>, P>>, P>,
@@ -265,7 +266,7 @@ fn a_vweak_to_an_object_of_an_aborted_transaction_promotes_to_none() {
     }
     let d = shm_dir();
     let h = P::open::<Holder<P>>(d.path().join("a.pool"), O_CF).unwrap();
-    let r = P::transaction(|j| {
+    let r = P::transaction(|j| -> () {
         let obj = Prc::new(1, j);
         KEPT.with(|k| *k.borrow_mut() = Some(Prc::demote(&obj)));
         *h.slot.borrow_mut(j) = Some(obj);
@@ -294,7 +295,7 @@ fn a_vweak_to_a_freed_and_reused_object_promotes_to_none() {
     let old = addr(&h);
     let weak = Prc::demote(h.slot.borrow().as_ref().unwrap());
     // A weak pointer made inside the freeing transaction, and an abort: still alive.
-    let r = P::transaction(|j| {
+    let r = P::transaction(|j| -> () {
         drop(h.slot.take(j));
         panic!("keep it");
     });
@@ -320,7 +321,7 @@ fn a_vweak_to_a_freed_and_reused_object_promotes_to_none() {
 
 /// What the threads share: a total and each thread's own committed count, changed in
 /// the same transactions.
-#[derive(Root)]
+#[derive(Root, crndm::PSend)]
 struct Shared<P: MemPool> {
     total: PMutex<u64, P>,
     per_thread: PMutex<[u64; THREADS], P>,
@@ -413,7 +414,7 @@ fn a_pmutex_stays_locked_until_its_transaction_ends() {
     });
     assert_eq!(P::transaction(|j| *m.lock(j)).unwrap(), 11);
     // An aborted transaction releases its lock too, and its change is undone.
-    let r = P::transaction(|j| {
+    let r = P::transaction(|j| -> () {
         *m.lock(j) = 99;
         panic!("undo");
     });

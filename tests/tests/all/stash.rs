@@ -35,7 +35,7 @@ fn a_stashed_pbox_of_an_aborted_transaction_is_refused_at_its_first_use() {
     let dir = tempfile::tempdir().unwrap();
     let root =
         BuddyAlloc::open::<PCell<Option<Pbox<u64>>>>(dir.path().join("a.pool"), O_CF).unwrap();
-    let r = BuddyAlloc::transaction(|j| {
+    let r = BuddyAlloc::transaction(|j| -> () {
         let b = Pbox::new(7, j);
         STASH_A.with(|s| *s.borrow_mut() = Some(b));
         panic!("abort on purpose");
@@ -65,7 +65,7 @@ fn a_stashed_pbox_of_an_aborted_transaction_cannot_be_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let root =
         BuddyAlloc::open::<PCell<Option<Pbox<u64>>>>(dir.path().join("b.pool"), O_CF).unwrap();
-    let r = BuddyAlloc::transaction(|j| {
+    let r = BuddyAlloc::transaction(|j| -> () {
         STASH_B.with(|s| *s.borrow_mut() = Some(Pbox::new(7, j)));
         panic!("abort on purpose");
     });
@@ -87,7 +87,7 @@ fn a_stashed_prc_of_an_aborted_transaction_is_refused() {
     use stash_c::*;
     let dir = tempfile::tempdir().unwrap();
     let root = BuddyAlloc::open::<PCell<u64>>(dir.path().join("c.pool"), O_CF).unwrap();
-    let r = BuddyAlloc::transaction(|j| {
+    let r = BuddyAlloc::transaction(|j| -> () {
         STASH_C.with(|s| *s.borrow_mut() = Some(Prc::new(7, j)));
         panic!("abort on purpose");
     });

@@ -28,7 +28,7 @@ mod commit_abort {
                 root.b.set(-10, j);
             })
             .unwrap();
-            let r = P::transaction(|j| {
+            let r = P::transaction(|j| -> () {
                 root.a.set(99, j);
                 root.b.set(99, j);
                 panic!("no, thanks");
@@ -72,7 +72,7 @@ mod nesting {
         P::transaction(|j| root.set(5, j)).unwrap();
         let r = P::transaction(|j| {
             root.set(6, j);
-            let _ = P::transaction(|j2| {
+            let _ = P::transaction(|j2| -> () {
                 root.set(7, j2);
                 panic!("inner");
             });
@@ -103,7 +103,7 @@ mod allocation {
         let d = dir();
         let root = P::open::<Slots<P>>(d.path().join("a.pool"), O_CF).unwrap();
         let before = P::stats().unwrap().used;
-        let r = P::transaction(|j| {
+        let r = P::transaction(|j| -> () {
             *root.one.borrow_mut(j) = Some(Pbox::new([7; 8], j));
             for _ in 0..100 {
                 drop(Pbox::new([1u8; 300], j));
@@ -160,7 +160,7 @@ mod allocation {
         let root = P::open::<Slots<P>>(d.path().join("g.pool"), O_CF).unwrap();
         P::transaction(|j| *root.one.borrow_mut(j) = Some(Pbox::new([9; 8], j))).unwrap();
         let used = P::stats().unwrap().used;
-        let r = P::transaction(|j| {
+        let r = P::transaction(|j| -> () {
             drop(root.one.take(j));
             panic!("keep it");
         });
@@ -331,7 +331,7 @@ mod large {
             used,
             "extension blocks freed at commit"
         );
-        let r = P::transaction(|j| {
+        let r = P::transaction(|j| -> () {
             let mut chunks = b.chunks.borrow_mut(j);
             for c in chunks.iter_mut().flatten() {
                 *c.get_mut(j) = [3; 4000];
@@ -360,7 +360,7 @@ mod large {
             return;
         };
         let b = P::open::<Big<P>>(&path, 0).unwrap();
-        let _ = P::transaction(|j| {
+        let _ = P::transaction(|j| -> () {
             let mut chunks = b.chunks.borrow_mut(j);
             for c in chunks.iter_mut().flatten() {
                 *c.get_mut(j) = [7; 4000];
@@ -427,7 +427,7 @@ mod drop_in_pool {
                 .unwrap();
         P::transaction(|j| *root.borrow_mut(j) = Some(Pbox::new(Scribbler { value: 7 }, j)))
             .unwrap();
-        let r = P::transaction(|j| {
+        let r = P::transaction(|j| -> () {
             drop(root.take(j)); // runs Scribbler::drop
             panic!("abort");
         });

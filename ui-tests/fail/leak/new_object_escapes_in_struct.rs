@@ -1,6 +1,7 @@
 // Bug: a new object leaves its transaction inside a volatile struct and is never stored.
 use crndm::default::*;
 
+#[derive(TxOutSafe)]
 struct Made {
     _id: u64,
     _node: Pbox<u64>,

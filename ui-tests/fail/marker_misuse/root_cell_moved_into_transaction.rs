@@ -4,7 +4,7 @@ use crndm::default::*;
 
 fn main() -> crndm::Result<()> {
     let root = BuddyAlloc::open::<PCell<u64>>("never-opened.pool", O_CF)?;
-    BuddyAlloc::transaction(move |j| {
+    BuddyAlloc::transaction(move |j| -> () {
         root.set(1, j);
         drop(root);
         panic!("abort");

@@ -2,6 +2,7 @@
 // process would find a dangling handle.
 use crndm::default::*;
 
+#[derive(PSafe)]
 struct Holder {
     handle: RootCell<PCell<u64>>,
 }

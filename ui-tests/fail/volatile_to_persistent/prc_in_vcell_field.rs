@@ -1,6 +1,7 @@
 // Bug: a persistent object caches a Prc in a volatile cell, which is reset on reopen.
 use crndm::default::*;
 
+#[derive(PSafe)]
 struct Node {
     _value: u64,
     _cache: VCell<Option<Prc<u64>>>,

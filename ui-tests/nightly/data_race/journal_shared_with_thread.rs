@@ -1,0 +1,1 @@
+../../fail/data_race/journal_shared_with_thread.rs

@@ -1,0 +1,1 @@
+../../fail/data_race/parc_sent_to_thread.rs

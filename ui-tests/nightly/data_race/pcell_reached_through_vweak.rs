@@ -1,0 +1,1 @@
+../../fail/data_race/pcell_reached_through_vweak.rs

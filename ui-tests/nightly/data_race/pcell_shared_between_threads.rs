@@ -1,0 +1,1 @@
+../../fail/data_race/pcell_shared_between_threads.rs

@@ -1,0 +1,1 @@
+../../fail/data_race/prc_in_struct_shared_between_threads.rs

@@ -1,0 +1,1 @@
+../../fail/data_race/prc_vweak_sent_to_thread.rs

@@ -1,0 +1,1 @@
+../../fail/data_race/prefcell_shared_between_threads.rs

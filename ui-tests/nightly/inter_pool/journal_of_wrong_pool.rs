@@ -1,0 +1,1 @@
+../../fail/inter_pool/journal_of_wrong_pool.rs

@@ -1,0 +1,1 @@
+../../fail/inter_pool/pbox_carried_by_static.rs

@@ -1,0 +1,1 @@
+../../fail/inter_pool/pbox_moved_into_other_pool_tx.rs

@@ -1,0 +1,1 @@
+../../fail/inter_pool/vweak_promoted_in_other_pool_tx.rs

@@ -1,0 +1,1 @@
+../../fail/leak/new_object_escapes_in_struct.rs

@@ -1,0 +1,1 @@
+../../fail/locked_mutex/guard_kept_in_outer_variable.rs

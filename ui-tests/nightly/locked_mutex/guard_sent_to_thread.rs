@@ -1,0 +1,1 @@
+../../fail/locked_mutex/guard_sent_to_thread.rs

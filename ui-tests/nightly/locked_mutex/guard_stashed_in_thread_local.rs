@@ -1,0 +1,1 @@
+../../fail/locked_mutex/guard_stashed_in_thread_local.rs

@@ -1,0 +1,1 @@
+../../fail/marker_misuse/assert_wrapping_struct_with_prc.rs

@@ -1,0 +1,1 @@
+../../fail/marker_misuse/capture_cell.rs

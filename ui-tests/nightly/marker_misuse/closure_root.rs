@@ -1,0 +1,1 @@
+../../fail/marker_misuse/closure_root.rs

@@ -1,0 +1,1 @@
+../../fail/marker_misuse/root_cell_moved_into_transaction.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/arc_in_pbox.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/box_in_pbox.rs

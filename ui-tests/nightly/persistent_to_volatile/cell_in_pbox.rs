@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/cell_in_pbox.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/file_in_pbox.rs

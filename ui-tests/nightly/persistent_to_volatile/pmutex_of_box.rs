@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/pmutex_of_box.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/assign_through_parc.rs

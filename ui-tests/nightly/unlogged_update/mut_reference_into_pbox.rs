@@ -1,0 +1,1 @@
+../../fail/unlogged_update/mut_reference_into_pbox.rs

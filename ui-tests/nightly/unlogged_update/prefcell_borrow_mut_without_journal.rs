@@ -1,0 +1,1 @@
+../../fail/unlogged_update/prefcell_borrow_mut_without_journal.rs

@@ -1,0 +1,1 @@
+../../fail/volatile_to_persistent/cell_reference_returned_from_tx.rs

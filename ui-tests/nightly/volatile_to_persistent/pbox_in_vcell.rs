@@ -1,0 +1,1 @@
+../../fail/volatile_to_persistent/pbox_in_vcell.rs

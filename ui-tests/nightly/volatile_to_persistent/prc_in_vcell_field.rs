@@ -1,0 +1,1 @@
+../../fail/volatile_to_persistent/prc_in_vcell_field.rs

@@ -1,0 +1,1 @@
+../../fail/data_race/prc_sent_to_thread.rs

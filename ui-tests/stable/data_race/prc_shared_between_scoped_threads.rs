@@ -1,0 +1,1 @@
+../../fail/data_race/prc_shared_between_scoped_threads.rs

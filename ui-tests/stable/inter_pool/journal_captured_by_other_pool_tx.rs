@@ -1,0 +1,1 @@
+../../fail/inter_pool/journal_captured_by_other_pool_tx.rs

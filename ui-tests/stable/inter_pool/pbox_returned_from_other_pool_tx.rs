@@ -1,0 +1,1 @@
+../../fail/inter_pool/pbox_returned_from_other_pool_tx.rs

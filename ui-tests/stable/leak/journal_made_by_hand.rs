@@ -1,0 +1,1 @@
+../../fail/leak/journal_made_by_hand.rs

@@ -1,0 +1,1 @@
+../../fail/leak/new_object_pushed_to_volatile_vec.rs

@@ -1,0 +1,1 @@
+../../fail/leak/packed_struct_hides_a_pointer.rs

@@ -1,0 +1,1 @@
+../../fail/leak/parc_new_without_journal.rs

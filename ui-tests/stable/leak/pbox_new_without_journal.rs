@@ -1,0 +1,1 @@
+../../fail/leak/pbox_new_without_journal.rs

@@ -1,0 +1,1 @@
+../../fail/locked_mutex/guard_returned_from_tx.rs

@@ -1,0 +1,1 @@
+../../fail/locked_mutex/lock_without_journal.rs

@@ -1,0 +1,1 @@
+../../fail/locked_mutex/pmutex_of_cell.rs

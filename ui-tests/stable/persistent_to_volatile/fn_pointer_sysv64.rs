@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/fn_pointer_sysv64.rs

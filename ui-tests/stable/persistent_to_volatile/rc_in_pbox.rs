@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/rc_in_pbox.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/reference_as_root.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/root_cell_stored_in_pool.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/string_in_root_struct.rs

@@ -1,0 +1,1 @@
+../../fail/persistent_to_volatile/vec_in_root_cell.rs

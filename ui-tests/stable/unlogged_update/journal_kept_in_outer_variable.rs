@@ -1,0 +1,1 @@
+../../fail/unlogged_update/journal_kept_in_outer_variable.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/journal_returned_from_tx.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/journal_stashed_as_any.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/journal_stashed_in_thread_local.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/pbox_get_mut_without_journal.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/pcell_set_without_journal.rs

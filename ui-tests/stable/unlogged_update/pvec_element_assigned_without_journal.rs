@@ -1,0 +1,1 @@
+../../fail/unlogged_update/pvec_element_assigned_without_journal.rs

@@ -1,0 +1,1 @@
+../../fail/unlogged_update/write_through_shared_borrow.rs

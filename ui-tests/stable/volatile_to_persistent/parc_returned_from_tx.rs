@@ -1,0 +1,1 @@
+../../fail/volatile_to_persistent/parc_returned_from_tx.rs

@@ -1,0 +1,1 @@
+../../fail/volatile_to_persistent/pbox_kept_in_outer_variable.rs
