@@ -32,7 +32,7 @@ use crate::marker::{PSafe, PSend, TxOutSafe, VSafe};
 use crate::prc::{PWeak, Prc, VWeak};
 use crate::root::{RootCell, RootObj};
 use crate::stm::journal::Journal;
-use crate::stm::pool_type::{PoolType, PoolGuard};
+use crate::stm::pool_type::{PoolGuard, PoolType};
 use crate::sync::{PMutex, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
 
 // ==== 1. Positive impls for the crate's types (both toolchains) ====
@@ -210,7 +210,7 @@ mod nightly {
     use crate::prc::{PWeak, Prc, VWeak};
     use crate::root::RootCell;
     use crate::stm::journal::Journal;
-    use crate::stm::pool_type::{PoolType, PoolGuard};
+    use crate::stm::pool_type::{PoolGuard, PoolType};
     use crate::sync::{PMutex, PMutexGuard, PWeak as SyncPWeak, Parc, VWeak as SyncVWeak};
 
     // A journal's own state stays consistent across a panic (its borrows are internal

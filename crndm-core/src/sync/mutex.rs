@@ -6,8 +6,8 @@ use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::marker::PSafe;
-use crate::offset::PoolOff;
 use crate::marker::phantom::{NotSendSync, NotTxIn};
+use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 
