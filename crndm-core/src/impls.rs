@@ -409,6 +409,31 @@ mod nightly {
     impl<T: PSafe, P: PoolType> !PSend for VWeak<T, P> {}
     // A VCell's generation check and value are not synchronised.
     impl<T, P: PoolType> !PSend for VCell<T, P> {}
+
+    // ---- Send / Sync, named ----
+    // The marker fields (`marker::phantom`) already make these types `!Send`/`!Sync` on
+    // both toolchains; the negative impls repeat it so that nightly's errors name the
+    // crndm type ("`Prc<..>` cannot be sent between threads") instead of a marker.
+    impl<T: PSafe, P: PoolType> !Send for Pbox<T, P> {}
+    impl<P: PoolType> !Send for Journal<P> {}
+    impl<P: PoolType> !Sync for Journal<P> {}
+    impl<T: PSafe, P: PoolType> !Send for PMutexGuard<'_, T, P> {}
+    impl<T: ?Sized, P: PoolType> !Sync for PCell<T, P> {}
+    impl<T: ?Sized, P: PoolType> !Sync for PRefCell<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for Prc<T, P> {}
+    impl<T: PSafe, P: PoolType> !Sync for Prc<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for PWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Sync for PWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for VWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Sync for VWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for Parc<T, P> {}
+    impl<T: PSafe, P: PoolType> !Sync for Parc<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for SyncPWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Sync for SyncPWeak<T, P> {}
+    impl<T: PSafe, P: PoolType> !Send for PVec<T, P> {}
+    impl<P: PoolType> !Send for PString<P> {}
+    impl<K: PSafe, V: PSafe, P: PoolType> !Send for PHashMap<K, V, P> {}
+    impl<K: PSafe, V: PSafe, P: PoolType> !Send for PBTreeMap<K, V, P> {}
 }
 
 // ==== 4. stable: std types (the auto traits give these on nightly) ====
