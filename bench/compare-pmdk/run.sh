@@ -82,7 +82,7 @@ run_side() {
     fi | awk -v side="$side" '$1 == "RESULT" { print side, $2, $3, $4, $5 }' >>"$RESULTS"
 }
 
-TESTS="empty update8 update4k allocfree64 alloc64+free64 bst kv list btree"
+TESTS="empty update8 update1k update4k update16k update64k allocfree64 alloc64+free64 free64 bst kv list btree"
 for run in $(seq 1 "$RUNS"); do
     echo "run $run of $RUNS ..." >&2
     for test in $TESTS; do
@@ -115,6 +115,7 @@ function median(list,   n, a, i, j, t) {
 }
 END {
     target["update8"] = "<= 0.7"; target["allocfree64"] = "<= 0.7";
+    target["update4k"] = "<= 0.7"; target["free64"] = "<= 0.5";
     target["bst_insert"] = "<= 0.7"; target["kv_put"] = "<= 0.7"
     target["btree_insert"] = "<= 1.0"; target["btree_lookup"] = "<= 1.0"; target["btree_remove"] = "<= 1.0"
     printf "| %-16s | %12s | %12s | %8s | %-20s | %-7s |\n", "operation", "PMDK ns/op", "crndm ns/op", "ratio", "crndm flushes/fences", "target"
