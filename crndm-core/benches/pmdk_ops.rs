@@ -75,27 +75,39 @@ type Op = (&'static str, Timing);
 
 /// The operations, by name.
 const OPS: [Op; 9] = [
-    ("empty", Timing::Each(|_, _| {
-        BuddyAlloc::transaction(|_| ()).expect("tx");
-    })),
-    ("update8", Timing::Each(|r, i| {
-        BuddyAlloc::transaction(|j| r.word.set(i, j)).expect("tx");
-    })),
+    (
+        "empty",
+        Timing::Each(|_, _| {
+            BuddyAlloc::transaction(|_| ()).expect("tx");
+        }),
+    ),
+    (
+        "update8",
+        Timing::Each(|r, i| {
+            BuddyAlloc::transaction(|j| r.word.set(i, j)).expect("tx");
+        }),
+    ),
     ("update1k", Timing::Each(|r, i| update(&r.page1k, i))),
     ("update4k", Timing::Each(|r, i| update(&r.page, i))),
     ("update16k", Timing::Each(|r, i| update(&r.page16k, i))),
     ("update64k", Timing::Each(|r, i| update(&r.page64k, i))),
-    ("allocfree64", Timing::Each(|_, _| {
-        BuddyAlloc::transaction(|j| drop(black_box(Pbox::new(Bytes::<64>::default(), j))))
+    (
+        "allocfree64",
+        Timing::Each(|_, _| {
+            BuddyAlloc::transaction(|j| drop(black_box(Pbox::new(Bytes::<64>::default(), j))))
+                .expect("tx");
+        }),
+    ),
+    (
+        "alloc64+free64",
+        Timing::Each(|r, _| {
+            BuddyAlloc::transaction(|j| {
+                *r.slot.borrow_mut(j) = Some(Pbox::new(Bytes::<64>::default(), j));
+            })
             .expect("tx");
-    })),
-    ("alloc64+free64", Timing::Each(|r, _| {
-        BuddyAlloc::transaction(|j| {
-            *r.slot.borrow_mut(j) = Some(Pbox::new(Bytes::<64>::default(), j));
-        })
-        .expect("tx");
-        BuddyAlloc::transaction(|j| drop(r.slot.borrow_mut(j).take())).expect("tx");
-    })),
+            BuddyAlloc::transaction(|j| drop(r.slot.borrow_mut(j).take())).expect("tx");
+        }),
+    ),
     ("free64", Timing::Free64),
 ];
 

@@ -150,6 +150,10 @@ pub enum Mutation {
     /// `stm/recovery.rs`) instead of newest first: where two records of one transaction
     /// save overlapping bytes, the later (already changed) contents win.
     UndoOldestFirst,
+    /// Recovery takes a log ending with a sealed COMMIT record as committed without
+    /// checking its seal against the bytes (hook in `stm/recovery.rs`): a crash that kept
+    /// the record but not every written line leaves torn data.
+    TrustSealedCommit,
 }
 
 /// A power-failure simulator: give it to

@@ -13,6 +13,7 @@ use crate::alloc_free::AllocFree;
 use crate::harness::{Budget, Report, Workload, crndm_source, run};
 use crate::stack::Stack;
 use crate::sum::Sum;
+use crate::updates::Updates;
 
 /// The flush, fence or persist call at or after the first line of `file` containing
 /// `anchor` (within 6 lines), whose text contains `call`.
@@ -79,6 +80,12 @@ crndm::pool!(rollback_pool);
 crndm::pool!(epoch_bound_pool);
 crndm::pool!(epoch_bound_alloc_pool);
 crndm::pool!(repair_fence_pool);
+crndm::pool!(stream_pool);
+crndm::pool!(stream_header_pool);
+crndm::pool!(sealed_fence_pool);
+crndm::pool!(sealed_flush_pool);
+crndm::pool!(sealed_trust_pool);
+crndm::pool!(sealed_trust_updates_pool);
 
 /// The commit's flush of every range written in place (L4).
 pub(crate) fn skip_flush_in_commit() -> Mutation {
@@ -96,8 +103,9 @@ pub(crate) fn skip_undo_fence() -> Mutation {
 
 #[test]
 fn removing_the_flush_of_written_ranges_in_commit_is_caught() {
+    // A classic commit: the transactions that fill the 8 KiB pair write fresh blocks.
     assert_caught(
-        &Sum::<flush_in_commit_pool::BuddyAlloc>::classic(6),
+        &AllocFree::<flush_in_commit_pool::BuddyAlloc>::new(9),
         skip_flush_in_commit(),
     );
 }
@@ -174,15 +182,53 @@ fn leaving_an_unfinished_commits_frees_at_recovery_is_caught() {
 
 #[test]
 fn removing_the_commit_point_fence_is_caught() {
-    // Without frees (and too large for a redo commit), truncating the log is the
-    // commit; without its fence, a transaction that has returned can still be rolled
-    // back.
+    // Without frees (and too large for a redo commit, with reservations: no sealed
+    // commit), truncating the log is the commit; without its fence, a transaction that
+    // has returned can still be rolled back.
     let m = Mutation::SkipCall(site(
         "stm/journal.rs",
         "PERSIST: the commit point: the log is gone",
         ".fence()",
     ));
-    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::classic(6), m);
+    assert_caught(&AllocFree::<commit_point_pool::BuddyAlloc>::new(9), m);
+}
+
+#[test]
+fn removing_the_sealed_commit_fence_is_caught() {
+    // The sealed commit's one fence is its commit point: without it a transaction that
+    // has returned can still be rolled back (issue 20).
+    let m = Mutation::SkipCall(site(
+        "stm/journal.rs",
+        "PERSIST: the commit point of a sealed commit",
+        ".fence()",
+    ));
+    assert_caught(&Sum::<sealed_fence_pool::BuddyAlloc>::classic(6), m);
+}
+
+#[test]
+fn removing_the_flush_of_written_ranges_in_a_sealed_commit_is_caught() {
+    // The COMMIT record becomes durable without the bytes it seals: recovery rolls the
+    // returned transaction back.
+    let m = Mutation::SkipCall(site(
+        "stm/journal.rs",
+        "PERSIST: the written ranges are durable with the COMMIT record that seals",
+        "p.flush(",
+    ));
+    assert_caught(&Sum::<sealed_flush_pool::BuddyAlloc>::classic(6), m);
+}
+
+#[test]
+fn recovery_trusting_a_sealed_commit_is_caught() {
+    // Without the check of the seal, a crash at the commit fence that kept the COMMIT
+    // record but not every written line counts as committed: torn data.
+    assert_caught(
+        &Sum::<sealed_trust_pool::BuddyAlloc>::classic(6),
+        Mutation::TrustSealedCommit,
+    );
+    assert_caught(
+        &Updates::<sealed_trust_updates_pool::BuddyAlloc>::new(6),
+        Mutation::TrustSealedCommit,
+    );
 }
 
 #[test]
@@ -334,13 +380,35 @@ fn removing_the_flush_of_log_records_is_caught() {
 }
 
 #[test]
+fn removing_the_streaming_of_a_large_undo_record_is_caught() {
+    // The payload's whole lines are copied but never made durable: a crash can keep the
+    // header and the page's new bytes without the old ones (issue 20).
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the payload's whole lines are durable at the caller's fence",
+        ".stream(",
+    ));
+    assert_caught(&Updates::<stream_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
+fn removing_the_flush_of_a_streamed_record_header_is_caught() {
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the header and the payload's partial lines",
+        ".flush(",
+    ));
+    assert_caught(&Updates::<stream_header_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
 fn removing_the_flush_of_the_truncation_is_caught() {
     let m = Mutation::SkipCall(site(
         "stm/lane.rs",
         "PERSIST: callers fence when a later step depends on the truncation",
         ".flush(",
     ));
-    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::classic(6), m);
+    assert_caught(&AllocFree::<truncate_flush_pool::BuddyAlloc>::new(9), m);
 }
 
 #[test]
