@@ -15,8 +15,11 @@
 //! /dev/shm) and prints
 //!
 //! ```text
-//! RESULT <op> <ns per op> <flushes per op> <fences per op>
+//! RESULT <op> <ns per op> <flushes per op> <fences per op> <streamed lines per op>
 //! ```
+//!
+//! (streamed lines: cache lines of large log records written with non-temporal stores,
+//! durable at the next fence without a flush; not counted in the flushes).
 //!
 //! The C twin is `bench/compare-pmdk/pmdk_bench.c`; both sides do the same stores.
 
@@ -175,9 +178,10 @@ fn run_op(op: &Op, n: u64, dir: &std::path::Path) {
     };
     let ns = ns.as_nanos() as f64 / n as f64;
     println!(
-        "RESULT {name} {ns:.1} {:.2} {:.2} (mode {})",
+        "RESULT {name} {ns:.1} {:.2} {:.2} {:.2} (mode {})",
         c.flushes as f64 / n as f64,
         c.fences as f64 / n as f64,
+        c.streamed as f64 / n as f64,
         BuddyAlloc::mode().expect("pool open")
     );
 }
@@ -206,6 +210,7 @@ fn free64(root: &OpsRoot, n: u64) -> (std::time::Duration, PersistCounters) {
         let c = PersistCounters::current().since(counters);
         spent.flushes += c.flushes;
         spent.fences += c.fences;
+        spent.streamed += c.streamed;
         left -= batch as u64;
     }
     (time, spent)

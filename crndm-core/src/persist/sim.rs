@@ -154,6 +154,10 @@ pub enum Mutation {
     /// checking its seal against the bytes (hook in `stm/recovery.rs`): a crash that kept
     /// the record but not every written line leaves torn data.
     TrustSealedCommit,
+    /// A transaction's first records overwrite the lane's previous log past its first
+    /// line before any fence, even while that log's truncation may not be durable (hook
+    /// in `stm/journal.rs`, rule R2): no SKIP record, no early fence.
+    IgnorePreviousLog,
 }
 
 /// A power-failure simulator: give it to

@@ -29,6 +29,15 @@
 //! flushed nor fenced: the lane's next transaction overwrites the line with its first
 //! record and makes that durable before any freed block can be reused (F2,
 //! `alloc::buddy`).
+//!
+//! A *sealed commit* (a transaction too large for the redo commit that changed only
+//! bytes it logged) writes a COMMIT record whose `aux` is [`COMMIT_SEALED`] and whose
+//! `off` is the seal of the final bytes of the ranges its UNDO records name; the record
+//! and those bytes become durable under one fence, and recovery counts the log as
+//! committed only if the bytes match the seal (`stm::recovery::log_committed`).
+//!
+//! An UNDO payload of [`STREAM_MIN`] bytes or more is copied with non-temporal stores
+//! ([`RawLane::append`]); the record is the same, and durable at the same fence.
 
 //! # Invariants
 //! - **L1** epochs are unique per lane over the pool's whole life, and carry the lane
@@ -36,7 +45,9 @@
 //! - **L2** a lane whose first record is invalid holds no transaction.
 //! - **L3** an UNDO record is durable before the bytes it saves are changed in place.
 //! - **L4** a COMMIT record (or the truncation that commits) is written only after every
-//!   change of its transaction and every record before it is durable.
+//!   change of its transaction and every record before it is durable; except a sealed
+//!   COMMIT record, which becomes durable with the changes it seals (a log whose changes
+//!   do not match its seal did not commit).
 
 use crate::persist::Persister;
 use crate::util::to_usize;
@@ -83,6 +94,11 @@ pub(crate) enum Kind {
     /// New bytes of `[off, off + aux)` at commit, for a log whose COMMIT record says
     /// [`COMMIT_REDO`]: recovery writes them again.
     Redo = 6,
+    /// The log continues at byte `off` of the lane (same epoch): written in the lane's
+    /// first line, it lets a transaction's first records avoid the lines of the lane's
+    /// previous log while that log's truncation may not be durable yet (R2 in
+    /// `stm::journal`).
+    Skip = 7,
 }
 
 /// The `aux` of a COMMIT record that ends a *redo commit*: the REDO records before it
@@ -123,6 +139,7 @@ impl Kind {
             4 => Kind::Commit,
             5 => Kind::Extend,
             6 => Kind::Redo,
+            7 => Kind::Skip,
             _ => return None,
         })
     }
@@ -404,6 +421,14 @@ impl RawLane {
                     None => break,
                 }
             }
+            if r.kind == Kind::Skip {
+                // Forward only, inside the lane, 8-aligned (the bytes are untrusted).
+                let to = usize::try_from(r.off).unwrap_or(usize::MAX);
+                if area != *self || to < at || !to.is_multiple_of(8) || to >= self.len {
+                    break;
+                }
+                at = to;
+            }
             match area.read(at, Some(epoch)) {
                 Some((next_rec, _, next)) => {
                     r = next_rec;
@@ -569,6 +594,11 @@ impl RawLane {
         r.area.bytes(r.payload_at, r.aux as usize)
     }
 
+    /// The address of byte `at` of the lane, for flushing.
+    pub(crate) fn addr(&self, at: usize) -> *const u8 {
+        self.at(at)
+    }
+
     /// The address of the word [`RawLane::truncate`] clears: writing back its line makes
     /// a truncation durable.
     pub(crate) fn truncation_word(&self) -> *const u8 {
@@ -700,6 +730,31 @@ mod tests {
                 }
                 assert_eq!(s.finish(), want, "{n} bytes in pieces of {cut}");
             }
+        }
+    }
+
+    #[test]
+    fn the_scan_follows_skip_records_forward_only() {
+        let mut buf = Box::new(Aligned([0; 4096]));
+        // SAFETY: (1) 4096 bytes, 64-aligned, owned by `buf`, which outlives the lane.
+        let lane = unsafe { RawLane::new(buf.0.as_mut_ptr(), 4096) };
+        let ps = Persister::new(Mode::Emulated);
+        let e = lane.reserve_epochs(&ps);
+        // SAFETY: (1) no payloads.
+        unsafe {
+            lane.append(64, e, NewRecord::plain(Kind::Skip, 0, 1024), &ps).unwrap();
+            // Left over at 96: not part of the log, which continues at 1024.
+            lane.append(96, e, NewRecord::plain(Kind::Free, 0, 64), &ps).unwrap();
+            lane.append(1024, e, NewRecord::plain(Kind::Alloc, 1, 128), &ps).unwrap();
+        }
+        let (_, recs) = lane.scan().unwrap();
+        let kinds: Vec<Kind> = recs.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, [Kind::Skip, Kind::Alloc]);
+        // A skip backwards (or out of the lane) ends the log.
+        for to in [32, 4096] {
+            // SAFETY: as above.
+            unsafe { lane.append(64, e, NewRecord::plain(Kind::Skip, 0, to), &ps) }.unwrap();
+            assert_eq!(lane.scan().unwrap().1.len(), 1, "skip to {to}");
         }
     }
 

@@ -86,6 +86,7 @@ crndm::pool!(sealed_fence_pool);
 crndm::pool!(sealed_flush_pool);
 crndm::pool!(sealed_trust_pool);
 crndm::pool!(sealed_trust_updates_pool);
+crndm::pool!(previous_log_pool);
 
 /// The commit's flush of every range written in place (L4).
 pub(crate) fn skip_flush_in_commit() -> Mutation {
@@ -228,6 +229,17 @@ fn recovery_trusting_a_sealed_commit_is_caught() {
     assert_caught(
         &Updates::<sealed_trust_updates_pool::BuddyAlloc>::new(6),
         Mutation::TrustSealedCommit,
+    );
+}
+
+#[test]
+fn overwriting_the_previous_log_before_the_first_fence_is_caught() {
+    // R2: a large first record written over the lines of the lane's previous log, whose
+    // truncation a sealed or redo commit left unflushed: a crash that keeps those lines
+    // but not the first one brings the previous log back without its COMMIT record.
+    assert_caught(
+        &Updates::<previous_log_pool::BuddyAlloc>::new(12),
+        Mutation::IgnorePreviousLog,
     );
 }
 
