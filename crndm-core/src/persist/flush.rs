@@ -160,18 +160,19 @@ pub(crate) unsafe fn stream_lines(
     let mut at = 0;
     while at < len {
         for k in (0..CACHE_LINE).step_by(16) {
+            // SSE2 is part of x86-64, so both instructions exist on every CPU crndm runs
+            // on.
             // SAFETY: (2) `at + k + 16 <= len`, so the 16 bytes at `src + at + k` are
-            // readable and those at `dst + at + k` writable; (1) `dst + at + k` is
-            // 16-aligned, as `movntdq` needs. SSE2 is part of x86-64, so both
-            // instructions exist on every CPU crndm runs on.
-            unsafe {
-                let v = _mm_loadu_si128(src.add(at + k).cast::<__m128i>());
-                _mm_stream_si128(dst.add(at + k).cast::<__m128i>(), v);
-            }
+            // readable (`loadu` needs no alignment).
+            let v = unsafe { _mm_loadu_si128(src.wrapping_add(at + k).cast::<__m128i>()) };
+            // SAFETY: (2) the 16 bytes at `dst + at + k` are writable; (1) the address is
+            // 16-aligned, as `movntdq` needs.
+            unsafe { _mm_stream_si128(dst.wrapping_add(at + k).cast::<__m128i>(), v) };
         }
         // SAFETY: (2) the line's 64 source bytes are readable, and not written by us
         // (`dst` does not overlap them).
-        each_line(unsafe { std::slice::from_raw_parts(src.add(at), CACHE_LINE) });
+        let line = unsafe { std::slice::from_raw_parts(src.wrapping_add(at), CACHE_LINE) };
+        each_line(line);
         at += CACHE_LINE;
     }
     (len / CACHE_LINE) as u64
@@ -216,11 +217,11 @@ mod tests {
     fn streaming_copies_every_byte() {
         #[repr(C, align(64))]
         struct Lines([u8; 256]);
-        let src: Vec<u8> = (0..300u32).map(|i| (i * 7) as u8).collect();
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
         let mut dst = Lines([0; 256]);
+        let mut seen = Vec::new();
         // SAFETY: (1) `dst` is 64-aligned, 192 is a multiple of 64; (2) both buffers are
         // live, 256 and 300 bytes, distinct allocations.
-        let mut seen = Vec::new();
         let n = unsafe {
             stream_lines(dst.0.as_mut_ptr(), src.as_ptr().wrapping_add(3), 192, |l| {
                 seen.extend_from_slice(l);

@@ -57,8 +57,11 @@ pub(crate) const LANE_HEADER: usize = 64;
 /// Size of a record header.
 pub(crate) const REC_HEADER: usize = 32;
 /// UNDO payloads of at least this many bytes are copied into the log with non-temporal
-/// stores ([`RawLane::append`]; libpmem's default threshold for `memcpy_persist`).
-pub(crate) const STREAM_MIN: usize = 256;
+/// stores ([`RawLane::append`]). Measured on the benchmark machine (AMD EPYC, emulated
+/// pmem, bench/RESULTS.md): streaming 1, 4 and 16 KiB was slower than a cached copy and
+/// `clwb` (by about 20, 20 and 5 %), 64 KiB faster (by about 10 %); libpmem streams from
+/// 256 B.
+pub(crate) const STREAM_MIN: usize = 32 << 10;
 /// Epochs reserved per open.
 const EPOCH_RESERVATION: u64 = 1 << 40;
 /// An epoch is `lane << LANE_SHIFT | counter`: the counter is unique per lane (L1) and
@@ -457,11 +460,7 @@ impl RawLane {
         rec: NewRecord,
         persister: &Persister,
     ) -> Option<usize> {
-        static NO: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-        if rec.kind == Kind::Undo
-            && rec.aux as usize >= STREAM_MIN
-            && !*NO.get_or_init(|| std::env::var_os("TMP_NO_STREAM").is_some())
-        {
+        if rec.kind == Kind::Undo && rec.aux as usize >= STREAM_MIN {
             // SAFETY: (1) is the caller's.
             return unsafe { self.append_streamed(at, epoch, rec, persister) };
         }
@@ -503,33 +502,29 @@ impl RawLane {
         // and addresses agree on line boundaries.
         let full = start.next_multiple_of(CACHE_LINE).min(end);
         let tail = (end - end % CACHE_LINE).max(full);
-        // SAFETY: every destination is inside the record, inside the lane (`next` <= len);
-        // every source inside `src`; lane and source do not overlap (1).
-        unsafe {
-            std::ptr::copy_nonoverlapping(src.as_ptr(), self.at(start), full - start);
-            std::ptr::copy_nonoverlapping(
-                src.as_ptr().add(tail - start),
-                self.at(tail),
-                end - tail,
-            );
-        }
+        // SAFETY: `[start, full)` is inside the record, inside the lane (`next` <= len);
+        // the source is the first `full - start` bytes of `src`, which does not overlap
+        // the lane (1).
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), self.at(start), full - start) };
+        let rest = &src[tail - start..];
+        // SAFETY: `[tail, end)` is inside the record, inside the lane; `rest` is the last
+        // `end - tail` bytes of `src`, which does not overlap the lane (1).
+        unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), self.at(tail), rest.len()) };
         let ka = rec.kind as u64 | u64::from(rec.aux) << 32;
         // The source holds the bytes copied, so its seal is the record's; the whole lines
         // are hashed as they are streamed, while they are in the cache.
         let mut sealer = Sealer::new([epoch, ka, rec.off]);
         sealer.update(&src[..full - start]);
+        let whole = &src[full - start..tail - start];
         // PERSIST: the payload's whole lines are durable at the caller's fence (L3), with
         // the lines flushed below.
-        // SAFETY: `full` is 64-aligned and `tail - full` a multiple of 64; the range is
-        // inside the lane, the source inside `src`, and they do not overlap (1).
+        // SAFETY: `full` is 64-aligned and `whole.len()` a multiple of 64; the range is
+        // inside the lane, `whole` inside `src`, and they do not overlap (1).
         unsafe {
-            persister.stream(
-                self.at(full),
-                src.as_ptr().add(full - start),
-                tail - full,
-                |line| sealer.update(line),
-            );
-        };
+            persister.stream(self.at(full), whole.as_ptr(), whole.len(), |line| {
+                sealer.update(line);
+            });
+        }
         sealer.update(&src[tail - start..]);
         self.set_word(at + 8, epoch);
         self.set_word(at + 16, ka);
@@ -537,11 +532,10 @@ impl RawLane {
         self.set_word(at, sealer.finish());
         // PERSIST: the header and the payload's partial lines, durable at the caller's
         // fence (L3).
-        // SAFETY: `[at, full)` and `[tail, next)` lie inside the lane.
-        unsafe {
-            persister.flush(self.at(at), full - at);
-            persister.flush(self.at(tail), next - tail);
-        }
+        // SAFETY: `[at, full)` lies inside the lane.
+        unsafe { persister.flush(self.at(at), full - at) };
+        // SAFETY: `[tail, next)` lies inside the lane.
+        unsafe { persister.flush(self.at(tail), next - tail) };
         Some(next)
     }
 
@@ -719,8 +713,7 @@ mod tests {
             0usize, 1, 7, 8, 31, 32, 33, 63, 64, 100, 255, 256, 1000, 4096, 4099,
         ];
         for (n, want) in sizes.into_iter().zip(golden) {
-            // Truncation intended: a byte pattern.
-            let p: Vec<u8> = (0..n).map(|i| (i * 131 + 7) as u8).collect();
+            let p: Vec<u8> = (0..n).map(|i| (i * 131 + 7).to_le_bytes()[0]).collect();
             let header = [n as u64, 2, 3];
             assert_eq!(seal(header, &p), want, "{n} bytes");
             for cut in [1, 8, 24, 32, 40, 64] {
@@ -740,20 +733,20 @@ mod tests {
         let lane = unsafe { RawLane::new(buf.0.as_mut_ptr(), 4096) };
         let ps = Persister::new(Mode::Emulated);
         let e = lane.reserve_epochs(&ps);
-        // SAFETY: (1) no payloads.
-        unsafe {
-            lane.append(64, e, NewRecord::plain(Kind::Skip, 0, 1024), &ps).unwrap();
-            // Left over at 96: not part of the log, which continues at 1024.
-            lane.append(96, e, NewRecord::plain(Kind::Free, 0, 64), &ps).unwrap();
-            lane.append(1024, e, NewRecord::plain(Kind::Alloc, 1, 128), &ps).unwrap();
-        }
+        let plain = |at, kind, aux, off| {
+            // SAFETY: (1) no payload.
+            unsafe { lane.append(at, e, NewRecord::plain(kind, aux, off), &ps) }.unwrap()
+        };
+        plain(64, Kind::Skip, 0, 1024);
+        // Left over at 96: not part of the log, which continues at 1024.
+        plain(96, Kind::Free, 0, 64);
+        plain(1024, Kind::Alloc, 1, 128);
         let (_, recs) = lane.scan().unwrap();
         let kinds: Vec<Kind> = recs.iter().map(|r| r.kind).collect();
         assert_eq!(kinds, [Kind::Skip, Kind::Alloc]);
         // A skip backwards (or out of the lane) ends the log.
         for to in [32, 4096] {
-            // SAFETY: as above.
-            unsafe { lane.append(64, e, NewRecord::plain(Kind::Skip, 0, to), &ps) }.unwrap();
+            plain(64, Kind::Skip, 0, to);
             assert_eq!(lane.scan().unwrap().1.len(), 1, "skip to {to}");
         }
     }
