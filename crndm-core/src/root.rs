@@ -117,11 +117,11 @@ pub(crate) fn check_recovered_root<R: crate::RootLayout>(
         // caller (nothing written yet) exclude writers.
         // SAFETY: (1) lane `index` lies in that live region; (2) nobody writes it.
         let lane = unsafe { lane_at(jbase, index, geo.lane_size) };
-        let Some((epoch, recs)) = lane.scan_with(extension_resolver(pool_base, geo)) else {
+        let Some((_, recs)) = lane.scan_with(extension_resolver(pool_base, geo)) else {
             continue;
         };
         pending = true;
-        let committed = crate::stm::recovery::log_committed(&recs, epoch, bytes);
+        let committed = recs.iter().any(|r| r.kind == Kind::Commit);
         let redo = recs
             .iter()
             .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO);

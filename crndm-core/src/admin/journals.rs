@@ -13,8 +13,7 @@ use crate::error::Region;
 use crate::pool::header::Geometry;
 use crate::pool::inspect::{Inspection, check_work};
 use crate::stm::lane::{
-    COMMIT_REDO, COMMIT_SEALED, Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at,
-    record_len,
+    COMMIT_REDO, Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at, record_len,
 };
 use crate::stm::recovery::extension_resolver;
 use crate::util::to_usize;
@@ -212,8 +211,7 @@ pub(super) fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) 
             end += record_len(payload);
         }
         info.bytes = (end - LANE_HEADER) as u64;
-        // A sealed commit counts only if the bytes match its seal (stm::recovery).
-        if crate::stm::recovery::log_committed(&records, epoch, i.bytes()) {
+        if info.commit > 0 {
             info.state = JournalState::Committed;
         }
         logs.push(Log {
@@ -406,8 +404,6 @@ pub(super) fn check_journal(
                     ));
                 }
             }
-            // A sealed COMMIT carries its seal in `off`.
-            Kind::Commit if r.aux == COMMIT_SEALED => {}
             Kind::Commit if r.off != 0 || (r.aux != 0 && r.aux != COMMIT_REDO) => bad(format!(
                 "record {n}: COMMIT with operands {:#x}, {}",
                 r.off, r.aux

@@ -150,10 +150,6 @@ pub enum Mutation {
     /// `stm/recovery.rs`) instead of newest first: where two records of one transaction
     /// save overlapping bytes, the later (already changed) contents win.
     UndoOldestFirst,
-    /// Recovery takes a log ending with a sealed COMMIT record as committed without
-    /// checking its seal against the bytes (hook in `stm/recovery.rs`): a crash that kept
-    /// the record but not every written line leaves torn data.
-    TrustSealedCommit,
     /// A transaction's first records overwrite the lane's previous log past its first
     /// line before any fence, even while that log's truncation may not be durable (hook
     /// in `stm/journal.rs`, rule R2): no SKIP record, no early fence.

@@ -5,7 +5,7 @@
 //! alloc:      reserve a block (DRAM only; a split writes and fences heads, see
 //!             `alloc::buddy`); its ALLOC record is written later, before a fence
 //! log_range:  pending ALLOC and FREE records, UNDO record -> flush -> fence (L3) -> caller
-//!             writes in place (an UNDO payload of 256 B or more is streamed: its whole
+//!             writes in place (an UNDO payload of 32 KiB or more is streamed: its whole
 //!             lines with non-temporal stores, the rest flushed, one fence for all)
 //! defer_free: of a block reserved by this transaction: forget the reservation
 //!             (the block goes back to the lane's cache when the transaction ends);
@@ -16,11 +16,6 @@
 //!                         REDO records of every written range, COMMIT(redo) record,
 //!                         FREE|k heads, written ranges -> flush -> fence (commit point)
 //!                         -> truncate (not flushed; R1 in `stm::truncations`)
-//!             sealed commit (only logged ranges written, no reservation, FREE records
-//!                         durable): COMMIT(sealed) record holding the seal of the
-//!                         written bytes, FREE|k heads, written ranges -> flush -> fence
-//!                         (commit point: recovery takes the log as committed only if
-//!                         the bytes match the seal) -> truncate (not flushed; R1)
 //!             otherwise:  flush every written range -> fence (L4)
 //!             no frees:   truncate -> fence                      (the commit point)
 //!             with frees: COMMIT record, FREE|k heads -> flush -> fence (commit point)
@@ -38,10 +33,7 @@
 //! ```
 //! A redo commit costs one fence less than the classic one (the written bytes travel in
 //! the log, so they need not be durable before the commit point), and leaves its
-//! truncation to the next transaction that fences (R1, `stm::truncations`). So does a
-//! sealed commit, for transactions too large for redo: the written bytes need not be
-//! durable before its COMMIT record either, because the record carries their seal and
-//! a log whose bytes do not match it is rolled back.
+//! truncation to the next transaction that fences (R1, `stm::truncations`).
 //!
 //! Between a transaction's first fence and its end, nothing here does an atomic
 //! read-modify-write (lane, counters, truncation table, lane cache): on x86 one waits
@@ -58,8 +50,7 @@ use std::marker::PhantomData;
 use crate::error::{Error, Result};
 use crate::persist::{CACHE_LINE, Persister};
 use crate::stm::lane::{
-    COMMIT_REDO, COMMIT_SEALED, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, content_seal,
-    record_len,
+    COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
 };
 use crate::stm::truncations::Claims;
 
@@ -169,9 +160,7 @@ impl LogCursor {
 ///   (L4) or carried by a REDO record; `recent` holds the last ranges logged, a cache
 ///   of `logged` (a range inside one of them is saved already).
 /// - **T5** (V1): `volatile_stamps` are `VCell` stamps inside logged ranges, reset by a
-///   rollback. `unlogged` says some range of `written` has no UNDO record (fresh memory);
-///   otherwise `written` names exactly the ranges of the log's UNDO records, in log order
-///   (what a sealed commit seals).
+///   rollback.
 #[derive(Default)]
 struct Writes {
     /// Ranges written in place (addresses), flushed at commit.
@@ -183,8 +172,6 @@ struct Writes {
     recent: [(u64, u64); 4],
     /// Stamps of `VCell`s used in logged ranges, reset by a rollback (V1).
     volatile_stamps: Vec<usize>,
-    /// A range of `written` has no UNDO record (T5).
-    unlogged: bool,
 }
 
 impl Writes {
@@ -212,7 +199,6 @@ impl Writes {
         }
         self.volatile_stamps.clear();
         self.recent = [(0, 0); 4];
-        self.unlogged = false;
     }
 }
 
@@ -433,9 +419,6 @@ enum CommitKind {
     Classic,
     /// REDO and COMMIT records with the written ranges under one fence.
     Redo,
-    /// A COMMIT record sealing the final bytes of the written ranges, under one fence
-    /// with them.
-    Sealed,
 }
 
 impl TxState {
@@ -470,20 +453,6 @@ thread_local! {
 
 /// A transaction that wrote at most this many bytes may commit by redo.
 const REDO_MAX: usize = 2048;
-
-/// Whether a transaction that does not commit by redo may take the sealed commit: it
-/// wrote something, only ranges it logged (T5: the seal covers exactly its UNDO
-/// records), reserved no block (their used heads would need a fence before the commit
-/// point, A1), and its FREE records are durable (T10: its freed heads go under the
-/// commit fence).
-fn may_commit_sealed(st: &TxState) -> bool {
-    st.log.records > 0
-        && !st.writes.written.is_empty()
-        && !st.writes.unlogged
-        && st.blocks.reserved.is_empty()
-        && !st.blocks.cancelled_recorded
-        && !st.fences.free_unfenced
-}
 
 /// A block reserved by a running transaction.
 #[derive(Clone, Copy, Debug)]
@@ -751,6 +720,13 @@ impl<P: MemPool> Journal<P> {
         if end <= FIRST_LINE_END {
             return;
         }
+        // A record the lane cannot hold goes to an extension block: only its EXTEND record
+        // lands in the lane, in the first line, and the eager allocation's fence follows.
+        if st.log.pos + len + RESERVE > self.lane.capacity()
+            && st.log.pos + REC_HEADER <= FIRST_LINE_END
+        {
+            return;
+        }
         st.fences.previous_log_handled = true;
         #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
         if self
@@ -829,7 +805,6 @@ impl<P: MemPool> Journal<P> {
         // an abort frees the block.
         if st.blocks.holds(off, end) {
             st.writes.saved(ptr, off, len);
-            st.writes.unlogged = true;
             return;
         }
         // The pending ALLOC and FREE records share this record's fence.
@@ -912,7 +887,6 @@ impl<P: MemPool> Journal<P> {
             // A later `log_range` of the same range has nothing to add.
             if st.writes.logged.insert((off, len as u64)) {
                 st.writes.written.push((ptr as usize, len));
-                st.writes.unlogged = true;
             }
         }
     }
@@ -1004,8 +978,6 @@ impl<P: MemPool> Journal<P> {
         }
         st.commit = if self.may_commit_by_redo(&st) {
             CommitKind::Redo
-        } else if may_commit_sealed(&st) {
-            CommitKind::Sealed
         } else {
             CommitKind::Classic
         };
@@ -1233,7 +1205,6 @@ impl<P: MemPool> Journal<P> {
             // Nothing logged (T1): nothing to commit.
             (0, _) => {}
             (_, CommitKind::Redo) => self.commit_by_redo(st),
-            (_, CommitKind::Sealed) => self.commit_sealed(st),
             (_, CommitKind::Classic) => self.commit_classic(st),
         }
         self.finish(st, true);
@@ -1306,50 +1277,6 @@ impl<P: MemPool> Journal<P> {
         // together (recovery undoes freed heads of a log without COMMIT record).
         p.fence();
         crash_point("commit-before-truncate");
-        self.leave_log(st, &freed);
-    }
-
-    /// The sealed commit: the seal of the final bytes of every written range goes into a
-    /// COMMIT record, which one fence makes durable with the ranges themselves and the
-    /// freed heads (of frees whose FREE records are durable, and of the extension
-    /// blocks); the truncation is left unflushed (R1). Recovery takes the log as
-    /// committed only if the bytes its UNDO records name match the seal, so the ranges
-    /// need not be durable before the COMMIT record is: one fence less than the classic
-    /// commit, for the price of hashing the written bytes.
-    fn commit_sealed(&self, st: &mut TxState) {
-        let p = self.persister();
-        // Before anything that commits (a killed process leaves every store in the file).
-        crash_point("commit-before-truncate");
-        let seal = content_seal(
-            self.epoch,
-            st.writes.written.iter().map(|&(addr, len)| {
-                // SAFETY: every range was checked to lie in the pool mapping, which
-                // `self.pool` keeps alive; the body has returned, so no reference writes
-                // them while the slice lives.
-                unsafe { std::slice::from_raw_parts(addr as *const u8, len) }
-            }),
-        );
-        for &(addr, len) in &st.writes.written {
-            // PERSIST: the written ranges are durable with the COMMIT record that seals
-            // them (a crash that keeps the record without them rolls back).
-            // SAFETY: every range was checked to lie in the pool mapping, which
-            // `self.pool` keeps alive.
-            unsafe { p.flush(addr as *const u8, len) };
-        }
-        // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
-        let r =
-            unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, COMMIT_SEALED, seal)) };
-        debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
-        // FREE records (and EXTEND records) are durable (`may_commit_sealed`), so the
-        // freed heads may become durable with the COMMIT record.
-        let mut frees = std::mem::take(&mut st.blocks.frees);
-        frees.extend_from_slice(&st.log.extensions);
-        let freed = self.pool.raw.heap().free_in_place(&frees);
-        self.before_fence(st);
-        // PERSIST: the commit point of a sealed commit: the COMMIT record, the written
-        // ranges it seals and the freed heads are durable together.
-        p.fence();
-        self.fenced(st);
         self.leave_log(st, &freed);
     }
 

@@ -30,12 +30,6 @@
 //! record and makes that durable before any freed block can be reused (F2,
 //! `alloc::buddy`).
 //!
-//! A *sealed commit* (a transaction too large for the redo commit that changed only
-//! bytes it logged) writes a COMMIT record whose `aux` is [`COMMIT_SEALED`] and whose
-//! `off` is the seal of the final bytes of the ranges its UNDO records name; the record
-//! and those bytes become durable under one fence, and recovery counts the log as
-//! committed only if the bytes match the seal (`stm::recovery::log_committed`).
-//!
 //! An UNDO payload of [`STREAM_MIN`] bytes or more is copied with non-temporal stores
 //! ([`RawLane::append`]); the record is the same, and durable at the same fence.
 
@@ -45,9 +39,7 @@
 //! - **L2** a lane whose first record is invalid holds no transaction.
 //! - **L3** an UNDO record is durable before the bytes it saves are changed in place.
 //! - **L4** a COMMIT record (or the truncation that commits) is written only after every
-//!   change of its transaction and every record before it is durable; except a sealed
-//!   COMMIT record, which becomes durable with the changes it seals (a log whose changes
-//!   do not match its seal did not commit).
+//!   change of its transaction and every record before it is durable.
 
 use crate::persist::Persister;
 use crate::util::to_usize;
@@ -108,23 +100,6 @@ pub(crate) enum Kind {
 /// hold every range the transaction wrote, and its allocations' used heads became
 /// durable with it, so recovery rolls the transaction forward (see `stm::journal`).
 pub(crate) const COMMIT_REDO: u32 = 1;
-
-/// The `aux` of a COMMIT record that ends a *sealed commit*: its `off` is the
-/// [`content_seal`] of the final bytes of the ranges the log's UNDO records name, which
-/// became durable under one fence with it; the log committed only if those bytes match
-/// it (`stm::recovery::log_committed`), otherwise the crash came before the commit point.
-pub(crate) const COMMIT_SEALED: u32 = 2;
-
-/// The seal a sealed commit of `epoch` writes into its COMMIT record: over `ranges`, the
-/// bytes of the ranges its UNDO records name, in log order (however each was split
-/// into records).
-pub(crate) fn content_seal<'a>(epoch: u64, ranges: impl Iterator<Item = &'a [u8]>) -> u64 {
-    let mut s = Sealer::new([epoch, u64::from(COMMIT_SEALED), 0]);
-    for r in ranges {
-        s.update(r);
-    }
-    s.finish()
-}
 
 impl Kind {
     /// Whether records of this kind carry `aux` bytes of payload.

@@ -9,16 +9,10 @@
 //! yet; it becomes `USED|k` too. (Done later, the allocator's repair at open could
 //! already have merged such a block with a free buddy.)
 //!
-//! A log **committed** if it has a COMMIT record, and, when that record ends a *sealed
-//! commit*, the bytes its UNDO records name still hold what the record sealed
-//! ([`log_committed`]): such a commit's written bytes became durable under the same
-//! fence as its COMMIT record, so a crash at that fence may keep the record without
-//! them; the log then counts as not committed (everywhere below, the first step
-//! included).
-//!
 //! Then, for each lane holding a log (a valid first record, L2):
-//! - **committed**: write its REDO records again (a redo commit), finish its deferred
-//!   frees, leniently (a free already done is skipped), then truncate;
+//! - **committed** (a COMMIT record is in the log): write its REDO records again (a redo
+//!   commit), finish its deferred frees, leniently (a free already done is skipped),
+//!   then truncate;
 //! - **not committed**: restore every UNDO record, newest first, persist the restored
 //!   bytes, then free the blocks the transaction allocated, leniently, then truncate.
 //!
@@ -34,7 +28,7 @@ use crate::persist::Persister;
 use crate::pool::header::Geometry;
 use crate::pool::raw::{JournalSteps, OpenCheck, RawPool};
 use crate::pool::{Flags, PoolOptions};
-use crate::stm::lane::{COMMIT_REDO, COMMIT_SEALED, Kind, RawLane, Record, content_seal, lane_at};
+use crate::stm::lane::{COMMIT_REDO, Kind, RawLane, Record, lane_at};
 use crate::util::to_usize;
 
 /// Extension blocks are at least this order (4 KiB), so they hold a lane header and
@@ -127,17 +121,15 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
         let journals = unsafe { base.add(to_usize(geo.journals_off)) };
         // SAFETY: (1) lane `i` < `lanes` is inside the region; nobody else uses it.
         let lane = unsafe { lane_at(journals, i, geo.lane_size) };
-        let Some((epoch, recs)) = lane.scan_with(&resolve) else {
+        let Some((_, recs)) = lane.scan_with(&resolve) else {
             continue;
         };
         // Without COMMIT record: frees written in place go back. With a redo COMMIT:
         // allocations whose used heads were not durable yet are marked again.
-        // SAFETY: (1) the whole mapping, which nobody writes while the slice lives.
-        let pool = unsafe { std::slice::from_raw_parts(base, to_usize(geo.pool_size)) };
         let kind = match recs.iter().find(|r| r.kind == Kind::Commit) {
-            _ if !committed_here(&recs, epoch, pool, persister) => Kind::Free,
+            None => Kind::Free,
             Some(c) if c.aux == COMMIT_REDO && !ignore_redo(persister) => Kind::Alloc,
-            _ => continue,
+            Some(_) => continue,
         };
         for r in recs.iter().filter(|r| r.kind == kind) {
             let Some(rel) = r.off.checked_sub(geo.heap_off) else {
@@ -168,39 +160,6 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
         persister.fence();
     }
     reinstated
-}
-
-/// Whether the log `recs` of `epoch`, in the pool whose bytes are `pool`, committed: it
-/// has a COMMIT record, and if that record ends a sealed commit, the bytes its UNDO
-/// records name (in log order) match the record's seal. A record naming bytes outside
-/// the pool cannot match (recovery then rolls back, and refuses the corrupt record).
-pub(crate) fn log_committed(recs: &[Record], epoch: u64, pool: &[u8]) -> bool {
-    match recs.iter().find(|r| r.kind == Kind::Commit) {
-        None => false,
-        Some(c) if c.aux == COMMIT_SEALED => {
-            let ranges: Option<Vec<&[u8]>> = recs
-                .iter()
-                .filter(|r| r.kind == Kind::Undo)
-                .map(|r| {
-                    let start = usize::try_from(r.off).ok()?;
-                    pool.get(start..start.checked_add(r.aux as usize)?)
-                })
-                .collect();
-            ranges.is_some_and(|ranges| content_seal(epoch, ranges.into_iter()) == c.off)
-        }
-        Some(_) => true,
-    }
-}
-
-/// [`log_committed`], or with the planted bug
-/// [`TrustSealedCommit`](crate::persist::sim::Mutation) any log with a COMMIT record.
-fn committed_here(recs: &[Record], epoch: u64, pool: &[u8], persister: &Persister) -> bool {
-    #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
-    if persister.mutated(crate::persist::sim::Mutation::TrustSealedCommit) {
-        return recs.iter().any(|r| r.kind == Kind::Commit);
-    }
-    let _ = persister;
-    log_committed(recs, epoch, pool)
 }
 
 /// Whether the crash simulator planted [`IgnoreRedo`](crate::persist::sim::Mutation)
@@ -262,14 +221,11 @@ fn check_target(geo: &Geometry, idx: u32, r: &Record) -> Result<()> {
     })
 }
 
-/// The records recovery writes back for a log that `committed` or not, in order: the
-/// UNDO records newest first when it did not commit (roll back), the REDO records in
-/// order after a redo commit (roll forward), none after a classic or sealed commit.
-fn to_write_back<'a>(
-    recs: &'a [Record],
-    committed: bool,
-    persister: &Persister,
-) -> Vec<&'a Record> {
+/// The records recovery writes back for a log, in order: the UNDO records newest first
+/// when it did not commit (roll back), the REDO records in order after a redo commit
+/// (roll forward), none after a classic commit.
+fn to_write_back<'a>(recs: &'a [Record], persister: &Persister) -> Vec<&'a Record> {
+    let committed = recs.iter().any(|r| r.kind == Kind::Commit);
     let redo = recs
         .iter()
         .any(|r| r.kind == Kind::Commit && r.aux == COMMIT_REDO)
@@ -310,14 +266,10 @@ pub(crate) unsafe fn check_journals(
         let journals = unsafe { base.add(to_usize(geo.journals_off)) };
         // SAFETY: (1) lane `i` < `lanes` is inside the region; it is only read here.
         let lane = unsafe { lane_at(journals, i, geo.lane_size) };
-        let Some((epoch, recs)) = lane.scan_with(&resolve) else {
+        let Some((_, recs)) = lane.scan_with(&resolve) else {
             continue;
         };
-        // SAFETY: (1) the whole mapping, which nobody writes while the slice lives.
-        let pool =
-            unsafe { std::slice::from_raw_parts(base.cast_const(), to_usize(geo.pool_size)) };
-        let committed = committed_here(&recs, epoch, pool, persister);
-        for r in to_write_back(&recs, committed, persister) {
+        for r in to_write_back(&recs, persister) {
             check_target(geo, i, r)?;
         }
     }
@@ -350,17 +302,11 @@ fn write_back(raw: &RawPool, idx: u32, lane: &RawLane, r: &Record) -> Result<()>
 /// # Errors
 /// [`Error::CorruptJournal`] if a record names bytes outside the pool.
 pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<LaneOutcome> {
-    let Some((epoch, recs)) = lane.scan_with(extension_resolver(raw.base(), raw.geometry())) else {
+    let Some((_, recs)) = lane.scan_with(extension_resolver(raw.base(), raw.geometry())) else {
         return Ok(LaneOutcome::default());
     };
     let persister = raw.persister();
-    let committed = {
-        let size = to_usize(raw.geometry().pool_size);
-        // SAFETY: the whole live mapping; recovery is its only user, and nothing writes
-        // it while the slice lives.
-        let pool = unsafe { std::slice::from_raw_parts(raw.base().cast_const(), size) };
-        committed_here(&recs, epoch, pool, persister)
-    };
+    let committed = recs.iter().any(|r| r.kind == Kind::Commit);
     let mut out = LaneOutcome {
         had_log: true,
         committed,
@@ -380,7 +326,7 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         && !ignore_redo(persister);
     if !committed || redo {
         // Roll back (UNDO records, newest first) or forward (REDO records, in order).
-        for r in to_write_back(&recs, committed, persister) {
+        for r in to_write_back(&recs, persister) {
             write_back(raw, idx, lane, r)?;
             out.restored += 1;
         }

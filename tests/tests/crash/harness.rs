@@ -810,10 +810,7 @@ pub(crate) fn run<W: Workload>(w: &W, budget: &Budget, mutation: Option<Mutation
     let in_recovery = mutation.filter(|&m| {
         matches!(
             m,
-            Mutation::KeepUncommittedFrees
-                | Mutation::IgnoreRedo
-                | Mutation::UndoOldestFirst
-                | Mutation::TrustSealedCommit
+            Mutation::KeepUncommittedFrees | Mutation::IgnoreRedo | Mutation::UndoOldestFirst
         )
     });
     RECOVERY_MUTATION.with(|m| m.set(in_recovery));

@@ -82,10 +82,6 @@ crndm::pool!(epoch_bound_alloc_pool);
 crndm::pool!(repair_fence_pool);
 crndm::pool!(stream_pool);
 crndm::pool!(stream_header_pool);
-crndm::pool!(sealed_fence_pool);
-crndm::pool!(sealed_flush_pool);
-crndm::pool!(sealed_trust_pool);
-crndm::pool!(sealed_trust_updates_pool);
 crndm::pool!(previous_log_pool);
 
 /// The commit's flush of every range written in place (L4).
@@ -104,9 +100,8 @@ pub(crate) fn skip_undo_fence() -> Mutation {
 
 #[test]
 fn removing_the_flush_of_written_ranges_in_commit_is_caught() {
-    // A classic commit: the transactions that fill the 8 KiB pair write fresh blocks.
     assert_caught(
-        &AllocFree::<flush_in_commit_pool::BuddyAlloc>::new(9),
+        &Sum::<flush_in_commit_pool::BuddyAlloc>::classic(6),
         skip_flush_in_commit(),
     );
 }
@@ -183,59 +178,21 @@ fn leaving_an_unfinished_commits_frees_at_recovery_is_caught() {
 
 #[test]
 fn removing_the_commit_point_fence_is_caught() {
-    // Without frees (and too large for a redo commit, with reservations: no sealed
-    // commit), truncating the log is the commit; without its fence, a transaction that
-    // has returned can still be rolled back.
+    // Without frees (and too large for a redo commit), truncating the log is the
+    // commit; without its fence, a transaction that has returned can still be rolled
+    // back.
     let m = Mutation::SkipCall(site(
         "stm/journal.rs",
         "PERSIST: the commit point: the log is gone",
         ".fence()",
     ));
-    assert_caught(&AllocFree::<commit_point_pool::BuddyAlloc>::new(9), m);
-}
-
-#[test]
-fn removing_the_sealed_commit_fence_is_caught() {
-    // The sealed commit's one fence is its commit point: without it a transaction that
-    // has returned can still be rolled back (issue 20).
-    let m = Mutation::SkipCall(site(
-        "stm/journal.rs",
-        "PERSIST: the commit point of a sealed commit",
-        ".fence()",
-    ));
-    assert_caught(&Sum::<sealed_fence_pool::BuddyAlloc>::classic(6), m);
-}
-
-#[test]
-fn removing_the_flush_of_written_ranges_in_a_sealed_commit_is_caught() {
-    // The COMMIT record becomes durable without the bytes it seals: recovery rolls the
-    // returned transaction back.
-    let m = Mutation::SkipCall(site(
-        "stm/journal.rs",
-        "PERSIST: the written ranges are durable with the COMMIT record that seals",
-        "p.flush(",
-    ));
-    assert_caught(&Sum::<sealed_flush_pool::BuddyAlloc>::classic(6), m);
-}
-
-#[test]
-fn recovery_trusting_a_sealed_commit_is_caught() {
-    // Without the check of the seal, a crash at the commit fence that kept the COMMIT
-    // record but not every written line counts as committed: torn data.
-    assert_caught(
-        &Sum::<sealed_trust_pool::BuddyAlloc>::classic(6),
-        Mutation::TrustSealedCommit,
-    );
-    assert_caught(
-        &Updates::<sealed_trust_updates_pool::BuddyAlloc>::new(6),
-        Mutation::TrustSealedCommit,
-    );
+    assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::classic(6), m);
 }
 
 #[test]
 fn overwriting_the_previous_log_before_the_first_fence_is_caught() {
     // R2: a large first record written over the lines of the lane's previous log, whose
-    // truncation a sealed or redo commit left unflushed: a crash that keeps those lines
+    // truncation a redo commit or a commit with frees left unflushed: a crash that keeps those lines
     // but not the first one brings the previous log back without its COMMIT record.
     assert_caught(
         &Updates::<previous_log_pool::BuddyAlloc>::new(12),
@@ -420,7 +377,7 @@ fn removing_the_flush_of_the_truncation_is_caught() {
         "PERSIST: callers fence when a later step depends on the truncation",
         ".flush(",
     ));
-    assert_caught(&AllocFree::<truncate_flush_pool::BuddyAlloc>::new(9), m);
+    assert_caught(&Sum::<truncate_flush_pool::BuddyAlloc>::classic(6), m);
 }
 
 #[test]

@@ -2,8 +2,7 @@
 //! operation moves amounts between them (one cell twice, so it is logged once and written
 //! twice) and advances the step counter, which sits in a fourth line. Its classic variant
 //! also rewrites a 2 KiB block of filler each operation, so that every transaction is
-//! too large for the redo commit; it takes the sealed commit (it only changes logged
-//! bytes; the classic commit proper is exercised by the workloads that allocate).
+//! too large for the redo commit and takes the classic one.
 
 use std::marker::PhantomData;
 
@@ -59,7 +58,7 @@ impl<P: MemPool> Workload for Sum<P> {
 
     fn name(&self) -> &'static str {
         if self.classic {
-            "single-field updates, sealed commit"
+            "single-field updates, classic commit"
         } else {
             "single-field updates"
         }
