@@ -58,7 +58,7 @@ cargo build --release --quiet -p crndm --example bst --example kvstore --example
     --example btree
 OPS_BIN="$(cargo bench --no-run --quiet -p crndm --bench pmdk_ops --message-format=json \
     | grep -o '"executable":"[^"]*pmdk_ops[^"]*"' | tail -1 | cut -d'"' -f4)"
-EXAMPLES="$ROOT/target/release/examples"
+EXAMPLES="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples"
 [ -x "$OPS_BIN" ] || { echo "no pmdk_ops bench binary" >&2; exit 1; }
 
 RESULTS="$BUILD/results.txt"

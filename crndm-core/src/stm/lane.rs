@@ -167,9 +167,37 @@ pub(crate) fn record_len(payload: usize) -> usize {
 /// payload, processed 8 bytes at a time with four independent lanes so long payloads
 /// hash at memory speed. Never 0 for any input, so a zeroed lane holds no record.
 pub(crate) fn seal(header: [u64; 3], payload: &[u8]) -> u64 {
-    let mut s = Sealer::new(header);
-    s.update(payload);
-    s.finish()
+    // The one-shot form of [`Sealer`] (same value), without its buffering: most records
+    // are small, and every record is sealed.
+    let mut acc = [
+        SEAL_K[0] ^ header[0],
+        SEAL_K[1] ^ header[1],
+        SEAL_K[2] ^ header[2],
+        SEAL_K[3],
+    ];
+    let mut chunks = payload.chunks_exact(32);
+    for c in &mut chunks {
+        Sealer::chunk(&mut acc, c);
+    }
+    seal_rest(acc, chunks.remainder(), payload.len() as u64)
+}
+
+/// The end of [`seal`]: the last partial chunk `rest` and the final mix, for a payload of
+/// `len` bytes.
+fn seal_rest(mut acc: [u64; 4], rest: &[u8], len: u64) -> u64 {
+    for (i, c) in rest.chunks(8).enumerate() {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        acc[i] = (acc[i] ^ u64::from_le_bytes(w) ^ (c.len() as u64) << 56)
+            .wrapping_mul(SEAL_K[i])
+            .rotate_left(31);
+    }
+    let mut h = len.wrapping_mul(SEAL_K[3]);
+    for (a, rot) in acc.iter().zip([0, 17, 34, 51]) {
+        h = (h ^ a.rotate_left(rot)).wrapping_mul(SEAL_K[0]);
+        h ^= h >> 29;
+    }
+    h | 1
 }
 
 const SEAL_K: [u64; 4] = [
@@ -204,9 +232,10 @@ impl Sealer {
         }
     }
 
-    #[inline]
-    fn chunk(&mut self, c: &[u8]) {
-        for (i, a) in self.acc.iter_mut().enumerate() {
+    /// Mixes the 32-byte chunk `c` into `acc`.
+    #[inline(always)]
+    fn chunk(acc: &mut [u64; 4], c: &[u8]) {
+        for (i, a) in acc.iter_mut().enumerate() {
             let mut w = [0u8; 8];
             w.copy_from_slice(&c[i * 8..i * 8 + 8]);
             *a = (*a ^ u64::from_le_bytes(w))
@@ -228,34 +257,25 @@ impl Sealer {
                 return;
             }
             let buf = self.buf;
-            self.chunk(&buf);
+            Self::chunk(&mut self.acc, &buf);
             self.buffered = 0;
         }
+        // The accumulators stay in registers through the loop (the seal is latency-bound:
+        // a round trip through memory per chunk would double its time).
+        let mut acc = self.acc;
         let mut chunks = bytes.chunks_exact(32);
         for c in &mut chunks {
-            self.chunk(c);
+            Self::chunk(&mut acc, c);
         }
+        self.acc = acc;
         let rest = chunks.remainder();
         self.buf[..rest.len()].copy_from_slice(rest);
         self.buffered = rest.len();
     }
 
     /// The seal of the header and every byte added.
-    pub(crate) fn finish(mut self) -> u64 {
-        let rest = self.buf;
-        for (i, c) in rest[..self.buffered].chunks(8).enumerate() {
-            let mut w = [0u8; 8];
-            w[..c.len()].copy_from_slice(c);
-            self.acc[i] = (self.acc[i] ^ u64::from_le_bytes(w) ^ (c.len() as u64) << 56)
-                .wrapping_mul(SEAL_K[i])
-                .rotate_left(31);
-        }
-        let mut h = self.len.wrapping_mul(SEAL_K[3]);
-        for (a, rot) in self.acc.iter().zip([0, 17, 34, 51]) {
-            h = (h ^ a.rotate_left(rot)).wrapping_mul(SEAL_K[0]);
-            h ^= h >> 29;
-        }
-        h | 1
+    pub(crate) fn finish(self) -> u64 {
+        seal_rest(self.acc, &self.buf[..self.buffered], self.len)
     }
 }
 
