@@ -6,7 +6,8 @@
  *
  *   pmdk_bench OP N DIR
  *
- * OP: empty | update8 | update4k | allocfree64 | alloc64+free64 | bst | kv | list | btree
+ * OP: empty | update8 | update1k | update4k | update16k | update64k | allocfree64 |
+ * alloc64+free64 | free64 | bst | kv | list | btree
  * (or btree-check: an untimed self-test of the B-tree, see run_btree_check).
  * Creates a fresh pool in DIR, warms up (micro operations), runs N operations and prints
  *
@@ -32,6 +33,8 @@
 #include <unistd.h>
 
 #define KV_BUCKETS (1u << 16)
+/* free64 allocates this many 64 B objects (untimed) before it frees them (timed). */
+#define FREE_BATCH 32
 
 /* B-tree of order B, as crndm's PBTreeMap (raw_btree.rs): 5 to 11 entries a node. */
 #define BT_B 6
@@ -75,7 +78,11 @@ struct btree { TOID(struct bnode) root; uint64_t height; uint64_t len; };
 struct root {
     uint64_t word;
     uint8_t page[4096];
+    uint8_t page1k[1024];
+    uint8_t page16k[16384];
+    uint8_t page64k[65536];
     TOID(struct bytes64) slot;
+    TOID(struct bytes64) slots[FREE_BATCH];
     TOID(struct node) tree;
     TOID(struct table) table;
     TOID(struct item) head;
@@ -123,12 +130,18 @@ static void op_update8(uint64_t i) {
     } TX_ONABORT { die("tx"); } TX_END
 }
 
-static void op_update4k(uint64_t i) {
+/* One transaction that snapshots the whole of `page` and fills it with a byte of `i`. */
+static void update_page(uint8_t *page, size_t len, uint64_t i) {
     TX_BEGIN(pop) {
-        pmemobj_tx_add_range_direct(rp->page, sizeof rp->page);
-        memset(rp->page, (int)(i & 0xff), sizeof rp->page);
+        pmemobj_tx_add_range_direct(page, len);
+        memset(page, (int)(i & 0xff), len);
     } TX_ONABORT { die("tx"); } TX_END
 }
+
+static void op_update1k(uint64_t i) { update_page(rp->page1k, sizeof rp->page1k, i); }
+static void op_update4k(uint64_t i) { update_page(rp->page, sizeof rp->page, i); }
+static void op_update16k(uint64_t i) { update_page(rp->page16k, sizeof rp->page16k, i); }
+static void op_update64k(uint64_t i) { update_page(rp->page64k, sizeof rp->page64k, i); }
 
 static void op_allocfree64(uint64_t i) {
     (void)i;
@@ -149,6 +162,42 @@ static void op_alloc_then_free64(uint64_t i) {
         TX_FREE(rp->slot);
         rp->slot = TOID_NULL(struct bytes64);
     } TX_ONABORT { die("tx"); } TX_END
+}
+
+/* free64: `n` transactions that each free one 64 B object, in batches of FREE_BATCH
+ * objects allocated beforehand (one transaction each, untimed). Returns the ns spent in
+ * the frees. */
+static void alloc_slot(unsigned k) {
+    TX_BEGIN(pop) {
+        TX_ADD_FIELD_DIRECT(rp, slots[k]);
+        rp->slots[k] = TX_ZNEW(struct bytes64);
+    } TX_ONABORT { die("tx"); } TX_END
+}
+
+static void free_slot(unsigned k) {
+    TX_BEGIN(pop) {
+        TX_ADD_FIELD_DIRECT(rp, slots[k]);
+        TX_FREE(rp->slots[k]);
+        rp->slots[k] = TOID_NULL(struct bytes64);
+    } TX_ONABORT { die("tx"); } TX_END
+}
+
+static double free64_batches(uint64_t n) {
+    double spent = 0;
+    while (n > 0) {
+        unsigned batch = n < FREE_BATCH ? (unsigned)n : FREE_BATCH;
+        for (unsigned k = 0; k < batch; k++) alloc_slot(k);
+        double t0 = now_ns();
+        for (unsigned k = 0; k < batch; k++) free_slot(k);
+        spent += now_ns() - t0;
+        n -= batch;
+    }
+    return spent;
+}
+
+static void run_free64(uint64_t n) {
+    free64_batches(n / 10 + 1);
+    printf("RESULT free64 %.1f\n", free64_batches(n) / (double)n);
 }
 
 static void micro(const char *name, void (*f)(uint64_t), uint64_t n) {
@@ -844,9 +893,13 @@ int main(int argc, char **argv) {
 
     if (!strcmp(op, "empty")) micro(op, op_empty, n);
     else if (!strcmp(op, "update8")) micro(op, op_update8, n);
+    else if (!strcmp(op, "update1k")) micro(op, op_update1k, n);
     else if (!strcmp(op, "update4k")) micro(op, op_update4k, n);
+    else if (!strcmp(op, "update16k")) micro(op, op_update16k, n);
+    else if (!strcmp(op, "update64k")) micro(op, op_update64k, n);
     else if (!strcmp(op, "allocfree64")) micro(op, op_allocfree64, n);
     else if (!strcmp(op, "alloc64+free64")) micro(op, op_alloc_then_free64, n);
+    else if (!strcmp(op, "free64")) run_free64(n);
     else if (!strcmp(op, "bst")) run_bst(n);
     else if (!strcmp(op, "kv")) run_kv(n);
     else if (!strcmp(op, "list")) run_list(n);

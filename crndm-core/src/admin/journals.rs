@@ -201,6 +201,8 @@ pub(super) fn scan_journals(i: &Inspection, progress: &mut dyn FnMut(u64, u64)) 
                 Kind::Commit => info.commit += 1,
                 Kind::Extend => info.extensions += 1,
                 Kind::Redo => info.redo += 1,
+                // A SKIP record moves the log within the lane (R2); it counts as none.
+                Kind::Skip => {}
             }
             let payload = if r.kind.has_payload() {
                 to_usize(u64::from(r.aux))
@@ -300,6 +302,8 @@ pub(super) fn check_journal(
     for (n, r) in log.records.iter().enumerate() {
         let len = u64::from(r.aux);
         match r.kind {
+            // Validated by the scan (forward, inside the lane).
+            Kind::Skip => {}
             Kind::Undo | Kind::Redo => {
                 // What recovery accepts (stm::recovery): the heap, or the header's
                 // mutable line (the root slot).

@@ -8,18 +8,23 @@ use std::cell::Cell;
 thread_local! {
     static FLUSHED_LINES: Cell<u64> = const { Cell::new(0) };
     static FENCES: Cell<u64> = const { Cell::new(0) };
+    static STREAMED_LINES: Cell<u64> = const { Cell::new(0) };
 }
 
 pub(crate) fn add_flushes(lines: u64) {
     FLUSHED_LINES.with(|c| c.set(c.get().wrapping_add(lines)));
 }
 
+pub(crate) fn add_streamed(lines: u64) {
+    STREAMED_LINES.with(|c| c.set(c.get().wrapping_add(lines)));
+}
+
 pub(crate) fn add_fence() {
     FENCES.with(|c| c.set(c.get().wrapping_add(1)));
 }
 
-/// How many cache lines this thread has flushed and how many fences it has issued, on
-/// any pool, since it started.
+/// How many cache lines this thread has flushed (or written with non-temporal stores)
+/// and how many fences it has issued, on any pool, since it started.
 ///
 /// Take a snapshot before and after an operation and subtract:
 ///
@@ -36,6 +41,9 @@ pub struct PersistCounters {
     pub flushes: u64,
     /// Fences issued (in `Msync` mode, each fence is one round of `msync`).
     pub fences: u64,
+    /// Cache lines written with non-temporal stores (large log records): they reach the
+    /// media at the next fence without a flush, so they are not counted in `flushes`.
+    pub streamed: u64,
 }
 
 impl PersistCounters {
@@ -44,6 +52,7 @@ impl PersistCounters {
         PersistCounters {
             flushes: FLUSHED_LINES.with(Cell::get),
             fences: FENCES.with(Cell::get),
+            streamed: STREAMED_LINES.with(Cell::get),
         }
     }
 
@@ -52,6 +61,7 @@ impl PersistCounters {
         PersistCounters {
             flushes: self.flushes.wrapping_sub(earlier.flushes),
             fences: self.fences.wrapping_sub(earlier.fences),
+            streamed: self.streamed.wrapping_sub(earlier.streamed),
         }
     }
 }

@@ -13,6 +13,12 @@
 //! `clwb` and `clflushopt` have no `core::arch` intrinsic on our toolchain, so all three
 //! are written with `asm!` here; nothing else in the crate may flush or fence by itself
 //! (enforced by `clippy.toml`'s `disallowed-methods` and a grep for `asm!`).
+//!
+//! Large copies into the log take a fourth way to the media: non-temporal stores
+//! ([`stream_lines`], `movntdq`, Intel SDM vol. 2B, "MOVNTDQ"), which write whole lines
+//! around the cache (no read for ownership, no flush afterwards) and, like a flush, are
+//! ordered and complete at the next `sfence`. libpmem's `memcpy_persist` does the same
+//! above a size threshold.
 
 use std::arch::asm;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -125,6 +131,53 @@ pub(crate) unsafe fn flush_lines(ptr: *const u8, len: usize, instr: FlushInstr) 
     count as u64
 }
 
+/// Copies `len` bytes from `src` to `dst` with non-temporal stores (`movntdq`, four per
+/// line), calling `each_line` with every source line just copied (while it is in the
+/// cache: a caller hashes the bytes in the same pass), and returns how many lines that
+/// was. The lines are durable after the next [`sfence`] of this thread, and not before;
+/// `dst`'s lines are not left in the cache.
+///
+/// # Safety
+/// 1. `dst` is 64-aligned and `len` a multiple of 64;
+/// 2. `[dst, dst + len)` is writable memory of one live mapping, `[src, src + len)`
+///    readable memory, and the two do not overlap.
+#[expect(
+    clippy::cast_ptr_alignment,
+    reason = "loads are unaligned (`loadu`); stores go to 64-aligned `dst` (1)"
+)]
+#[expect(
+    clippy::disallowed_methods,
+    reason = "this is the one place crndm writes around the cache (STYLE §2)"
+)]
+pub(crate) unsafe fn stream_lines(
+    dst: *mut u8,
+    src: *const u8,
+    len: usize,
+    mut each_line: impl FnMut(&[u8]),
+) -> u64 {
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
+    debug_assert!((dst as usize).is_multiple_of(CACHE_LINE) && len.is_multiple_of(CACHE_LINE));
+    let mut at = 0;
+    while at < len {
+        for k in (0..CACHE_LINE).step_by(16) {
+            // SSE2 is part of x86-64, so both instructions exist on every CPU crndm runs
+            // on.
+            // SAFETY: (2) `at + k + 16 <= len`, so the 16 bytes at `src + at + k` are
+            // readable (`loadu` needs no alignment).
+            let v = unsafe { _mm_loadu_si128(src.wrapping_add(at + k).cast::<__m128i>()) };
+            // SAFETY: (2) the 16 bytes at `dst + at + k` are writable; (1) the address is
+            // 16-aligned, as `movntdq` needs.
+            unsafe { _mm_stream_si128(dst.wrapping_add(at + k).cast::<__m128i>(), v) };
+        }
+        // SAFETY: (2) the line's 64 source bytes are readable, and not written by us
+        // (`dst` does not overlap them).
+        let line = unsafe { std::slice::from_raw_parts(src.wrapping_add(at), CACHE_LINE) };
+        each_line(line);
+        at += CACHE_LINE;
+    }
+    (len / CACHE_LINE) as u64
+}
+
 /// `sfence`: every earlier flush and store is globally visible (and, on a DAX mapping,
 /// durable) before any later store (Intel SDM vol. 2B, "SFENCE").
 pub(crate) fn sfence() {
@@ -158,5 +211,29 @@ mod tests {
         }
         sfence();
         assert_eq!(buf[999], 7);
+    }
+
+    #[test]
+    fn streaming_copies_every_byte() {
+        #[repr(C, align(64))]
+        struct Lines([u8; 256]);
+        let src: Vec<u8> = (0..300u32).map(|i| (i * 7).to_le_bytes()[0]).collect();
+        let mut dst = Lines([0; 256]);
+        let mut seen = Vec::new();
+        // SAFETY: (1) `dst` is 64-aligned, 192 is a multiple of 64; (2) both buffers are
+        // live, 256 and 300 bytes, distinct allocations.
+        let n = unsafe {
+            stream_lines(dst.0.as_mut_ptr(), src.as_ptr().wrapping_add(3), 192, |l| {
+                seen.extend_from_slice(l);
+            })
+        };
+        sfence();
+        assert_eq!(n, 3);
+        assert_eq!(seen, &src[3..195], "every line handed over once, in order");
+        assert_eq!(&dst.0[..192], &src[3..195]);
+        assert!(
+            dst.0[192..].iter().all(|&b| b == 0),
+            "nothing past the range"
+        );
     }
 }

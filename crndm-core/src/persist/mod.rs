@@ -172,6 +172,54 @@ impl Persister {
         counters::add_fence();
     }
 
+    /// Copies `len` bytes from `src` to `dst` so that they are durable after the next
+    /// [`fence`](Self::fence) of this thread, as a copy followed by a
+    /// [`flush`](Self::flush) would be, but without reading the lines of `dst` first or
+    /// flushing them after (non-temporal stores; the simulator models them as a copy and
+    /// a flush, and a mutation that skips this call site leaves the copy unflushed).
+    /// `each_line` sees every 64-byte line of the source, in order, as it is copied.
+    ///
+    /// # Safety
+    /// 1. `dst` is 64-aligned and `len` a multiple of 64;
+    /// 2. `[dst, dst + len)` lies inside this persister's live mapping, `[src, src + len)`
+    ///    is readable, and the two do not overlap.
+    #[cfg_attr(feature = "crash-sim", track_caller)]
+    pub(crate) unsafe fn stream(
+        &self,
+        dst: *mut u8,
+        src: *const u8,
+        len: usize,
+        mut each_line: impl FnMut(&[u8]),
+    ) {
+        let copy = |each_line: &mut dyn FnMut(&[u8])| {
+            // SAFETY: (2) `len` readable bytes at `src` that `dst` does not overlap.
+            let from = unsafe { std::slice::from_raw_parts(src, len) };
+            from.chunks(CACHE_LINE).for_each(each_line);
+            // SAFETY: (2) `len` readable bytes at `src`, writable at `dst`, no overlap.
+            unsafe { std::ptr::copy_nonoverlapping(src, dst, len) };
+        };
+        #[cfg(feature = "crash-sim")]
+        if let Some(s) = &self.sim {
+            copy(&mut each_line);
+            // SAFETY: (2) the range is inside the mapping the simulator watches.
+            let lines = unsafe { sim::flush(s, dst, len, std::panic::Location::caller()) };
+            counters::add_streamed(lines);
+            return;
+        }
+        match self.mode {
+            Mode::Dax | Mode::Emulated => {
+                // SAFETY: (1), (2) are the caller's.
+                let lines = unsafe { flush::stream_lines(dst, src, len, each_line) };
+                counters::add_streamed(lines);
+            }
+            Mode::Msync => {
+                copy(&mut each_line);
+                msync::note(dst as usize, len);
+                counters::add_streamed((len / CACHE_LINE) as u64);
+            }
+        }
+    }
+
     /// [`flush`](Self::flush) then [`fence`](Self::fence).
     ///
     /// # Safety

@@ -150,6 +150,10 @@ pub enum Mutation {
     /// `stm/recovery.rs`) instead of newest first: where two records of one transaction
     /// save overlapping bytes, the later (already changed) contents win.
     UndoOldestFirst,
+    /// A transaction's first records overwrite the lane's previous log past its first
+    /// line before any fence, even while that log's truncation may not be durable (hook
+    /// in `stm/journal.rs`, rule R2): no SKIP record, no early fence.
+    IgnorePreviousLog,
 }
 
 /// A power-failure simulator: give it to

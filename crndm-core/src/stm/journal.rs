@@ -5,7 +5,8 @@
 //! alloc:      reserve a block (DRAM only; a split writes and fences heads, see
 //!             `alloc::buddy`); its ALLOC record is written later, before a fence
 //! log_range:  pending ALLOC and FREE records, UNDO record -> flush -> fence (L3) -> caller
-//!             writes in place
+//!             writes in place (an UNDO payload of 32 KiB or more is streamed: its whole
+//!             lines with non-temporal stores, the rest flushed, one fence for all)
 //! defer_free: of a block reserved by this transaction: forget the reservation
 //!             (the block goes back to the lane's cache when the transaction ends);
 //!             of any other block: its FREE record is written later, like ALLOC records
@@ -48,7 +49,7 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::marker::phantom::{NotSendSync, NotTxRef};
-use crate::persist::Persister;
+use crate::persist::{CACHE_LINE, Persister};
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
 };
@@ -110,6 +111,14 @@ const KEEP: usize = 1024;
 /// - **T2**: records go to `area` if set (the last extension block), else to the lane,
 ///   at `pos`; every block of `extensions` is named by an EXTEND record of this log,
 ///   so recovery frees it, and it is freed with the deferred frees at commit.
+///   `lane_end` is where the log's records in the lane end.
+/// - **R2**: before the transaction's first fence, it writes no line of the lane but the
+///   first one where the lane's previous log, whose truncation may not be durable yet,
+///   has records: a crash at that fence could keep such a line without the first one,
+///   and the previous log, committed, would reappear cut short of its COMMIT record and
+///   be rolled back. A first record that does not fit the first line follows a SKIP
+///   record there, to past the previous log's end (or, without room, the previous log's
+///   truncation is fenced first: [`Journal::guard_previous_log`]).
 #[derive(Default)]
 struct LogCursor {
     /// The extension block the log continues in, if the lane filled up.
@@ -120,6 +129,10 @@ struct LogCursor {
     extensions: Vec<(u64, u8)>,
     /// Records written so far.
     records: usize,
+    /// Where the log's records in the lane past its first line begin (T2, R2).
+    lane_start: usize,
+    /// Where the log's records in the lane end (T2).
+    lane_end: usize,
 }
 
 impl LogCursor {
@@ -134,6 +147,8 @@ impl LogCursor {
         self.area = None;
         self.pos = LANE_HEADER;
         self.records = 0;
+        self.lane_start = LANE_HEADER;
+        self.lane_end = LANE_HEADER;
     }
 }
 
@@ -273,6 +288,10 @@ struct FenceDebts {
     truncations: Truncations,
     /// The undo records' fence, inside a batch (T13).
     batch: Batch,
+    /// R2 was taken care of for this transaction (a SKIP record, or a fence).
+    previous_log_handled: bool,
+    /// R2: before the first fence, records must end by this position of the lane.
+    pre_fence_limit: Option<usize>,
 }
 
 impl FenceDebts {
@@ -408,6 +427,8 @@ impl TxState {
     fn fresh() -> Box<TxState> {
         let mut st = Box::new(TxState::default());
         st.log.pos = LANE_HEADER;
+        st.log.lane_start = LANE_HEADER;
+        st.log.lane_end = LANE_HEADER;
         st
     }
 
@@ -651,6 +672,7 @@ impl<P: PoolType> Journal<P> {
         } else {
             0
         };
+        self.guard_previous_log(st, record_len(plen));
         self.make_room(st, record_len(plen))?;
         // SAFETY: (1) is the caller's; there is room.
         unsafe { self.append_here(st, rec) }
@@ -672,7 +694,90 @@ impl<P: PoolType> Journal<P> {
             capacity: area.capacity() as u64,
         })?;
         st.log.records += 1;
+        if st.log.area.is_none() {
+            st.log.lane_end = st.log.pos;
+        }
         Ok(())
+    }
+
+    /// R2: before a record of `len` bytes goes into the lane past its first line while no
+    /// fence of this transaction has made that line durable, and the lane's previous log
+    /// may still be valid on the media, moves the log clear of the previous log's lines
+    /// with a SKIP record in the first line (to line 2 if the record ends before the
+    /// previous log's records begin, else past their end); without room for that, or
+    /// when records before the first fence would reach the previous log's lines, makes
+    /// the first line durable now (which ends the previous log).
+    fn guard_previous_log(&self, st: &mut TxState, len: usize) {
+        const FIRST_LINE_END: usize = LANE_HEADER + CACHE_LINE;
+        if st.fences.fenced_in_lane || st.log.area.is_some() {
+            return;
+        }
+        let end = st.log.pos + len;
+        if st.fences.previous_log_handled {
+            if st.fences.pre_fence_limit.is_some_and(|limit| end > limit) {
+                self.end_previous_log(st);
+            }
+            return;
+        }
+        if end <= FIRST_LINE_END {
+            return;
+        }
+        // A record the lane cannot hold goes to an extension block: only its EXTEND record
+        // lands in the lane, in the first line, and the eager allocation's fence follows.
+        if st.log.pos + len + RESERVE > self.lane.capacity()
+            && st.log.pos + REC_HEADER <= FIRST_LINE_END
+        {
+            return;
+        }
+        st.fences.previous_log_handled = true;
+        #[cfg(feature = "crash-sim")] // CRASH-SIM mutation hook (persist/sim.rs): planted bug
+        if self
+            .persister()
+            .mutated(crate::persist::sim::Mutation::IgnorePreviousLog)
+        {
+            return;
+        }
+        let Some((old_start, old_end)) = self.pool.truncations.pending_extent(self.lane_idx) else {
+            return;
+        };
+        if st.log.pos + REC_HEADER <= FIRST_LINE_END {
+            let past = old_end.max(FIRST_LINE_END).next_multiple_of(CACHE_LINE);
+            let target = if FIRST_LINE_END + len <= old_start {
+                Some((FIRST_LINE_END, old_start))
+            } else {
+                (past + len + RESERVE <= self.lane.capacity()).then_some((past, usize::MAX))
+            };
+            if let Some((to, limit)) = target {
+                let rec = NewRecord::plain(Kind::Skip, 0, to as u64);
+                // SAFETY: (1) SKIP carries no payload; it fits the first line (checked).
+                let next = unsafe {
+                    self.lane
+                        .append(st.log.pos, self.epoch, rec, self.persister())
+                };
+                debug_assert!(next.is_some(), "the first line has room");
+                st.log.records += 1;
+                st.log.pos = to;
+                st.log.lane_start = to;
+                st.log.lane_end = to;
+                st.fences.pre_fence_limit = Some(limit);
+                return;
+            }
+        }
+        self.end_previous_log(st);
+    }
+
+    /// R2's fallback: makes the lane's first line durable (the previous log's truncation,
+    /// or this log's first records), which ends the previous log.
+    fn end_previous_log(&self, st: &mut TxState) {
+        let p = self.persister();
+        // PERSIST: the lane's first line is durable before any other line of the previous
+        // log is overwritten (R2).
+        // SAFETY: the first line is inside the lane.
+        unsafe { p.flush(self.lane.addr(LANE_HEADER), CACHE_LINE) };
+        self.before_fence(st);
+        p.fence();
+        self.fenced(st);
+        st.fences.pre_fence_limit = None;
     }
 
     /// Saves the old bytes of `[ptr, ptr + len)` before the caller changes them in place
@@ -1174,7 +1279,7 @@ impl<P: PoolType> Journal<P> {
         // together (recovery undoes freed heads of a log without COMMIT record).
         p.fence();
         crash_point("commit-before-truncate");
-        self.leave_log(&freed);
+        self.leave_log(st, &freed);
     }
 
     /// The redo commit: the final bytes of every written range go into REDO records,
@@ -1191,7 +1296,7 @@ impl<P: PoolType> Journal<P> {
         let frees = std::mem::take(&mut st.blocks.frees);
         let freed = self.pool.raw.heap().free_in_place(&frees);
         self.reach_redo_commit_point(st);
-        self.leave_log(&freed);
+        self.leave_log(st, &freed);
     }
 
     /// Redo commit step 1: REDO records of every written range and the COMMIT(redo)
@@ -1215,6 +1320,9 @@ impl<P: PoolType> Journal<P> {
             debug_assert!(next.is_some(), "prepare_commit made room for the records");
             st.log.pos = next.unwrap_or(st.log.pos);
             st.log.records += 1;
+        }
+        if st.log.area.is_none() {
+            st.log.lane_end = st.log.pos;
         }
         // PERSIST: the REDO and COMMIT records are durable at the fence below.
         area.flush_range(start, st.log.pos, self.persister());
@@ -1241,9 +1349,14 @@ impl<P: PoolType> Journal<P> {
     /// flushing it (the next transaction to fence makes that durable, R1) and gives the
     /// blocks freed in place back to the allocator, which keeps them from other lanes
     /// until then (F2).
-    fn leave_log(&self, freed: &[(u64, u8)]) {
+    fn leave_log(&self, st: &TxState, freed: &[(u64, u8)]) {
         self.lane.invalidate();
-        self.pool.truncations.leave(self.lane_idx, self.epoch);
+        self.pool.truncations.leave(
+            self.lane_idx,
+            self.epoch,
+            st.log.lane_start,
+            st.log.lane_end,
+        );
         let word = self.lane.truncation_word();
         // SAFETY: (1) the truncated word is in this lane's first line, in the mapping
         // `self.pool` keeps alive as long as the heap.

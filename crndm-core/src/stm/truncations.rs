@@ -27,7 +27,11 @@
 //!
 //! Another transaction that takes the lane overwrites the word's line with its own
 //! first record before fencing, which also ends the old log; closing the pool writes
-//! every lane's first line back.
+//! every lane's first line back. That transaction must not overwrite the old log's
+//! *other* lines before that fence, though: a crash there can keep them without the
+//! first line, and the old log would reappear cut short of its COMMIT record (rule R2 in
+//! `stm::journal`). So the table also keeps, per lane, where the pending log lies in
+//! the lane ([`Truncations::pending_extent`]).
 
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 
@@ -38,6 +42,9 @@ pub(crate) struct Truncations {
     epochs: Box<[AtomicU64]>,
     /// Bit `l % 64` of word `l / 64`: lane `l`'s epoch word may be non-zero.
     mask: Box<[AtomicU64]>,
+    /// Per lane: where the records of the log whose truncation is pending lie in the
+    /// lane, `start << 32 | end` (R2).
+    ends: Box<[AtomicU64]>,
 }
 
 /// Flushed lanes a transaction settles after its fence: `(lane, epoch seen)`. A few are
@@ -55,15 +62,35 @@ impl Truncations {
         Truncations {
             epochs: (0..n).map(|_| AtomicU64::new(0)).collect(),
             mask: (0..n.div_ceil(64)).map(|_| AtomicU64::new(0)).collect(),
+            ends: (0..n).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 
-    /// Records that the redo commit of `epoch` on `lane` left its truncation unflushed.
-    pub(crate) fn leave(&self, lane: u32, epoch: u64) {
+    /// Records that the redo commit of `epoch` on `lane` left its truncation unflushed;
+    /// past the lane's first line, its log's records lie in `[start, end)` of the lane.
+    pub(crate) fn leave(&self, lane: u32, epoch: u64, start: usize, end: usize) {
         let l = lane as usize;
+        // A plain store (no read-modify-write: see `stm::journal`); only this lane's
+        // transactions read it. Lanes are far smaller than 4 GiB.
+        let extent = (start as u64) << 32 | (end as u64 & 0xffff_ffff);
+        self.ends[l].store(extent, std::sync::atomic::Ordering::Relaxed);
         debug_assert!(epoch != 0);
         self.epochs[l].store(epoch, SeqCst);
         self.mask[l / 64].fetch_or(1 << (l % 64), SeqCst);
+    }
+
+    /// Where in `lane`, past its first line, the records of the log whose truncation
+    /// may not be durable yet lie, `(start, end)`, if there is one (R2; read by the
+    /// lane's own next transaction, before its first fence).
+    pub(crate) fn pending_extent(&self, lane: u32) -> Option<(usize, usize)> {
+        let l = lane as usize;
+        if self.epochs[l].load(SeqCst) == 0 {
+            return None;
+        }
+        let extent = self.ends[l].load(std::sync::atomic::Ordering::Relaxed);
+        let start = usize::try_from(extent >> 32).ok()?;
+        let end = usize::try_from(extent & 0xffff_ffff).ok()?;
+        Some((start, end))
     }
 
     /// Calls `flush(lane)` for every lane with a pending truncation; the caller fences
@@ -116,12 +143,12 @@ mod tests {
     #[test]
     fn entries_are_flushed_until_settled_and_newer_ones_survive() {
         let t = Truncations::new(70);
-        t.leave(3, 10);
-        t.leave(65, 11);
+        t.leave(3, 10, 64, 64);
+        t.leave(65, 11, 64, 64);
         let mut seen = Vec::new();
         let claims = t.flush_pending(|l| seen.push(l));
         assert_eq!(seen, [3, 65]);
-        t.leave(3, 12); // a newer commit on lane 3 before the settle
+        t.leave(3, 12, 64, 64); // a newer commit on lane 3 before the settle
         t.settle(claims);
         let mut again = Vec::new();
         let claims = t.flush_pending(|l| again.push(l));

@@ -36,6 +36,7 @@ mod root_creation;
 mod stack;
 mod sum;
 mod two_crashes;
+mod updates;
 
 use std::io::Write;
 use std::sync::Mutex;
@@ -63,6 +64,7 @@ crndm::pool!(tree_pool);
 crndm::pool!(two_crash_sum_pool);
 crndm::pool!(two_crash_alloc_pool);
 crndm::pool!(repair_pool);
+crndm::pool!(updates_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -201,6 +203,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &ordered::Ordered::<ordered_pool::BuddyAlloc>::new(24),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &updates::Updates::<updates_pool::BuddyAlloc>::new(20),
                 &Budget::FULL,
                 None,
             )

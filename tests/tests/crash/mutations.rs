@@ -13,6 +13,7 @@ use crate::alloc_free::AllocFree;
 use crate::harness::{Budget, Report, Workload, crndm_source, run};
 use crate::stack::Stack;
 use crate::sum::Sum;
+use crate::updates::Updates;
 
 /// The flush, fence or persist call at or after the first line of `file` containing
 /// `anchor` (within 6 lines), whose text contains `call`.
@@ -79,6 +80,9 @@ crndm::pool!(rollback_pool);
 crndm::pool!(epoch_bound_pool);
 crndm::pool!(epoch_bound_alloc_pool);
 crndm::pool!(repair_fence_pool);
+crndm::pool!(stream_pool);
+crndm::pool!(stream_header_pool);
+crndm::pool!(previous_log_pool);
 
 /// The commit's flush of every range written in place (L4).
 pub(crate) fn skip_flush_in_commit() -> Mutation {
@@ -183,6 +187,17 @@ fn removing_the_commit_point_fence_is_caught() {
         ".fence()",
     ));
     assert_caught(&Sum::<commit_point_pool::BuddyAlloc>::classic(6), m);
+}
+
+#[test]
+fn overwriting_the_previous_log_before_the_first_fence_is_caught() {
+    // R2: a large first record written over the lines of the lane's previous log, whose
+    // truncation a redo commit or a commit with frees left unflushed: a crash that keeps those lines
+    // but not the first one brings the previous log back without its COMMIT record.
+    assert_caught(
+        &Updates::<previous_log_pool::BuddyAlloc>::new(12),
+        Mutation::IgnorePreviousLog,
+    );
 }
 
 #[test]
@@ -331,6 +346,30 @@ fn removing_the_flush_of_log_records_is_caught() {
         ".flush(",
     ));
     assert_caught(&Sum::<record_flush_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
+fn removing_the_streaming_of_a_large_undo_record_is_caught() {
+    // The payload's whole lines are copied but never made durable: a crash can keep the
+    // header and the page's new bytes without the old ones (issue 20).
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the payload's whole lines are durable at the caller's fence",
+        ".stream(",
+    ));
+    // Op 7 rewrites the 64 KiB page (streamed: 32 KiB and more) with old bytes that are
+    // not zero, as the fresh log block's are.
+    assert_caught(&Updates::<stream_pool::BuddyAlloc>::new(8), m);
+}
+
+#[test]
+fn removing_the_flush_of_a_streamed_record_header_is_caught() {
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the header and the payload's partial lines",
+        ".flush(",
+    ));
+    assert_caught(&Updates::<stream_header_pool::BuddyAlloc>::new(6), m);
 }
 
 #[test]
