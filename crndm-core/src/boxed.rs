@@ -6,6 +6,7 @@ use std::ops::Deref;
 
 use crate::alloc::buddy::order_for;
 use crate::clone::PClone;
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::marker::phantom::{NotSend, NotTxIn};
@@ -13,7 +14,6 @@ use crate::offset::{NonZeroOff, PoolOff};
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
-use crate::util::to_usize;
 
 /// An owning pointer to a `T` in the persistent pool `P`, like `Box<T>`.
 ///

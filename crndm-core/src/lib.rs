@@ -115,6 +115,7 @@ mod boxed;
 mod cell;
 mod clone;
 mod collections;
+mod convert;
 mod crash_point;
 pub mod default;
 mod error;
@@ -141,7 +142,6 @@ mod primitive;
 mod root;
 mod stm;
 pub mod sync;
-mod util;
 
 pub use alloc::{AllocStats, ClassStats, Reachability};
 pub use boxed::Pbox;

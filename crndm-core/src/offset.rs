@@ -17,7 +17,7 @@
 
 pub(crate) use _def::{NonZeroOff, PoolOff};
 
-use crate::util::to_usize;
+use crate::convert::to_usize;
 use std::fmt;
 
 mod _def {

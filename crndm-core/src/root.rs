@@ -7,6 +7,7 @@ use std::ops::Deref;
 
 use crate::alloc::buddy::order_for;
 use crate::boxed::Pbox;
+use crate::convert::to_usize;
 use crate::error::{Error, Result};
 use crate::marker::PSafe;
 use crate::marker::phantom::NotTxIn;
@@ -14,7 +15,6 @@ use crate::offset::PoolOff;
 use crate::pool::header::Header;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::{PoolGuard, PoolType};
-use crate::util::to_usize;
 
 /// A type that can be the root of a pool of `P`: made by [`init`](Self::init) in the
 /// transaction that creates the pool's root.
@@ -410,9 +410,9 @@ mod tests {
     use super::raw_block;
     use crate::alloc::buddy::{UNIT, order_for};
     use crate::alloc::map::{FREE, USED};
+    use crate::convert::to_usize;
     use crate::offset::PoolOff;
     use crate::pool::header::Geometry;
-    use crate::util::to_usize;
 
     const HEAP: u64 = 0x10_000;
 

@@ -24,7 +24,7 @@ const LAYERS: &[(u8, &str, &[&str])] = &[
         0,
         "base",
         &[
-            "util.rs",
+            "convert.rs",
             "hashers.rs",
             "crash_point.rs",
             "marker.rs",

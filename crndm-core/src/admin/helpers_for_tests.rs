@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 
 use super::{CheckReport, FindingKind, Severity, check_report, create};
 use crate::alloc::buddy::order_for;
+use crate::convert::to_usize;
 use crate::pool::PoolOptions;
 use crate::pool::header::Geometry;
 use crate::pool::inspect::inspect;
 use crate::pool::raw::RawPool;
 use crate::stm::lane::{Kind, LANE_HEADER, NewRecord, lane_at};
-use crate::util::to_usize;
 
 pub(super) const SIZE: u64 = 1 << 20;
 

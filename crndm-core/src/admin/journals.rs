@@ -9,6 +9,7 @@ use std::fmt;
 use super::findings::{Finding, FindingKind, Severity};
 use super::map_view::{BlockAt, MapView};
 use crate::alloc::buddy::block_size;
+use crate::convert::to_usize;
 use crate::error::Region;
 use crate::offset::PoolOff;
 use crate::pool::header::Geometry;
@@ -17,7 +18,6 @@ use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, RawLane, Record, epoch_counter, lane_at, record_len,
 };
 use crate::stm::recovery::extension_resolver;
-use crate::util::to_usize;
 
 /// What the log in a journal says about its transaction.
 ///

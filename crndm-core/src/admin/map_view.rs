@@ -4,9 +4,9 @@
 
 use crate::alloc::buddy::{UNIT, block_size};
 use crate::alloc::map::{Cell, Scan, decode, max_order};
+use crate::convert::to_usize;
 use crate::offset::PoolOff;
 use crate::pool::header::Geometry;
-use crate::util::to_usize;
 
 /// The allocator map, once its scan passed M1 and M2: what block covers a heap unit.
 pub(super) struct MapView<'a> {

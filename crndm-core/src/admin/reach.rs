@@ -7,11 +7,11 @@ use super::{Finding, FindingKind, Severity};
 use crate::alloc::Reachability;
 use crate::alloc::buddy::UNIT;
 use crate::alloc::reach::{self, LISTED};
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::pool::PoolOptions;
 use crate::pool::inspect::{Inspection, check_work};
 use crate::stm::open::OpenPool;
-use crate::util::to_usize;
 
 /// Scans the inspected file's heap from its root.
 ///

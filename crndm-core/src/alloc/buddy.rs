@@ -80,9 +80,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use super::map::{self, FREE, USED};
 use super::stats::{AllocStats, ClassStats};
+use crate::convert::{small, to_usize};
 use crate::error::{Error, Result};
 use crate::persist::{CACHE_LINE, Persister};
-use crate::util::{small, to_usize};
 
 /// log2 of the unit size.
 pub(crate) const UNIT_LOG: u32 = 6;

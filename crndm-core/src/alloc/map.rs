@@ -24,7 +24,7 @@
 //! Because the map alone says what is free, every change the allocator makes becomes
 //! visible by a single byte store (the head byte), which a crash cannot tear.
 
-use crate::util::{small, to_usize};
+use crate::convert::{small, to_usize};
 
 /// Tag of a used block's head byte.
 pub(crate) const USED: u8 = 0x40;

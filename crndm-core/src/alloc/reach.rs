@@ -20,7 +20,7 @@
 
 use super::buddy::UNIT;
 use super::map::{Cell, decode, units_of};
-use crate::util::to_usize;
+use crate::convert::to_usize;
 
 /// Largest number of blocks waiting to be scanned at once.
 pub(crate) const WORKLIST_CAP: usize = 1 << 16;

@@ -57,11 +57,11 @@ use std::cell::RefMut;
 use std::collections::HashMap;
 
 use crate::alloc::buddy::{block_size, order_for};
+use crate::convert::to_usize;
 use crate::error::{Error, Result};
 use crate::offset::PoolOff;
 use crate::stm::journal::{Journal, TxLocal};
 use crate::stm::pool_type::PoolType;
-use crate::util::to_usize;
 
 /// The journal of a running transaction, as the raw cores use it: bytes and blocks of
 /// one pool, no types.

@@ -40,9 +40,9 @@ use super::raw::{
     Elem, RawJournal, live_at_start, mark_fresh, read_word, save, save_slots, write_word,
 };
 use crate::alloc::buddy::order_for;
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::offset::PoolOff;
-use crate::util::to_usize;
 
 /// B: the minimum number of children of a non-root internal node.
 const B: usize = 6;

@@ -44,9 +44,9 @@ use std::mem::{ManuallyDrop, offset_of};
 use super::raw::{
     Elem, RawJournal, alloc_elems, elems_order, is_fresh, mark_fresh, read_word, save, write_word,
 };
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::offset::PoolOff;
-use crate::util::to_usize;
 
 /// The smallest table.
 pub(crate) const MIN_CAP: usize = 8;

@@ -5,9 +5,9 @@ use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::ptr::NonNull;
 
+use crate::convert::to_usize;
 use crate::error::{Error, Result};
 use crate::persist::Mode;
-use crate::util::to_usize;
 
 const TMPFS_MAGIC: i64 = 0x0102_1994;
 const RAMFS_MAGIC: i64 = 0x8584_58f6;

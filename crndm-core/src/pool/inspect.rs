@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::alloc::buddy::{UNIT, block_size};
 use crate::alloc::map::{self, Scan};
 use crate::alloc::{AllocStats, ClassStats};
+use crate::convert::{small, to_usize};
 use crate::error::{Error, Region, Result};
 use crate::offset::PoolOff;
 use crate::persist::Mode;
@@ -26,7 +27,6 @@ use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, Header};
 use crate::pool::lock::{LockedFile, lock};
 use crate::pool::raw::read_geometry;
-use crate::util::{small, to_usize};
 
 /// Pages touched per progress step while the allocator map is read (1 MiB).
 const PROGRESS_STEP: usize = 1 << 20;

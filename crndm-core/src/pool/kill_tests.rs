@@ -36,7 +36,7 @@ struct Registry<'a> {
 impl Registry<'_> {
     #[expect(clippy::cast_ptr_alignment, reason = "heap blocks are 64-byte aligned")]
     fn word(&self, i: u64) -> *mut u64 {
-        let off = crate::util::to_usize(self.off + i * 8);
+        let off = crate::convert::to_usize(self.off + i * 8);
         // SAFETY: the registry block (REG_SIZE bytes at `self.off`) is a used block of
         // the open pool, and `i * 8 < REG_SIZE` for every caller.
         unsafe { self.pool.base().add(off).cast::<u64>() }
@@ -146,7 +146,7 @@ fn sigkill_during_allocator_work_loses_nothing() {
         let pool = RawPool::open(&path, O_CF, &opts).unwrap();
         let off = pool.heap().alloc(REG_SIZE, 64, |_, _| Ok(())).unwrap();
         // SAFETY: the fresh registry block lies in the mapping.
-        let p = unsafe { pool.base().add(crate::util::to_usize(off)) };
+        let p = unsafe { pool.base().add(crate::convert::to_usize(off)) };
         // SAFETY: `p` starts a used block of at least REG_SIZE bytes that nothing else uses.
         unsafe { std::ptr::write_bytes(p, 0, REG_SIZE as usize) };
         // SAFETY: the registry block is in the live mapping.

@@ -15,6 +15,7 @@ use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::alloc::{AllocStats, Heap};
+use crate::convert::to_usize;
 use crate::error::{Error, Region, Result};
 use crate::offset::PoolOff;
 use crate::persist::{Mode, Persister};
@@ -22,7 +23,6 @@ use crate::pool::file::{Mapping, OPEN_FLAGS, require_regular};
 use crate::pool::header::{Geometry, HEADER_REGION, Header, LANE_HEADER};
 use crate::pool::lock::{LockedFile, lock};
 use crate::pool::options::{Flags, O_C, O_CNE, O_F, PoolOptions};
-use crate::util::to_usize;
 
 /// A check an upper layer runs inside [`RawPool::open_checked`]: on the whole mapped
 /// pool (`bytes`) with its validated geometry, under the exclusive lock, after the

@@ -81,7 +81,7 @@ pub(crate) fn has_holes(file: &File, path: &Path, len: u64) -> Result<bool> {
 /// As [`reserve`].
 fn fill_holes(file: &File, path: &Path, len: u64) -> Result<()> {
     const CHUNK: u64 = 1 << 20;
-    let zeros = vec![0u8; crate::util::to_usize(CHUNK)];
+    let zeros = vec![0u8; crate::convert::to_usize(CHUNK)];
     let fd = file.as_raw_fd();
     let mut pos = 0u64;
     while pos < len {
@@ -99,7 +99,7 @@ fn fill_holes(file: &File, path: &Path, len: u64) -> Result<()> {
         let mut w = hole;
         while w < end {
             let n = (end - w).min(CHUNK);
-            if let Err(e) = file.write_all_at(&zeros[..crate::util::to_usize(n)], w) {
+            if let Err(e) = file.write_all_at(&zeros[..crate::convert::to_usize(n)], w) {
                 return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
                     no_space(file, path, len)
                 } else {

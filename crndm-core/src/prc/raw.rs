@@ -24,12 +24,12 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::alloc::buddy::order_for;
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::offset::PoolOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
-use crate::util::to_usize;
 
 /// How a kind of handle gets the right to change its allocation's counts (R3).
 pub(crate) trait Sharing {

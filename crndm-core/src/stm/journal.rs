@@ -518,8 +518,8 @@ impl<P: PoolType> Journal<P> {
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
         let geo = pool.raw.geometry();
-        let lo = pool.raw.base() as usize + crate::util::to_usize(geo.heap_off);
-        let heap = (lo, lo + crate::util::to_usize(geo.heap_units * 64));
+        let lo = pool.raw.base() as usize + crate::convert::to_usize(geo.heap_off);
+        let heap = (lo, lo + crate::convert::to_usize(geo.heap_units * 64));
         Journal {
             pool,
             lane_idx,
@@ -620,7 +620,7 @@ impl<P: PoolType> Journal<P> {
     /// The pool offset of `ptr` if `[ptr, ptr + len)` lies inside the pool.
     pub(crate) fn offset_of(&self, ptr: *const u8, len: usize) -> Option<u64> {
         let base = self.base() as usize;
-        let size = crate::util::to_usize(self.pool.raw.geometry().pool_size);
+        let size = crate::convert::to_usize(self.pool.raw.geometry().pool_size);
         let addr = ptr as usize;
         (addr >= base && addr.checked_add(len)? <= base + size).then(|| (addr - base) as u64)
     }
@@ -650,7 +650,7 @@ impl<P: PoolType> Journal<P> {
         let len = 64usize << order_seen;
         // SAFETY: the block was just allocated for this transaction alone, inside the
         // mapping `self.pool` keeps alive.
-        let base = unsafe { self.base().add(crate::util::to_usize(off)) };
+        let base = unsafe { self.base().add(crate::convert::to_usize(off)) };
         // SAFETY: (1) a fresh block of `len` ≥ 4 KiB bytes, 64-aligned (A2), used only by
         // this transaction's log until it ends, when it is freed.
         st.log.area = Some(unsafe { RawLane::new(base, len) });

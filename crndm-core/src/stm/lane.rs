@@ -41,8 +41,8 @@
 //! - **L4** a COMMIT record (or the truncation that commits) is written only after every
 //!   change of its transaction and every record before it is durable.
 
+use crate::convert::to_usize;
 use crate::persist::Persister;
-use crate::util::to_usize;
 
 /// Size of a lane's header.
 pub(crate) const LANE_HEADER: usize = 64;

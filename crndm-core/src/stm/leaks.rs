@@ -14,12 +14,12 @@ use crate::alloc::Reachability;
 use crate::alloc::buddy::UNIT;
 use crate::alloc::map;
 use crate::alloc::reach::{self, BlockSource};
+use crate::convert::to_usize;
 use crate::error::{Error, Result};
 use crate::offset::PoolOff;
 use crate::pool::header::Header;
 use crate::pool::raw::RawPool;
 use crate::stm::open::OpenPool;
-use crate::util::to_usize;
 
 /// Bytes read at once: small blocks that lie side by side are read together.
 const WINDOW: u64 = 64 << 10;

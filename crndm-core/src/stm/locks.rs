@@ -123,7 +123,7 @@ impl LockTable {
     fn shard(&self, off: PoolOff) -> &Shard {
         // Objects are unit-aligned (blocks start on a unit); mix the higher bits.
         let h = (off.get() >> UNIT_LOG).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58;
-        &self.shards[crate::util::to_usize(h) % SHARDS]
+        &self.shards[crate::convert::to_usize(h) % SHARDS]
     }
 
     fn map(shard: &Shard) -> MutexGuard<'_, Held> {

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use crate::convert::to_usize;
 use crate::error::Result;
 use crate::offset::PoolOff;
 use crate::pool::raw::RawPool;
@@ -38,7 +39,6 @@ use crate::stm::lane::{RawLane, epoch_of, lane_at};
 use crate::stm::locks::LockTable;
 use crate::stm::recovery::{LaneOutcome, recover_lane};
 use crate::stm::truncations::Truncations;
-use crate::util::to_usize;
 
 // The pool flushes each lane's first record word at close (`pool/raw.rs`), past a lane
 // header of the pool's idea of its size.

@@ -374,7 +374,7 @@ pub(crate) fn open<P: PoolType>(
     }
     let pool = OpenPool::open_checked(path, flags, opts, check)?;
     slot.size.store(
-        crate::util::to_usize(pool.raw.geometry().pool_size),
+        crate::convert::to_usize(pool.raw.geometry().pool_size),
         Ordering::Release,
     );
     slot.base.store(pool.raw.base(), Ordering::Release);

@@ -23,13 +23,13 @@
 use std::path::Path;
 
 use crate::alloc::map::{FREE, ORDER_MASK, USED};
+use crate::convert::to_usize;
 use crate::error::{Error, Result};
 use crate::persist::Persister;
 use crate::pool::header::Geometry;
 use crate::pool::raw::{JournalSteps, OpenCheck, RawPool};
 use crate::pool::{Flags, PoolOptions};
 use crate::stm::lane::{COMMIT_REDO, Kind, RawLane, Record, lane_at};
-use crate::util::to_usize;
 
 /// Extension blocks are at least this order (4 KiB), so they hold a lane header and
 /// records.
