@@ -50,7 +50,7 @@ pub(crate) enum Shared {}
 impl Sharing for Shared {
     #[track_caller]
     fn claim<P: PoolType>(off: PoolOff, j: &Journal<P>) {
-        j.lock_object(off.get());
+        j.lock_object(off);
     }
 }
 
@@ -188,7 +188,7 @@ pub(crate) unsafe fn drop_weak<T, P: PoolType>(off: PoolOff, j: &Journal<P>) -> 
     if let Some(order) = box_order::<T>() {
         j.defer_free(off.get(), order);
     }
-    j.forget_vweaks_on_commit(off.get());
+    j.forget_vweaks_on_commit(off);
     true
 }
 

@@ -49,6 +49,7 @@ use std::marker::PhantomData;
 
 use crate::error::{Error, Result};
 use crate::marker::phantom::{NotSendSync, NotTxRef};
+use crate::offset::PoolOff;
 use crate::persist::{CACHE_LINE, Persister};
 use crate::stm::lane::{
     COMMIT_REDO, Kind, LANE_HEADER, NewRecord, REC_HEADER, RawLane, record_len,
@@ -340,15 +341,15 @@ enum Batch {
 #[derive(Default)]
 struct Locks {
     /// Object locks taken (released when the transaction ends, T14).
-    held: Vec<u64>,
+    held: Vec<PoolOff>,
     /// Locked objects that have a live guard now (one at a time per object).
-    guards: Vec<u64>,
+    guards: Vec<PoolOff>,
 }
 
 impl Locks {
     /// Registers a guard on the locked object `off`; false if one is alive already
     /// (T15).
-    fn enter_guard(&mut self, off: u64) -> bool {
+    fn enter_guard(&mut self, off: PoolOff) -> bool {
         if self.guards.contains(&off) {
             return false;
         }
@@ -357,7 +358,7 @@ impl Locks {
     }
 
     /// Unregisters the guard on `off`.
-    fn exit_guard(&mut self, off: u64) {
+    fn exit_guard(&mut self, off: PoolOff) {
         self.guards.retain(|&g| g != off);
     }
 
@@ -1087,7 +1088,7 @@ impl<P: PoolType> Journal<P> {
     /// lock this transaction holds: `stm::locks` K3): this transaction aborts, which
     /// releases its locks so the others go on.
     #[track_caller]
-    pub(crate) fn lock_object(&self, off: u64) {
+    pub(crate) fn lock_object(&self, off: PoolOff) {
         match self.pool.locks.lock(off, self.owner()) {
             Ok(Taken::New) => self.state().locks.held.push(off),
             Ok(Taken::Again) => {}
@@ -1103,7 +1104,7 @@ impl<P: PoolType> Journal<P> {
 
     /// Like [`lock_object`](Self::lock_object), but fails at once if another
     /// transaction holds the lock.
-    pub(crate) fn try_lock_object(&self, off: u64) -> bool {
+    pub(crate) fn try_lock_object(&self, off: PoolOff) -> bool {
         match self.pool.locks.try_lock(off, self.owner()) {
             Some(Taken::New) => {
                 self.state().locks.held.push(off);
@@ -1115,12 +1116,12 @@ impl<P: PoolType> Journal<P> {
     }
 
     /// Registers a guard on the locked object `off`; false if one is alive already.
-    pub(crate) fn enter_guard(&self, off: u64) -> bool {
+    pub(crate) fn enter_guard(&self, off: PoolOff) -> bool {
         self.state().locks.enter_guard(off)
     }
 
     /// Unregisters the guard on `off`.
-    pub(crate) fn exit_guard(&self, off: u64) {
+    pub(crate) fn exit_guard(&self, off: PoolOff) {
         self.state().locks.exit_guard(off);
     }
 
@@ -1157,7 +1158,7 @@ impl<P: PoolType> Journal<P> {
 
     /// Makes volatile weak pointers to the object at `off` dead once this transaction
     /// commits (its block is freed then); nothing changes if it aborts.
-    pub(crate) fn forget_vweaks_on_commit(&self, off: u64) {
+    pub(crate) fn forget_vweaks_on_commit(&self, off: PoolOff) {
         let pool = self.pool.clone();
         self.on_end(move |committed| {
             if committed {
@@ -1187,7 +1188,7 @@ impl<P: PoolType> Journal<P> {
             // them must not reach a later object in the same block.
             let offs = st.blocks.reserved.iter().map(|r| r.off);
             for off in offs.chain(st.blocks.cancelled.iter().map(|b| b.0)) {
-                self.pool.forget_vweaks(off);
+                self.pool.forget_vweaks(PoolOff::new(off));
             }
             st.blocks.reserved_blocks.clear();
             st.blocks.collect_reserved();

@@ -131,14 +131,11 @@ impl LockTable {
     }
 
     /// Takes the lock on `off` for `owner`, waiting while another transaction holds it.
-    /// (`off` is a `u64`, as the journal passes it, until the journal's offsets are
-    /// typed.)
     ///
     /// # Errors
     /// [`Deadlock`] if the holder waits, directly or through others, for a lock `owner`
     /// holds (K3): `owner` must give up (abort) for anyone to go on.
-    pub(crate) fn lock(&self, off: u64, owner: Owner) -> Result<Taken, Deadlock> {
-        let off = PoolOff::new(off);
+    pub(crate) fn lock(&self, off: PoolOff, owner: Owner) -> Result<Taken, Deadlock> {
         let shard = self.shard(off);
         let mut held = Self::map(shard);
         loop {
@@ -160,8 +157,7 @@ impl LockTable {
     }
 
     /// Takes the lock on `off` for `owner` if no other transaction holds it.
-    pub(crate) fn try_lock(&self, off: u64, owner: Owner) -> Option<Taken> {
-        let off = PoolOff::new(off);
+    pub(crate) fn try_lock(&self, off: PoolOff, owner: Owner) -> Option<Taken> {
         let mut held = Self::map(self.shard(off));
         match held.owners.get(&off) {
             None => {
@@ -174,9 +170,8 @@ impl LockTable {
     }
 
     /// Releases the locks `offs` held by `owner` (K2).
-    pub(crate) fn unlock_all(&self, offs: &[u64], owner: Owner) {
+    pub(crate) fn unlock_all(&self, offs: &[PoolOff], owner: Owner) {
         for &off in offs {
-            let off = PoolOff::new(off);
             let shard = self.shard(off);
             let mut held = Self::map(shard);
             let removed = held.owners.remove(&off);
@@ -210,13 +205,13 @@ mod loom_models {
     /// One transaction adding `delta` to the counter at offset 64, aborting if `abort`.
     fn transaction(t: &LockTable, counter: &AtomicU64, lane: u32, delta: u64, abort: bool) {
         let me = Owner { lane, epoch: 1 };
-        assert_eq!(t.lock(64, me), Ok(Taken::New));
+        assert_eq!(t.lock(PoolOff::new(64), me), Ok(Taken::New));
         let old = counter.load(Ordering::Relaxed); // the undo record
         counter.store(old + delta, Ordering::Relaxed); // the change
         if abort {
             counter.store(old, Ordering::Relaxed); // rollback: restore the saved bytes
         }
-        t.unlock_all(&[64], me);
+        t.unlock_all(&[PoolOff::new(64)], me);
     }
 
     #[test]
@@ -247,14 +242,14 @@ mod loom_models {
                 let t = t.clone();
                 loom::thread::spawn(move || {
                     let me = Owner { lane: 1, epoch: 1 };
-                    assert_eq!(t.lock(64, me), Ok(Taken::New));
-                    t.unlock_all(&[64], me);
+                    assert_eq!(t.lock(PoolOff::new(64), me), Ok(Taken::New));
+                    t.unlock_all(&[PoolOff::new(64)], me);
                 })
             };
             let me = Owner { lane: 0, epoch: 7 };
-            assert_eq!(t.lock(64, me), Ok(Taken::New));
-            assert_eq!(t.lock(64, me), Ok(Taken::Again));
-            t.unlock_all(&[64], me);
+            assert_eq!(t.lock(PoolOff::new(64), me), Ok(Taken::New));
+            assert_eq!(t.lock(PoolOff::new(64), me), Ok(Taken::Again));
+            t.unlock_all(&[PoolOff::new(64)], me);
             other.join().unwrap();
         });
     }
@@ -272,13 +267,13 @@ mod tests {
     #[test]
     fn locks_are_reentrant_for_their_owner_and_exclusive_otherwise() {
         let t = LockTable::new();
-        assert_eq!(t.lock(64, A), Ok(Taken::New));
-        assert_eq!(t.lock(64, A), Ok(Taken::Again));
-        assert_eq!(t.try_lock(64, B), None);
-        assert_eq!(t.try_lock(128, B), Some(Taken::New));
-        t.unlock_all(&[64], A);
-        assert_eq!(t.try_lock(64, B), Some(Taken::New));
-        t.unlock_all(&[64, 128], B);
+        assert_eq!(t.lock(PoolOff::new(64), A), Ok(Taken::New));
+        assert_eq!(t.lock(PoolOff::new(64), A), Ok(Taken::Again));
+        assert_eq!(t.try_lock(PoolOff::new(64), B), None);
+        assert_eq!(t.try_lock(PoolOff::new(128), B), Some(Taken::New));
+        t.unlock_all(&[PoolOff::new(64)], A);
+        assert_eq!(t.try_lock(PoolOff::new(64), B), Some(Taken::New));
+        t.unlock_all(&[PoolOff::new(64), PoolOff::new(128)], B);
         assert!(!t.is_locked(PoolOff::new(64)) && !t.is_locked(PoolOff::new(128)));
     }
 
@@ -306,10 +301,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for e in 0..200 {
                         let me = Owner { lane: i, epoch: e };
-                        assert_eq!(t.lock(4096, me), Ok(Taken::New));
+                        assert_eq!(t.lock(PoolOff::new(4096), me), Ok(Taken::New));
                         assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "mutual exclusion");
                         inside.fetch_sub(1, Ordering::SeqCst);
-                        t.unlock_all(&[4096], me);
+                        t.unlock_all(&[PoolOff::new(4096)], me);
                     }
                 })
             })

@@ -372,11 +372,11 @@ impl OpenPool {
 
     /// Forgets the object at `off` (its block was freed). (`off` is the journal's
     /// `u64` until the journal's offsets are typed.)
-    pub(crate) fn forget_vweaks(&self, off: u64) {
+    pub(crate) fn forget_vweaks(&self, off: PoolOff) {
         self.vweaks
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .remove(&PoolOff::new(off));
+            .remove(&off);
     }
 
     /// Waits until no transaction of the pool runs and keeps it so while the result

@@ -70,7 +70,7 @@ impl<T: PSafe, P: PoolType> PMutex<T, P> {
     #[track_caller]
     pub fn lock<'a>(&'a self, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
         let off = self.offset(j);
-        j.lock_object(off.get());
+        j.lock_object(off);
         self.guard(off, j)
     }
 
@@ -81,7 +81,7 @@ impl<T: PSafe, P: PoolType> PMutex<T, P> {
     #[track_caller]
     pub fn try_lock<'a>(&'a self, j: &'a Journal<P>) -> Option<PMutexGuard<'a, T, P>> {
         let off = self.offset(j);
-        j.try_lock_object(off.get()).then(|| self.guard(off, j))
+        j.try_lock_object(off).then(|| self.guard(off, j))
     }
 
     /// Registers the one guard of this transaction on the mutex.
@@ -91,7 +91,7 @@ impl<T: PSafe, P: PoolType> PMutex<T, P> {
     #[track_caller]
     fn guard<'a>(&'a self, off: PoolOff, j: &'a Journal<P>) -> PMutexGuard<'a, T, P> {
         assert!(
-            j.enter_guard(off.get()),
+            j.enter_guard(off),
             "PMutex locked twice at once in one transaction (drop the first guard)"
         );
         PMutexGuard {
@@ -127,7 +127,7 @@ impl<T: PSafe, P: PoolType> Drop for PMutexGuard<'_, T, P> {
         if std::thread::panicking() {
             self.journal.poison();
         }
-        self.journal.exit_guard(self.off.get());
+        self.journal.exit_guard(self.off);
     }
 }
 
