@@ -10,7 +10,7 @@ use crate::convert::to_usize;
 use crate::error::Result;
 use crate::marker::PSafe;
 use crate::marker::phantom::{NotSend, NotTxIn};
-use crate::offset::{NonZeroOff, PoolOff};
+use crate::offset::NonZeroOff;
 use crate::stm::journal::Journal;
 use crate::stm::pool_type::PoolType;
 use crate::stm::tx::with_current;
@@ -76,7 +76,7 @@ impl<T: PSafe, P: PoolType> Pbox<T, P> {
     /// `x` is dropped.
     pub fn try_new(x: T, j: &Journal<P>) -> Result<Pbox<T, P>> {
         let size = size_of::<T>() as u64;
-        let off = PoolOff::new(j.alloc(size, align_of::<T>() as u64)?);
+        let off = j.alloc(size, align_of::<T>() as u64)?;
         let Some(off) = NonZeroOff::new(off) else {
             unreachable!("broken pool layout: a block at offset 0, inside the pool header");
         };
@@ -153,7 +153,7 @@ impl<T: PSafe, P: PoolType> Pbox<T, P> {
         // the only move out of it.
         let x = unsafe { std::ptr::read(b.ptr()) };
         if let Ok(order) = order_for(size_of::<T>() as u64, align_of::<T>() as u64) {
-            j.defer_free(b.off.get(), order);
+            j.defer_free(b.off.off(), order);
         }
         x
     }
@@ -194,7 +194,7 @@ impl<T: PSafe, P: PoolType> Drop for Pbox<T, P> {
                 // Pbox's Drop).
                 drop(unsafe { std::ptr::read(self.ptr()) });
                 if let Ok(order) = order {
-                    j.defer_free(self.off.get(), order);
+                    j.defer_free(self.off.off(), order);
                 }
             }
         });

@@ -16,7 +16,8 @@ pub fn alloc<P: MemPool>(size: u64) -> Result<u64> {
     let raw = P::__slot().raw()?;
     let off = raw.raw.heap().alloc(size, 1, |_, _| Ok(()))?;
     raw.raw.persister().fence();
-    Ok(off)
+    // The public API speaks plain `u64` offsets.
+    Ok(off.get())
 }
 
 /// Frees a block returned by [`alloc`] with the same `size`.
@@ -32,7 +33,9 @@ pub fn alloc<P: MemPool>(size: u64) -> Result<u64> {
 pub unsafe fn free<P: MemPool>(off: u64, size: u64) -> Result<()> {
     let raw = P::__slot().raw()?;
     let order = crate::alloc::buddy::order_for(size, 1)?;
-    raw.raw.heap().free_batch(&[(off, order)], true, || {})?;
+    raw.raw
+        .heap()
+        .free_batch(&[(crate::offset::PoolOff::new(off), order)], true, || {})?;
     raw.raw.persister().fence();
     Ok(())
 }

@@ -227,8 +227,8 @@ fn raw_block(
     use crate::alloc::buddy::{UNIT, block_size};
     use crate::alloc::map::{Cell, decode};
     let want = order_in_heap(geo, off, size, align)?;
-    let lo = PoolOff::new(geo.heap_off);
-    let map = &bytes[to_usize(geo.map_off)..to_usize(geo.map_off + geo.heap_units)];
+    let lo = geo.heap_off;
+    let map = &bytes[geo.map_off.to_usize()..geo.map_off.add(geo.heap_units).to_usize()];
     let Some(rel) = off.checked_since(lo) else {
         unreachable!("order_in_heap checked that `off` lies in the heap");
     };
@@ -293,9 +293,9 @@ fn order_in_heap(
         .map_err(|e| format!("meant to hold {size} bytes aligned to {align}: {e}"))?;
     let (lo, hi) = (
         geo.heap_off,
-        geo.heap_off + geo.heap_units * crate::alloc::buddy::UNIT,
+        geo.heap_off.add(geo.heap_units * crate::alloc::buddy::UNIT),
     );
-    if off.get() < lo || off.get() >= hi {
+    if off < lo || off >= hi {
         return Err(format!("outside the heap [{lo:#x}, {hi:#x})"));
     }
     Ok(want)
@@ -313,9 +313,9 @@ fn heap_block(
     align: u64,
 ) -> std::result::Result<(), String> {
     let want = order_in_heap(geo, off, size, align)?;
-    if heap.is_used(off.get(), want) {
+    if heap.is_used(off, want) {
         Ok(())
-    } else if heap.is_used_head(off.get()) {
+    } else if heap.is_used_head(off) {
         Err(format!(
             "a used block of another size than the {} bytes that hold {size} bytes aligned to {align}",
             crate::alloc::buddy::block_size(want)
@@ -351,7 +351,7 @@ pub(crate) fn open_root<P: PoolType, R: RootObj<P> + PSafe + crate::RootLayout>(
         let base = pool.raw.base() as usize;
         crate::stm::tx::run::<P, _, _>(move |j| {
             let off = match j.alloc(size, align) {
-                Ok(off) => PoolOff::new(off),
+                Ok(off) => off,
                 Err(e) => panic!("cannot allocate the root: {e}"),
             };
             let value = R::init(j);
@@ -376,7 +376,7 @@ pub(crate) fn open_root<P: PoolType, R: RootObj<P> + PSafe + crate::RootLayout>(
             });
         }
         let order = order_for(size, align)?;
-        if !pool.raw.heap().is_used(h.root_off.get(), order) {
+        if !pool.raw.heap().is_used(h.root_off, order) {
             return Err(Error::CorruptHeader {
                 field: "root_off",
                 reason: format!("{:#x} is not a used block of {size} bytes", h.root_off),
@@ -422,10 +422,10 @@ mod tests {
             pool_size: HEAP + units * UNIT,
             lanes: 1,
             lane_size: 4096,
-            journals_off: 0,
-            map_off: 0,
+            journals_off: PoolOff::NULL,
+            map_off: PoolOff::NULL,
             map_len: units,
-            heap_off: HEAP,
+            heap_off: PoolOff::new(HEAP),
             heap_units: units,
         }
     }

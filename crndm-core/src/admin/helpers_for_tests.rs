@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{CheckReport, FindingKind, Severity, check_report, create};
 use crate::alloc::buddy::order_for;
-use crate::convert::to_usize;
+use crate::offset::PoolOff;
 use crate::pool::PoolOptions;
 use crate::pool::header::Geometry;
 use crate::pool::inspect::inspect;
@@ -49,13 +49,15 @@ pub(super) fn blocks(path: &Path, sizes: &[(u64, bool)]) -> Vec<u64> {
     raw(path, |raw| {
         let offs: Vec<u64> = sizes
             .iter()
-            .map(|&(s, _)| raw.heap().alloc(s, 1, |_, _| Ok(())).unwrap())
+            .map(|&(s, _)| raw.heap().alloc(s, 1, |_, _| Ok(())).unwrap().get())
             .collect();
         raw.persister().fence();
         for (&off, &(s, free)) in offs.iter().zip(sizes) {
             if free {
                 let k = order_for(s, 1).unwrap();
-                raw.heap().free_batch(&[(off, k)], true, || {}).unwrap();
+                raw.heap()
+                    .free_batch(&[(PoolOff::new(off), k)], true, || {})
+                    .unwrap();
             }
         }
         raw.persister().fence();
@@ -80,7 +82,7 @@ pub(super) fn forge(path: &Path, lane: u32, recs: &[Rec]) -> u64 {
     raw(path, |raw| {
         let geo = *raw.geometry();
         // SAFETY: the journals region is inside the live mapping (validated geometry).
-        let journals = unsafe { raw.base().add(to_usize(geo.journals_off)) };
+        let journals = unsafe { raw.base().add(geo.journals_off.to_usize()) };
         // SAFETY: (1) lane `lane` < `lanes` is inside the region; (2) no transaction
         // runs on this raw pool, so the lane is ours.
         let l = unsafe { lane_at(journals, lane, geo.lane_size) };

@@ -308,7 +308,8 @@ pub(super) fn check_journal(
                 // What recovery accepts (stm::recovery): the heap, or the header's
                 // mutable line (the root slot).
                 let end = r.off.checked_add(len);
-                let in_heap = r.off >= geo.heap_off && end.is_some_and(|e| e <= geo.pool_size);
+                let in_heap =
+                    r.off >= geo.heap_off.get() && end.is_some_and(|e| e <= geo.pool_size);
                 let in_line = r.off >= 192 && end.is_some_and(|e| e <= 256);
                 if !(in_heap || in_line) {
                     bad(format!(
@@ -424,7 +425,7 @@ mod tests {
     fn states_a_crash_leaves_are_repairable_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = pool(&dir, "legit.pool");
-        let heap = geometry(&path).heap_off;
+        let heap = geometry(&path).heap_off.get();
         let b = blocks(&path, &[(64, false), (64, true), (64, true)]);
         let (used, free, free2) = (b[0], b[1], b[2]);
         // Active: undo in the heap and in the root slot; an allocation whose head byte
@@ -499,7 +500,7 @@ mod tests {
     fn each_malformed_record_is_one_corrupt_finding() {
         let dir = tempfile::tempdir().unwrap();
         let geo = geometry(&pool(&dir, "geo.pool"));
-        let heap = geo.heap_off;
+        let heap = geo.heap_off.get();
         // Each case: a fresh pool, its blocks (used 64 B, free 64 B, used 128 B), and
         // the log to forge from them.
         type Case = (&'static str, fn(u64, u64, u64, u64) -> Vec<(u32, Vec<Rec>)>);
@@ -572,7 +573,7 @@ mod tests {
         assert!(check_report(&path).unwrap().is_repairable());
         patch(
             &path,
-            geo.journals_off + 3 * geo.lane_size,
+            geo.journals_off.add(3 * geo.lane_size).get(),
             &epoch.to_le_bytes(),
         );
         one_bad_record(&path, "reserved bound");

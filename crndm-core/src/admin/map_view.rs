@@ -71,7 +71,7 @@ impl MapView<'_> {
                 ));
             }
         };
-        let Some(rel) = off.checked_since(PoolOff::new(self.geo.heap_off)) else {
+        let Some(rel) = off.checked_since(self.geo.heap_off) else {
             return Err(format!("offset {off:#x} is before the heap"));
         };
         let u = rel / UNIT;
@@ -89,7 +89,7 @@ impl MapView<'_> {
     }
 
     fn off_of(&self, u: u64) -> PoolOff {
-        PoolOff::new(self.geo.heap_off).add(u * UNIT)
+        self.geo.heap_off.add(u * UNIT)
     }
 
     /// `at` in words, for messages.

@@ -7,7 +7,6 @@ use super::{Finding, FindingKind, Severity};
 use crate::alloc::Reachability;
 use crate::alloc::buddy::UNIT;
 use crate::alloc::reach::{self, LISTED};
-use crate::convert::to_usize;
 use crate::error::Result;
 use crate::pool::PoolOptions;
 use crate::pool::inspect::{Inspection, check_work};
@@ -34,17 +33,22 @@ pub(super) fn scan(
     }
     let map = reach::canonical(i.map_bytes(), &scan.stale);
     let heap_off = i.geo.heap_off;
-    let mut heap = i.bytes().get(to_usize(heap_off)..).unwrap_or_default();
+    let mut heap = i.bytes().get(heap_off.to_usize()..).unwrap_or_default();
     let root = i.header.root_off;
     let roots: &[u64] = if root.is_null() { &[] } else { &[root.get()] };
     // The walk follows the map and journal phases on the check's one progress bar.
     let total = check_work(&i.geo);
     let before = total - i.geo.heap_units * UNIT;
-    let r = reach::scan(&map, &scan.stale, &mut heap, heap_off, roots, |done, _| {
-        progress(before + done * UNIT, total)
-    });
+    let r = reach::scan(
+        &map,
+        &scan.stale,
+        &mut heap,
+        heap_off.get(),
+        roots,
+        |done, _| progress(before + done * UNIT, total),
+    );
     progress(total, total);
-    Ok(Reachability::from_reach(&r, heap_off))
+    Ok(Reachability::from_reach(&r, heap_off.get()))
 }
 
 /// The findings of a scan: one for the leaks (if any), one per damaged pointer listed.

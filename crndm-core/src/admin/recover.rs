@@ -142,13 +142,13 @@ mod tests {
         // A stale head inside the largest free block (crash residue of a split).
         let map = PoolBytes::open(&path)
             .unwrap()
-            .read(geo.map_off, geo.heap_units)
+            .read(geo.map_off.get(), geo.heap_units)
             .unwrap();
         let head = map
             .iter()
             .rposition(|&x| x & 0xc0 == 0x80 && x & 0x3f > 0)
             .unwrap();
-        patch(&path, geo.map_off + head as u64 + 1, &[0x40]);
+        patch(&path, geo.map_off.add(head as u64 + 1).get(), &[0x40]);
         let r = check_report(&path).unwrap();
         assert_eq!(of(&r, FindingKind::StaleMap).len(), 1);
         assert_eq!(of(&r, FindingKind::UnfinishedJournal).len(), 1);

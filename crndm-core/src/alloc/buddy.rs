@@ -82,6 +82,7 @@ use super::map::{self, FREE, USED};
 use super::stats::{AllocStats, ClassStats};
 use crate::convert::{small, to_usize};
 use crate::error::{Error, Result};
+use crate::offset::PoolOff;
 use crate::persist::{CACHE_LINE, Persister};
 
 /// log2 of the unit size.
@@ -175,7 +176,7 @@ pub(crate) struct Heap {
     /// First byte of the order map inside the pool mapping.
     map: *mut u8,
     /// Pool offset of unit 0.
-    heap_off: u64,
+    heap_off: PoolOff,
     units: u64,
     persister: Persister,
 }
@@ -226,7 +227,7 @@ impl Heap {
     pub(crate) unsafe fn open(
         map: *mut u8,
         units: u64,
-        heap_off: u64,
+        heap_off: PoolOff,
         persister: Persister,
         lanes: u32,
     ) -> Result<Heap> {
@@ -326,14 +327,15 @@ impl Heap {
         }
     }
 
-    fn unit_of(&self, off: u64) -> Option<u64> {
-        let rel = off.checked_sub(self.heap_off)?;
+    /// The unit at pool offset `off`, if `off` is a unit boundary inside the heap.
+    fn unit_of(&self, off: PoolOff) -> Option<u64> {
+        let rel = off.checked_since(self.heap_off)?;
         (rel % UNIT == 0 && rel / UNIT < self.units).then_some(rel / UNIT)
     }
 
     /// The pool offset of unit `u`.
-    fn off_of(&self, u: u64) -> u64 {
-        self.heap_off + u * UNIT
+    fn off_of(&self, u: u64) -> PoolOff {
+        self.heap_off.add(u * UNIT)
     }
 
     /// Takes a free block of order ≥ `k` out of the free sets: its unit and order. If the
@@ -425,8 +427,8 @@ impl Heap {
         &self,
         size: u64,
         align: u64,
-        log: impl FnOnce(u64, u8) -> Result<()>,
-    ) -> Result<u64> {
+        log: impl FnOnce(PoolOff, u8) -> Result<()>,
+    ) -> Result<PoolOff> {
         let k = order_for(size, align)?;
         let (u, m) = self.take(k, size)?;
         let off = self.off_of(u);
@@ -460,7 +462,7 @@ impl Heap {
     /// # Errors
     /// [`Error::OutOfSpace`] when no free block is large enough, and the errors of
     /// [`order_for`].
-    pub(crate) fn reserve(&self, lane: u32, size: u64, align: u64) -> Result<(u64, u8)> {
+    pub(crate) fn reserve(&self, lane: u32, size: u64, align: u64) -> Result<(PoolOff, u8)> {
         let k = order_for(size, align)?;
         let cached = if usize::from(k) < CACHE_ORDERS {
             self.cache(lane)
@@ -496,7 +498,7 @@ impl Heap {
     /// atomic read-modify-write here would wait for the caller's earlier flushes and
     /// fences to complete (CLWB is ordered by locked instructions; a fence only orders
     /// later stores), where plain work can overlap them.
-    pub(crate) fn mark_used(&self, blocks: &[(u64, u8)]) {
+    pub(crate) fn mark_used(&self, blocks: &[(PoolOff, u8)]) {
         let mut line = usize::MAX;
         for &(off, k) in blocks {
             let Some(u) = self.unit_of(off) else {
@@ -509,7 +511,7 @@ impl Heap {
     }
 
     /// Counts blocks [`Heap::mark_used`] marked as used instead of reserved.
-    pub(crate) fn count_used(&self, blocks: &[(u64, u8)]) {
+    pub(crate) fn count_used(&self, blocks: &[(PoolOff, u8)]) {
         for &(_, k) in blocks {
             self.reserved[usize::from(k)].fetch_sub(1, Ordering::Relaxed);
             self.used[usize::from(k)].fetch_add(1, Ordering::Relaxed);
@@ -519,19 +521,19 @@ impl Heap {
     /// Gives back blocks reserved on `lane` and never marked used: into the lane's
     /// cache while it has room, else into the free sets. Their heads are durable
     /// `FREE|k` already, so nothing is written unless a block merges (A3).
-    pub(crate) fn unreserve(&self, lane: u32, blocks: &[(u64, u8)]) {
+    pub(crate) fn unreserve(&self, lane: u32, blocks: &[(PoolOff, u8)]) {
         self.give_back(lane, blocks, false);
     }
 
     /// [`Heap::unreserve`] for the blocks of an aborted transaction: the small ones go
     /// to the lane's quarantine first, and the oldest quarantined ones leave it.
-    pub(crate) fn unreserve_aborted(&self, lane: u32, blocks: &[(u64, u8)]) {
+    pub(crate) fn unreserve_aborted(&self, lane: u32, blocks: &[(PoolOff, u8)]) {
         self.give_back(lane, blocks, true);
     }
 
     /// Gives `blocks` back to `lane`'s cache or the free sets, through the quarantine
     /// when `quarantine` is set.
-    fn give_back(&self, lane: u32, blocks: &[(u64, u8)], quarantine: bool) {
+    fn give_back(&self, lane: u32, blocks: &[(PoolOff, u8)], quarantine: bool) {
         if blocks.is_empty() {
             return;
         }
@@ -620,7 +622,7 @@ impl Heap {
     ///
     /// Until the caller's commit point, recovery turns such a head back into `USED|k`
     /// (the FREE record naming it is durable: the caller fenced after writing it).
-    pub(crate) fn free_in_place(&self, blocks: &[(u64, u8)]) -> Vec<(u64, u8)> {
+    pub(crate) fn free_in_place(&self, blocks: &[(PoolOff, u8)]) -> Vec<(u64, u8)> {
         let mut freed = Vec::with_capacity(blocks.len());
         let mut line = usize::MAX;
         for &(off, k) in blocks {
@@ -716,7 +718,7 @@ impl Heap {
     /// [`Error::InvalidFree`] (strict mode only).
     pub(crate) fn free_batch(
         &self,
-        blocks: &[(u64, u8)],
+        blocks: &[(PoolOff, u8)],
         strict: bool,
         before_publish: impl FnOnce(),
     ) -> Result<()> {
@@ -728,13 +730,13 @@ impl Heap {
                 Some(u) if !todo.contains(&(u, k)) => todo.push((u, k)),
                 Some(_) if strict => {
                     return Err(Error::InvalidFree {
-                        off,
+                        off: off.get(),
                         reason: "freed twice in one batch",
                     });
                 }
                 None if strict => {
                     return Err(Error::InvalidFree {
-                        off,
+                        off: off.get(),
                         reason: "not the start of a used block of that size",
                     });
                 }
@@ -833,14 +835,14 @@ impl Heap {
 
     /// Whether `off` is the start of a used block of `order` (M3 makes the byte test
     /// exact).
-    pub(crate) fn is_used(&self, off: u64, order: u8) -> bool {
+    pub(crate) fn is_used(&self, off: PoolOff, order: u8) -> bool {
         self.unit_of(off)
             .is_some_and(|u| self.read(u) == USED | order)
     }
 
     /// Whether `off` is the start of a used block of any order: the allocation guard of
     /// owned pointers (`stm::placement`, rule P2).
-    pub(crate) fn is_used_head(&self, off: u64) -> bool {
+    pub(crate) fn is_used_head(&self, off: PoolOff) -> bool {
         self.unit_of(off)
             .is_some_and(|u| self.read(u) & (USED | FREE) == USED)
     }
@@ -989,7 +991,7 @@ mod tests {
                 Heap::open(
                     map.as_mut_ptr(),
                     units,
-                    4096,
+                    PoolOff::new(4096),
                     Persister::new(Mode::Emulated),
                     2,
                 )
@@ -1000,13 +1002,13 @@ mod tests {
 
         /// # Errors
         /// As `Heap::alloc`.
-        fn alloc(&self, size: u64) -> Result<u64> {
+        fn alloc(&self, size: u64) -> Result<PoolOff> {
             self.heap.alloc(size, 1, |_, _| Ok(()))
         }
 
         /// # Errors
         /// As `Heap::free_batch`.
-        fn free(&self, off: u64, size: u64) -> Result<()> {
+        fn free(&self, off: PoolOff, size: u64) -> Result<()> {
             self.heap
                 .free_batch(&[(off, order_for(size, 1)?)], true, || {})
         }
@@ -1050,7 +1052,7 @@ mod tests {
         assert_eq!(s.used, 64 + 256 + 4096);
         assert_eq!(s.used + s.free, s.total);
         assert_eq!(
-            (c - 4096) % 4096,
+            (c.get() - 4096) % 4096,
             0,
             "a 4 KiB block is 4 KiB aligned in the heap"
         );
@@ -1070,11 +1072,17 @@ mod tests {
         let h = TestHeap::new(256);
         let a = h.alloc(64).unwrap();
         let before = h.map.clone();
-        assert!(matches!(h.free(a + 64, 64), Err(Error::InvalidFree { .. })));
-        assert!(matches!(h.free(a, 128), Err(Error::InvalidFree { .. })));
-        assert!(matches!(h.free(1, 64), Err(Error::InvalidFree { .. })));
         assert!(matches!(
-            h.free(u64::MAX, 64),
+            h.free(a.add(64), 64),
+            Err(Error::InvalidFree { .. })
+        ));
+        assert!(matches!(h.free(a, 128), Err(Error::InvalidFree { .. })));
+        assert!(matches!(
+            h.free(PoolOff::new(1), 64),
+            Err(Error::InvalidFree { .. })
+        ));
+        assert!(matches!(
+            h.free(PoolOff::new(u64::MAX), 64),
             Err(Error::InvalidFree { .. })
         ));
         let dup = h.heap.free_batch(&[(a, 0), (a, 0)], true, || {});
@@ -1127,7 +1135,7 @@ mod tests {
         let off = h
             .heap
             .alloc(100, 1, |off, order| {
-                let u = to_usize((off - 4096) / UNIT);
+                let u = to_usize((off.get() - 4096) / UNIT);
                 // The head byte still says free: nothing is committed yet (A1).
                 assert_eq!(map::decode(h.map[u]), map::Cell::Free(7));
                 seen = Some((off, order));
@@ -1140,8 +1148,8 @@ mod tests {
     #[test]
     fn buddies_freed_in_one_batch_merge() {
         let h = TestHeap::new(64);
-        let blocks: Vec<u64> = (0..64).map(|_| h.alloc(64).unwrap()).collect();
-        let batch: Vec<(u64, u8)> = blocks.iter().map(|&o| (o, 0)).collect();
+        let blocks: Vec<PoolOff> = (0..64).map(|_| h.alloc(64).unwrap()).collect();
+        let batch: Vec<(PoolOff, u8)> = blocks.iter().map(|&o| (o, 0)).collect();
         let mut hook_ran = false;
         h.heap.free_batch(&batch, true, || hook_ran = true).unwrap();
         assert!(hook_ran);
@@ -1176,7 +1184,7 @@ mod tests {
         map[8] = USED | 3;
         let heap =
             // SAFETY: (1) `map` outlives the heap; (2) Emulated flushes are valid anywhere.
-            unsafe { Heap::open(map.as_mut_ptr(), 16, 0, Persister::new(Mode::Emulated), 2) }
+            unsafe { Heap::open(map.as_mut_ptr(), 16, PoolOff::NULL, Persister::new(Mode::Emulated), 2) }
                 .unwrap();
         assert!(heap.check().is_empty());
         drop(heap);
@@ -1189,8 +1197,16 @@ mod tests {
         map[1] = FREE;
         map[2] = FREE | 1;
         // SAFETY: as above.
-        let heap = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated), 2) }
-            .unwrap();
+        let heap = unsafe {
+            Heap::open(
+                map.as_mut_ptr(),
+                4,
+                PoolOff::NULL,
+                Persister::new(Mode::Emulated),
+                2,
+            )
+        }
+        .unwrap();
         assert_eq!(heap.stats().largest_free, 4 * 64);
         drop(heap);
         assert_eq!(map, vec![FREE | 2, 0, 0, 0]);
@@ -1199,8 +1215,9 @@ mod tests {
     #[test]
     fn reservations_use_the_lane_cache_and_leave_a_clean_map() {
         let h = TestHeap::new(1 << 10);
-        let blocks: Vec<(u64, u8)> = (0..20).map(|_| h.heap.reserve(0, 64, 8).unwrap()).collect();
-        let mut offs: Vec<u64> = blocks.iter().map(|b| b.0).collect();
+        let blocks: Vec<(PoolOff, u8)> =
+            (0..20).map(|_| h.heap.reserve(0, 64, 8).unwrap()).collect();
+        let mut offs: Vec<PoolOff> = blocks.iter().map(|b| b.0).collect();
         offs.sort_unstable();
         offs.dedup();
         assert_eq!(offs.len(), 20, "every reservation is its own block");
@@ -1272,7 +1289,15 @@ mod tests {
     fn corrupt_maps_refuse_to_open() {
         let mut map = vec![USED | 9, 0, 0, 0];
         // SAFETY: as in open_repairs_crash_residue.
-        let r = unsafe { Heap::open(map.as_mut_ptr(), 4, 0, Persister::new(Mode::Emulated), 2) };
+        let r = unsafe {
+            Heap::open(
+                map.as_mut_ptr(),
+                4,
+                PoolOff::NULL,
+                Persister::new(Mode::Emulated),
+                2,
+            )
+        };
         assert!(matches!(r, Err(Error::CorruptAllocator { unit: 0, .. })));
     }
 
@@ -1330,18 +1355,20 @@ mod tests {
         #[test]
         fn alloc_free_matches_a_model(units in 1u64..600, ops in proptest::collection::vec(op(), 1..200)) {
             let h = TestHeap::new(units);
-            let mut live: Vec<(u64, u64)> = Vec::new(); // (off, block size)
+            let mut live: Vec<(PoolOff, u64)> = Vec::new(); // (off, block size)
             for op in ops {
                 match op {
                     Op::Alloc(size) => match h.alloc(size) {
-                        Ok(off) => {
+                        Ok(at) => {
+                            let off = at.get();
                             let bs = block_size(order_for(size, 1).unwrap());
                             prop_assert!(off >= 4096 && off + bs <= 4096 + units * UNIT);
                             prop_assert_eq!((off - 4096) % bs, 0);
                             for &(o, s) in &live {
+                                let o = o.get();
                                 prop_assert!(off + bs <= o || o + s <= off, "overlap");
                             }
-                            live.push((off, bs));
+                            live.push((at, bs));
                         }
                         Err(Error::OutOfSpace { largest_free, .. }) => {
                             prop_assert!(largest_free < size.max(1));

@@ -229,10 +229,10 @@ impl<P: PoolType> RawJournal for Journal<P> {
         Journal::base(self)
     }
     fn alloc(&self, size: u64, align: u64) -> Result<PoolOff> {
-        Journal::alloc(self, size, align).map(PoolOff::new)
+        Journal::alloc(self, size, align)
     }
     fn defer_free(&self, off: PoolOff, order: u8) {
-        Journal::defer_free(self, off.get(), order);
+        Journal::defer_free(self, off, order);
     }
     fn log_batch(&self, saves: &mut dyn FnMut()) {
         Journal::log_batch(self, saves);

@@ -94,10 +94,10 @@ pub(crate) struct Geometry {
     pub(crate) pool_size: u64,
     pub(crate) lanes: u32,
     pub(crate) lane_size: u64,
-    pub(crate) journals_off: u64,
-    pub(crate) map_off: u64,
+    pub(crate) journals_off: PoolOff,
+    pub(crate) map_off: PoolOff,
     pub(crate) map_len: u64,
-    pub(crate) heap_off: u64,
+    pub(crate) heap_off: PoolOff,
     pub(crate) heap_units: u64,
 }
 
@@ -140,10 +140,10 @@ impl Geometry {
             pool_size: size,
             lanes: opts.lanes,
             lane_size: opts.lane_size,
-            journals_off,
-            map_off: fixed,
+            journals_off: PoolOff::new(journals_off),
+            map_off: PoolOff::new(fixed),
             map_len,
-            heap_off,
+            heap_off: PoolOff::new(heap_off),
             heap_units,
         })
     }
@@ -155,15 +155,15 @@ impl Geometry {
                 len: HEADER_REGION,
             },
             Region::Journals => RegionDesc {
-                off: PoolOff::new(self.journals_off),
+                off: self.journals_off,
                 len: u64::from(self.lanes) * self.lane_size,
             },
             Region::AllocMap => RegionDesc {
-                off: PoolOff::new(self.map_off),
+                off: self.map_off,
                 len: self.map_len,
             },
             Region::Heap => RegionDesc {
-                off: PoolOff::new(self.heap_off),
+                off: self.heap_off,
                 len: self.heap_units * UNIT,
             },
         }
@@ -322,10 +322,10 @@ impl Header {
             pool_size: self.pool_size,
             lanes: self.lanes,
             lane_size: self.lane_size,
-            journals_off: journals.off.get(),
-            map_off: map.off.get(),
+            journals_off: journals.off,
+            map_off: map.off,
             map_len: map.len,
-            heap_off: heap.off.get(),
+            heap_off: heap.off,
             heap_units: self.heap_units,
         };
         if !self.root_off.is_null()

@@ -58,7 +58,7 @@ impl Inspection {
 
     /// The allocator map: one byte per heap unit.
     pub(crate) fn map_bytes(&self) -> &[u8] {
-        let start = to_usize(self.geo.map_off);
+        let start = self.geo.map_off.to_usize();
         &self.bytes()[start..start + to_usize(self.geo.heap_units)]
     }
 }
@@ -118,7 +118,7 @@ pub(crate) fn inspect_with_progress(
         len: geo.pool_size,
         needed: size_of::<Header>() as u64,
     })?;
-    let map_bytes = &bytes[to_usize(geo.map_off)..to_usize(geo.map_off + geo.map_len)];
+    let map_bytes = &bytes[geo.map_off.to_usize()..geo.map_off.add(geo.map_len).to_usize()];
     // Reading the map is what takes time on a large pool on a slow device (every page is
     // faulted in); touch it in steps so that the caller can show progress, then scan it.
     let map_len = map_bytes.len() as u64;

@@ -19,6 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::alloc::buddy::{block_size, order_for};
+use crate::offset::PoolOff;
 use crate::pool::options::{O_CF, PoolOptions};
 use crate::pool::raw::RawPool;
 
@@ -80,14 +81,14 @@ fn kill_test_child() {
             let size = [8, 64, 200, 256, 1000, 4096, 9000][(x >> 32) as usize % 7];
             let r = heap.alloc(size, 8, |off, order| {
                 reg.set(9 + 2 * s, u64::from(order));
-                reg.set(8 + 2 * s, off);
+                reg.set(8 + 2 * s, off.get());
                 Ok(())
             });
             if r.is_err() {
                 continue; // out of space: free something next time
             }
         } else {
-            heap.free_batch(&[(off, order as u8)], true, || {
+            heap.free_batch(&[(PoolOff::new(off), order as u8)], true, || {
                 reg.set(8 + 2 * s, 0);
                 pool.persister().fence();
             })
@@ -146,12 +147,12 @@ fn sigkill_during_allocator_work_loses_nothing() {
         let pool = RawPool::open(&path, O_CF, &opts).unwrap();
         let off = pool.heap().alloc(REG_SIZE, 64, |_, _| Ok(())).unwrap();
         // SAFETY: the fresh registry block lies in the mapping.
-        let p = unsafe { pool.base().add(crate::convert::to_usize(off)) };
+        let p = unsafe { pool.base().add(off.to_usize()) };
         // SAFETY: `p` starts a used block of at least REG_SIZE bytes that nothing else uses.
         unsafe { std::ptr::write_bytes(p, 0, REG_SIZE as usize) };
         // SAFETY: the registry block is in the live mapping.
         unsafe { pool.persister().persist(p, REG_SIZE as usize) };
-        off
+        off.get()
     };
     let exe = std::env::current_exe().unwrap();
     let mut total_ops = 0;
@@ -202,7 +203,7 @@ fn sigkill_during_allocator_work_loses_nothing() {
             if off == 0 {
                 continue;
             }
-            if pool.heap().is_used(off, order as u8) {
+            if pool.heap().is_used(PoolOff::new(off), order as u8) {
                 registered += block_size(order as u8);
             } else {
                 reg.set(8 + 2 * s, 0);

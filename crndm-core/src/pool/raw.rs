@@ -214,7 +214,7 @@ impl RawPool {
         #[cfg(feature = "crash-sim")]
         let (map, persister) = map.simulate(opts.sim.as_ref(), persister);
         // SAFETY: the map region lies inside the file (Geometry::plan).
-        let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+        let map_ptr = unsafe { map.ptr().add(geo.map_off.to_usize()) };
         // SAFETY: `heap_units` bytes from `map_ptr` are inside the mapping, which is ours
         // alone (the file is locked and not yet handed to anyone).
         let bytes = unsafe { std::slice::from_raw_parts_mut(map_ptr, to_usize(geo.heap_units)) };
@@ -275,7 +275,7 @@ impl RawPool {
         // Everything that can refuse the pool is checked before the first write below.
         {
             // SAFETY: the map region lies inside the mapping (validated geometry).
-            let start = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+            let start = unsafe { map.ptr().add(geo.map_off.to_usize()) };
             // SAFETY: `heap_units` bytes from `start` are the map region, only read while
             // this slice lives.
             let bytes = unsafe { std::slice::from_raw_parts(start, to_usize(geo.heap_units)) };
@@ -293,7 +293,7 @@ impl RawPool {
         // elsewhere yet; (2) the persister is this mapping's.
         unsafe { (journals.reinstate)(map.ptr(), &geo, &persister) };
         // SAFETY: the map region is inside the mapping (validated geometry).
-        let map_ptr = unsafe { map.ptr().add(to_usize(geo.map_off)) };
+        let map_ptr = unsafe { map.ptr().add(geo.map_off.to_usize()) };
         // The returned RawPool keeps the mapping alive longer than the heap (field order).
         let (units, lanes) = (geo.heap_units, geo.lanes);
         // SAFETY: (1) `map_ptr` holds `units` bytes of the mapping, only the heap's;
@@ -382,10 +382,13 @@ impl Drop for RawPool {
         // Truncations committed transactions left unflushed (stm::truncations) become
         // durable with the same fence: a cleanly closed file holds no log.
         for i in 0..u64::from(self.geo.lanes) {
-            let at = self.geo.journals_off + i * self.geo.lane_size + LANE_HEADER;
+            let at = self
+                .geo
+                .journals_off
+                .add(i * self.geo.lane_size + LANE_HEADER);
             // SAFETY: the first record word of lane `i`, inside the journals region of
             // the live mapping (validated geometry).
-            let word = unsafe { self.map.ptr().add(to_usize(at)) };
+            let word = unsafe { self.map.ptr().add(at.to_usize()) };
             // PERSIST: durable at the fence below.
             // SAFETY: as above.
             unsafe { self.persister.flush(word, 8) };

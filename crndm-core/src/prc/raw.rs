@@ -114,7 +114,7 @@ impl Counts {
 /// The allocation errors; `value` is dropped.
 pub(crate) fn new_box<T, P: PoolType>(value: T, j: &Journal<P>) -> Result<PoolOff> {
     let size = size_of::<RcBox<T>>() as u64;
-    let off = PoolOff::new(j.alloc(size, align_of::<RcBox<T>>() as u64)?);
+    let off = j.alloc(size, align_of::<RcBox<T>>() as u64)?;
     // SAFETY: `off` is a fresh block of at least `size` bytes aligned for RcBox<T> (A2),
     // inside the mapping the journal keeps alive.
     let ptr = unsafe { j.base().add(off.to_usize()) }.cast::<RcBox<T>>();
@@ -186,7 +186,7 @@ pub(crate) unsafe fn drop_weak<T, P: PoolType>(off: PoolOff, j: &Journal<P>) -> 
         return false;
     }
     if let Some(order) = box_order::<T>() {
-        j.defer_free(off.get(), order);
+        j.defer_free(off, order);
     }
     j.forget_vweaks_on_commit(off);
     true

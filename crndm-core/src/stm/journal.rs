@@ -47,6 +47,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
+use crate::alloc::buddy::block_size;
 use crate::error::{Error, Result};
 use crate::marker::phantom::{NotSendSync, NotTxRef};
 use crate::offset::PoolOff;
@@ -127,7 +128,7 @@ struct LogCursor {
     /// Where the next record goes in the current area (the lane or `area`).
     pos: usize,
     /// Extension blocks of this log: freed when the transaction ends.
-    extensions: Vec<(u64, u8)>,
+    extensions: Vec<(PoolOff, u8)>,
     /// Records written so far.
     records: usize,
     /// Where the log's records in the lane past its first line begin (T2, R2).
@@ -221,15 +222,15 @@ struct Reservations {
     /// Blocks reserved by this transaction, marked used at commit.
     reserved: Vec<Reservation>,
     /// Reserved blocks freed again: back to the lane's cache when the transaction ends.
-    cancelled: Vec<(u64, u8)>,
+    cancelled: Vec<(PoolOff, u8)>,
     /// A reserved block whose ALLOC record is written was freed again (T7).
     cancelled_recorded: bool,
     /// Blocks to free at commit.
-    frees: Vec<(u64, u8)>,
+    frees: Vec<(PoolOff, u8)>,
     /// How many of `frees` have their FREE record in the log (T8).
     frees_recorded: usize,
     /// `(off, order)` of the reserved blocks, built at commit.
-    reserved_blocks: Vec<(u64, u8)>,
+    reserved_blocks: Vec<(PoolOff, u8)>,
 }
 
 impl Reservations {
@@ -238,7 +239,7 @@ impl Reservations {
     fn holds(&self, off: u64, end: u64) -> bool {
         self.reserved
             .iter()
-            .any(|r| off >= r.off && end <= r.off + (64 << r.order))
+            .any(|r| off >= r.off.get() && end <= r.off.get() + block_size(r.order))
     }
 
     /// Whether every reserved block and every free has its record in the log.
@@ -459,7 +460,7 @@ const REDO_MAX: usize = 2048;
 /// A block reserved by a running transaction.
 #[derive(Clone, Copy, Debug)]
 struct Reservation {
-    off: u64,
+    off: PoolOff,
     order: u8,
     /// Its ALLOC record is in the log.
     recorded: bool,
@@ -519,7 +520,7 @@ impl<P: PoolType> Journal<P> {
     pub(crate) fn start(pool: PoolRef) -> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
         let geo = pool.raw.geometry();
-        let lo = pool.raw.base() as usize + crate::convert::to_usize(geo.heap_off);
+        let lo = pool.raw.base() as usize + geo.heap_off.to_usize();
         let heap = (lo, lo + crate::convert::to_usize(geo.heap_units * 64));
         Journal {
             pool,
@@ -642,7 +643,7 @@ impl<P: PoolType> Journal<P> {
         let mut order_seen = 0;
         let off = self.pool.raw.heap().alloc(size, 64, |off, order| {
             order_seen = order;
-            let rec = NewRecord::plain(Kind::Extend, u32::from(order), off);
+            let rec = NewRecord::plain(Kind::Extend, u32::from(order), off.get());
             // The record is flushed here and made durable by the allocator's fence before
             // the block's head byte (A1), so recovery always knows to free it.
             // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve.
@@ -651,7 +652,7 @@ impl<P: PoolType> Journal<P> {
         let len = 64usize << order_seen;
         // SAFETY: the block was just allocated for this transaction alone, inside the
         // mapping `self.pool` keeps alive.
-        let base = unsafe { self.base().add(crate::convert::to_usize(off)) };
+        let base = unsafe { self.base().add(off.to_usize()) };
         // SAFETY: (1) a fresh block of `len` ≥ 4 KiB bytes, 64-aligned (A2), used only by
         // this transaction's log until it ends, when it is freed.
         st.log.area = Some(unsafe { RawLane::new(base, len) });
@@ -899,7 +900,7 @@ impl<P: PoolType> Journal<P> {
     ///
     /// # Errors
     /// [`Error::OutOfSpace`], [`Error::UnsupportedAlignment`], [`Error::JournalFull`].
-    pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<u64> {
+    pub(crate) fn alloc(&self, size: u64, align: u64) -> Result<PoolOff> {
         let (off, order) = self.pool.raw.heap().reserve(self.lane_idx, size, align)?;
         self.state().blocks.reserved.push(Reservation {
             off,
@@ -940,7 +941,7 @@ impl<P: PoolType> Journal<P> {
         self.record_reservations(st)?;
         while st.blocks.frees_recorded < st.blocks.frees.len() {
             let (off, order) = st.blocks.frees[st.blocks.frees_recorded];
-            let rec = NewRecord::plain(Kind::Free, u32::from(order), off);
+            let rec = NewRecord::plain(Kind::Free, u32::from(order), off.get());
             // SAFETY: (1) FREE records carry no payload.
             unsafe { self.append(st, rec) }?;
             st.blocks.frees_recorded += 1;
@@ -959,7 +960,7 @@ impl<P: PoolType> Journal<P> {
             if r.recorded {
                 continue;
             }
-            let rec = NewRecord::plain(Kind::Alloc, u32::from(r.order), r.off);
+            let rec = NewRecord::plain(Kind::Alloc, u32::from(r.order), r.off.get());
             // SAFETY: (1) ALLOC records carry no payload.
             unsafe { self.append(st, rec) }?;
             st.blocks.reserved[i].recorded = true;
@@ -1015,7 +1016,7 @@ impl<P: PoolType> Journal<P> {
     ///
     /// # Panics
     /// If the journal is full; the transaction then aborts and rolls back.
-    pub(crate) fn defer_free(&self, off: u64, order: u8) {
+    pub(crate) fn defer_free(&self, off: PoolOff, order: u8) {
         let mut st = self.state();
         // A block this transaction reserved was never marked used: nothing in the pool
         // refers to it once the transaction ends, whatever its outcome.
@@ -1039,7 +1040,7 @@ impl<P: PoolType> Journal<P> {
     /// Whether a block starts at pool offset `off` that is allocated for this
     /// transaction: used in the map, or reserved by this transaction (rule P2,
     /// `stm::placement`).
-    pub(crate) fn block_is_live(&self, off: u64) -> bool {
+    pub(crate) fn block_is_live(&self, off: PoolOff) -> bool {
         self.pool.raw.heap().is_used_head(off)
             || self.state().blocks.reserved.iter().any(|r| r.off == off)
     }
@@ -1188,7 +1189,7 @@ impl<P: PoolType> Journal<P> {
             // them must not reach a later object in the same block.
             let offs = st.blocks.reserved.iter().map(|r| r.off);
             for off in offs.chain(st.blocks.cancelled.iter().map(|b| b.0)) {
-                self.pool.forget_vweaks(PoolOff::new(off));
+                self.pool.forget_vweaks(off);
             }
             st.blocks.reserved_blocks.clear();
             st.blocks.collect_reserved();
@@ -1269,7 +1270,7 @@ impl<P: PoolType> Journal<P> {
 
     /// Classic commit step 3, with frees (F1): a COMMIT record and the freed heads become
     /// durable under one fence, the commit point; then the log is left (R1, F2).
-    fn commit_with_frees(&self, st: &mut TxState, frees: &[(u64, u8)]) {
+    fn commit_with_frees(&self, st: &mut TxState, frees: &[(PoolOff, u8)]) {
         let p = self.persister();
         // SAFETY: (1) COMMIT carries no payload; room for it is always kept.
         let r = unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, 0, 0)) };

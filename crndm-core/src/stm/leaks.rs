@@ -70,7 +70,10 @@ impl BlockSource for FileBlocks<'_> {
 pub(crate) fn reachability(pool: &OpenPool) -> Result<Reachability> {
     let _quiet = pool.quiesce();
     let (r, _) = scan_quiet(pool)?;
-    Ok(Reachability::from_reach(&r, pool.raw.geometry().heap_off))
+    Ok(Reachability::from_reach(
+        &r,
+        pool.raw.geometry().heap_off.get(),
+    ))
 }
 
 /// Blocks freed per batch by [`free_leaks`]: each batch is one crash-consistent free
@@ -96,7 +99,7 @@ pub(crate) fn free_leaks(pool: &OpenPool) -> Result<(u64, u64)> {
     if r.damaged > 0 {
         let (at, w) = r.first_damage.first().copied().unwrap_or_default();
         return Err(Error::CorruptAllocator {
-            unit: w.saturating_sub(pool.raw.geometry().heap_off) / UNIT,
+            unit: w.saturating_sub(pool.raw.geometry().heap_off.get()) / UNIT,
             reason: format!(
                 "{} pointers (the first at pool offset {at:#x}) name memory the map calls \
                  free; leaks are not freed from a damaged map",
@@ -108,14 +111,14 @@ pub(crate) fn free_leaks(pool: &OpenPool) -> Result<(u64, u64)> {
     let heap_off = pool.raw.geometry().heap_off;
     let mut batch = Vec::with_capacity(FREE_BATCH);
     let mut result = Ok(());
-    let mut flush = |batch: &mut Vec<(u64, u8)>| {
+    let mut flush = |batch: &mut Vec<(PoolOff, u8)>| {
         if result.is_ok() && !batch.is_empty() {
             result = heap.free_batch(batch, true, || {});
         }
         batch.clear();
     };
     r.for_each_leak(&map, |u, k| {
-        batch.push((heap_off + u * UNIT, k));
+        batch.push((heap_off.add(u * UNIT), k));
         if batch.len() == FREE_BATCH {
             flush(&mut batch);
         }
@@ -148,7 +151,7 @@ fn scan_quiet(pool: &OpenPool) -> Result<(reach::Reach, Vec<u8>)> {
     let roots: &[u64] = if root == 0 { &[] } else { &[root] };
     let mut blocks = FileBlocks {
         raw,
-        heap_off: PoolOff::new(geo.heap_off),
+        heap_off: geo.heap_off,
         units: geo.heap_units,
         start: 0,
         buf: Vec::new(),
@@ -158,7 +161,7 @@ fn scan_quiet(pool: &OpenPool) -> Result<(reach::Reach, Vec<u8>)> {
         &map_bytes,
         &stale,
         &mut blocks,
-        geo.heap_off,
+        geo.heap_off.get(),
         roots,
         |_, _| {},
     );

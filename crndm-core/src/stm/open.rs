@@ -310,7 +310,7 @@ impl OpenPool {
         let geo = raw.geometry();
         debug_assert!(i < geo.lanes);
         // SAFETY: the journals region is inside the mapping (validated geometry).
-        let journals = unsafe { raw.base().add(to_usize(geo.journals_off)) };
+        let journals = unsafe { raw.base().add(geo.journals_off.to_usize()) };
         // Lanes are used only by the transaction that acquired them from `free_lanes`, or
         // by recovery before any transaction exists.
         // SAFETY: (1) lane `i` < `lanes` is inside the region; (2) its user alone uses it.

@@ -92,7 +92,7 @@ impl<P: PoolType> Journal<P> {
     #[inline]
     #[track_caller]
     pub(crate) fn require_live_block<T: ?Sized>(&self, off: PoolOff) {
-        if !self.block_is_live(off.get()) {
+        if !self.block_is_live(off) {
             self.refuse_dead_block::<T>(off);
         }
     }

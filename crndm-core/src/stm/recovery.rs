@@ -22,9 +22,11 @@
 
 use std::path::Path;
 
+use crate::alloc::buddy::UNIT;
 use crate::alloc::map::{FREE, ORDER_MASK, USED};
 use crate::convert::to_usize;
 use crate::error::{Error, Result};
+use crate::offset::PoolOff;
 use crate::persist::Persister;
 use crate::pool::header::Geometry;
 use crate::pool::raw::{JournalSteps, OpenCheck, RawPool};
@@ -41,14 +43,16 @@ pub(crate) fn extension_resolver(
     base: *mut u8,
     geo: &Geometry,
 ) -> impl Fn(u64, u32) -> Option<RawLane> {
-    let (heap_off, heap_end) = (geo.heap_off, geo.heap_off + geo.heap_units * 64);
+    // Record words are untrusted `u64`s: compared as such.
+    let heap_off = geo.heap_off.get();
+    let heap_end = geo.heap_off.add(geo.heap_units * UNIT).get();
     move |off, order| {
         if !(MIN_EXTENSION_ORDER..40).contains(&order) {
             return None;
         }
-        let len = 64u64 << order;
+        let len = UNIT << order;
         let ok = off >= heap_off
-            && (off - heap_off).is_multiple_of(64)
+            && (off - heap_off).is_multiple_of(UNIT)
             && off.checked_add(len).is_some_and(|e| e <= heap_end);
         if !ok {
             return None;
@@ -118,7 +122,7 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
     let mut reinstated = 0;
     for i in 0..geo.lanes {
         // SAFETY: the journals region is inside the mapping (validated geometry, (1)).
-        let journals = unsafe { base.add(to_usize(geo.journals_off)) };
+        let journals = unsafe { base.add(geo.journals_off.to_usize()) };
         // SAFETY: (1) lane `i` < `lanes` is inside the region; nobody else uses it.
         let lane = unsafe { lane_at(journals, i, geo.lane_size) };
         let Some((_, recs)) = lane.scan_with(&resolve) else {
@@ -132,18 +136,18 @@ pub(crate) unsafe fn reinstate_uncommitted_frees(
             Some(_) => continue,
         };
         for r in recs.iter().filter(|r| r.kind == kind) {
-            let Some(rel) = r.off.checked_sub(geo.heap_off) else {
+            let Some(rel) = r.off.checked_sub(geo.heap_off.get()) else {
                 continue;
             };
-            let unit = rel / 64;
+            let unit = rel / UNIT;
             let Ok(k) = u8::try_from(r.aux) else {
                 continue;
             };
-            if !rel.is_multiple_of(64) || unit >= geo.heap_units || k > ORDER_MASK {
+            if !rel.is_multiple_of(UNIT) || unit >= geo.heap_units || k > ORDER_MASK {
                 continue;
             }
             // SAFETY: unit < heap_units: a byte of the map region of the mapping (1).
-            let head = unsafe { base.add(to_usize(geo.map_off + unit)) };
+            let head = unsafe { base.add(geo.map_off.add(unit).to_usize()) };
             // SAFETY: as above; no other access to the map exists yet (1).
             if unsafe { head.read() } == FREE | k {
                 // SAFETY: as above.
@@ -204,7 +208,7 @@ pub(crate) struct LaneOutcome {
 /// # Errors
 /// [`Error::CorruptJournal`] naming the lane and the record.
 fn check_target(geo: &Geometry, idx: u32, r: &Record) -> Result<()> {
-    let (size, heap_off) = (geo.pool_size, geo.heap_off);
+    let (size, heap_off) = (geo.pool_size, geo.heap_off.get());
     let len = u64::from(r.aux);
     let in_heap = r.off >= heap_off && r.off.checked_add(len).is_some_and(|e| e <= size);
     let in_root_slot = r.off >= 192 && r.off.checked_add(len).is_some_and(|e| e <= 256);
@@ -263,7 +267,7 @@ pub(crate) unsafe fn check_journals(
     let resolve = extension_resolver(base, geo);
     for i in 0..geo.lanes {
         // SAFETY: the journals region is inside the mapping (validated geometry, (1)).
-        let journals = unsafe { base.add(to_usize(geo.journals_off)) };
+        let journals = unsafe { base.add(geo.journals_off.to_usize()) };
         // SAFETY: (1) lane `i` < `lanes` is inside the region; it is only read here.
         let lane = unsafe { lane_at(journals, i, geo.lane_size) };
         let Some((_, recs)) = lane.scan_with(&resolve) else {
@@ -313,12 +317,12 @@ pub(crate) fn recover_lane(raw: &RawPool, idx: u32, lane: &RawLane) -> Result<La
         ..LaneOutcome::default()
     };
     // Extension blocks go in either case, with the frees or the undone allocations.
-    let frees: Vec<(u64, u8)> = recs
+    let frees: Vec<(PoolOff, u8)> = recs
         .iter()
         .filter(|r| {
             r.kind == Kind::Extend || r.kind == if committed { Kind::Free } else { Kind::Alloc }
         })
-        .filter_map(|r| u8::try_from(r.aux).ok().map(|k| (r.off, k)))
+        .filter_map(|r| u8::try_from(r.aux).ok().map(|k| (PoolOff::new(r.off), k)))
         .collect();
     let redo = recs
         .iter()
@@ -362,7 +366,7 @@ mod tests {
     fn lane(pool: &RawPool, i: u32) -> RawLane {
         let geo = pool.geometry();
         // SAFETY: the journals region is inside the live mapping.
-        let journals = unsafe { pool.base().add(to_usize(geo.journals_off)) };
+        let journals = unsafe { pool.base().add(geo.journals_off.to_usize()) };
         // SAFETY: lane `i` exists; this test is the pool's only user.
         unsafe { lane_at(journals, i, geo.lane_size) }
     }
@@ -385,7 +389,7 @@ mod tests {
         let aux = u32::try_from(payload.len()).expect("a short payload");
         {
             let pool = RawPool::open(&path, O_CF, &options()).expect("create");
-            let (heap_off, size) = (pool.geometry().heap_off, pool.geometry().pool_size);
+            let (heap_off, size) = (pool.geometry().heap_off.get(), pool.geometry().pool_size);
             // Lane 0 would be rolled back (bytes written), lane 1 names bytes past the end.
             for (i, off) in [(0, heap_off), (1, size - 4)] {
                 let rec = NewRecord {
@@ -417,9 +421,9 @@ mod tests {
             let pool = RawPool::open(&path, O_CF, &options()).expect("create");
             let off = pool.heap().alloc(64, 64, |_, _| Ok(())).expect("alloc");
             let geo = pool.geometry();
-            let unit = (off - geo.heap_off) / 64;
+            let unit = off.checked_since(geo.heap_off).expect("in the heap") / UNIT;
             // SAFETY: the map region is inside the live mapping.
-            let map = unsafe { pool.base().add(to_usize(geo.map_off)) };
+            let map = unsafe { pool.base().add(geo.map_off.to_usize()) };
             // An uncommitted free in place (recovery's first step would mark the block
             // used again) and an invalid byte where the buddy's head is.
             for (u, byte) in [(unit, FREE), (unit ^ 1, FREE | USED)] {
@@ -428,7 +432,7 @@ mod tests {
                 // SAFETY: as above; this test is the pool's only user.
                 unsafe { at.write(byte) };
             }
-            plant(&pool, 0, NewRecord::plain(Kind::Free, 0, off));
+            plant(&pool, 0, NewRecord::plain(Kind::Free, 0, off.get()));
         }
         let before = std::fs::read(&path).expect("read");
         let r = OpenPool::open(&path, 0, &options()).map(|_| ());
