@@ -47,7 +47,7 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::marker::PhantomData;
 
-use crate::alloc::buddy::block_size;
+use crate::alloc::buddy::{UNIT, block_size};
 use crate::error::{Error, Result};
 use crate::marker::phantom::{NotSendSync, NotTxRef};
 use crate::offset::PoolOff;
@@ -521,7 +521,7 @@ impl<P: PoolType> Journal<P> {
         let (lane_idx, lane, epoch) = pool.acquire_lane();
         let geo = pool.raw.geometry();
         let lo = pool.raw.base() as usize + geo.heap_off.to_usize();
-        let heap = (lo, lo + crate::convert::to_usize(geo.heap_units * 64));
+        let heap = (lo, lo + crate::convert::to_usize(geo.heap_units * UNIT));
         Journal {
             pool,
             lane_idx,
@@ -641,15 +641,19 @@ impl<P: PoolType> Journal<P> {
             .next_power_of_two()
             .max(self.lane.capacity()) as u64;
         let mut order_seen = 0;
-        let off = self.pool.raw.heap().alloc(size, 64, |off, order| {
-            order_seen = order;
-            let rec = NewRecord::plain(Kind::Extend, u32::from(order), off.get());
-            // The record is flushed here and made durable by the allocator's fence before
-            // the block's head byte (A1), so recovery always knows to free it.
-            // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve.
-            unsafe { self.append_here(st, rec) }
-        })?;
-        let len = 64usize << order_seen;
+        let off = self
+            .pool
+            .raw
+            .heap()
+            .alloc(size, CACHE_LINE as u64, |off, order| {
+                order_seen = order;
+                let rec = NewRecord::plain(Kind::Extend, u32::from(order), off.get());
+                // The record is flushed here and made durable by the allocator's fence before
+                // the block's head byte (A1), so recovery always knows to free it.
+                // SAFETY: (1) EXTEND carries no payload; it uses the area's reserve.
+                unsafe { self.append_here(st, rec) }
+            })?;
+        let len = crate::convert::to_usize(block_size(order_seen));
         // SAFETY: the block was just allocated for this transaction alone, inside the
         // mapping `self.pool` keeps alive.
         let base = unsafe { self.base().add(off.to_usize()) };

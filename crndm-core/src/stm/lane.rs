@@ -42,10 +42,12 @@
 //!   change of its transaction and every record before it is durable.
 
 use crate::convert::to_usize;
-use crate::persist::Persister;
+use crate::persist::{CACHE_LINE, Persister};
 
-/// Size of a lane's header.
-pub(crate) const LANE_HEADER: usize = 64;
+/// Size of a lane's header: one cache line (its first record starts on the next).
+pub(crate) const LANE_HEADER: usize = CACHE_LINE;
+// The lane header is part of the file format: 64 bytes whatever the cache line.
+const _: () = assert!(LANE_HEADER == 64);
 /// Size of a record header.
 pub(crate) const REC_HEADER: usize = 32;
 /// UNDO payloads of at least this many bytes are copied into the log with non-temporal
@@ -294,7 +296,7 @@ impl RawLane {
     /// 1. `[base, base + len)` is a lane of a live mapping (64-aligned, `len` ≥ 4096),
     ///    used by nobody else while this value is used, and outlives it.
     pub(crate) unsafe fn new(base: *mut u8, len: usize) -> RawLane {
-        debug_assert!((base as usize).is_multiple_of(64) && len >= 4096);
+        debug_assert!((base as usize).is_multiple_of(CACHE_LINE) && len >= 4096);
         RawLane { base, len }
     }
 
