@@ -131,6 +131,9 @@ pub(crate) struct NewRecord {
     pub(crate) kind: Kind,
     /// Payload length (UNDO, REDO) or block order (ALLOC, FREE).
     pub(crate) aux: u32,
+    /// The record's offset word as stored (header word 3): a pool offset for UNDO, REDO,
+    /// ALLOC, FREE and EXTEND, a lane position for SKIP, 0 for COMMIT; so it stays the
+    /// raw `u64` of the file format, typed where a kind's meaning is known.
     pub(crate) off: u64,
     /// The bytes to save (UNDO and REDO only).
     pub(crate) payload: *const u8,
@@ -153,6 +156,7 @@ impl NewRecord {
 pub(crate) struct Record {
     pub(crate) kind: Kind,
     pub(crate) aux: u32,
+    /// The offset word as read, untrusted: see [`NewRecord::off`].
     pub(crate) off: u64,
     /// Position of the payload inside its area (the lane or an extension block).
     pub(crate) payload_at: usize,
