@@ -81,6 +81,11 @@ impl Mount {
         }
         // Smaller writes take the last blocks.
         while f.write_all(&[0u8; 512]).is_ok() && f.sync_all().is_ok() {}
+        // An out-of-space test on a file system that is not full would prove nothing.
+        let room = std::fs::File::create(self.path("probe"))
+            .is_ok_and(|mut p| p.write_all(&[0u8; 4096]).is_ok() && p.sync_all().is_ok());
+        let _ = std::fs::remove_file(self.path("probe"));
+        assert!(!room, "fill left room on {}", self.mnt.display());
     }
 
     /// Removes the file [`fill`](Mount::fill) wrote.
