@@ -120,10 +120,12 @@ pub(crate) fn order_for(size: u64, align: u64) -> Result<u8> {
     }
     let need = size.max(align).max(1);
     let units = need.div_ceil(UNIT);
-    let units = units.checked_next_power_of_two().ok_or(Error::OutOfSpace {
-        requested: size,
-        largest_free: 0,
-    })?;
+    let units = units
+        .checked_next_power_of_two()
+        .ok_or_else(|| Error::OutOfSpace {
+            requested: size,
+            largest_free: 0,
+        })?;
     Ok(small(units.trailing_zeros() as usize))
 }
 
@@ -615,15 +617,15 @@ impl Heap {
 
     /// Frees used blocks in place for a committing transaction: stores `FREE|k` at each
     /// head, unmerged, and flushes it; the caller fences. Blocks that are not used blocks
-    /// of that order are skipped. Returns the blocks freed (units), which are in no free
-    /// set and no cache until the caller gives them back ([`Heap::take_back`], which also
+    /// of that order are skipped. Fills `freed` (emptied first) with the blocks freed
+    /// (units), which are in no free set and no cache until the caller gives them back ([`Heap::take_back`], which also
     /// counts them). No atomic read-modify-write runs here: one would wait for the
     /// caller's flushes as a fence does (CLWB is ordered by locked instructions).
     ///
     /// Until the caller's commit point, recovery turns such a head back into `USED|k`
     /// (the FREE record naming it is durable: the caller fenced after writing it).
-    pub(crate) fn free_in_place(&self, blocks: &[(PoolOff, u8)]) -> Vec<(u64, u8)> {
-        let mut freed = Vec::with_capacity(blocks.len());
+    pub(crate) fn free_in_place(&self, blocks: &[(PoolOff, u8)], freed: &mut Vec<(u64, u8)>) {
+        freed.clear();
         let mut line = usize::MAX;
         for &(off, k) in blocks {
             // C1: a used block's head changes only by its own free, which is this one.
@@ -634,7 +636,6 @@ impl Heap {
             freed.push((u, k));
         }
         self.end_writes(&mut line);
-        freed
     }
 
     /// Takes back blocks freed by a committed transaction of `lane` (from
@@ -1229,7 +1230,8 @@ mod tests {
         assert_eq!(s.used, 10 * 64);
         assert_eq!(s.used + s.free, s.total);
         // A commit's frees: in place, then back to the lane's cache.
-        let freed = h.heap.free_in_place(&blocks[..10]);
+        let mut freed = Vec::new();
+        h.heap.free_in_place(&blocks[..10], &mut freed);
         let line = [0u8; 64];
         // SAFETY: (1) a live line standing in for the lane's first line.
         unsafe { h.heap.take_back(0, &freed, line.as_ptr()) };
@@ -1249,7 +1251,8 @@ mod tests {
         let large = h.heap.reserve(0, 64 << 8, 8).unwrap();
         h.heap.mark_used(&[small, large]);
         h.heap.count_used(&[small, large]);
-        let freed = h.heap.free_in_place(&[small, large, large]);
+        let mut freed = Vec::new();
+        h.heap.free_in_place(&[small, large, large], &mut freed);
         assert_eq!(
             freed.len(),
             2,

@@ -229,6 +229,9 @@ struct Reservations {
     frees: Vec<(PoolOff, u8)>,
     /// How many of `frees` have their FREE record in the log (T8).
     frees_recorded: usize,
+    /// The units freed in place at commit (`Heap::free_in_place`), kept for the
+    /// allocation-free reuse of its capacity.
+    freed: Vec<(u64, u8)>,
     /// `(off, order)` of the reserved blocks, built at commit.
     reserved_blocks: Vec<(PoolOff, u8)>,
 }
@@ -257,6 +260,7 @@ impl Reservations {
         clear_vec(&mut self.reserved);
         clear_vec(&mut self.cancelled);
         clear_vec(&mut self.frees);
+        clear_vec(&mut self.freed);
         clear_vec(&mut self.reserved_blocks);
         self.cancelled_recorded = false;
         self.frees_recorded = 0;
@@ -696,7 +700,7 @@ impl<P: PoolType> Journal<P> {
         let area = st.log.current(self.lane);
         // SAFETY: (1) is the caller's.
         let next = unsafe { area.append(st.log.pos, self.epoch, rec, self.persister()) };
-        st.log.pos = next.ok_or(Error::JournalFull {
+        st.log.pos = next.ok_or_else(|| Error::JournalFull {
             capacity: area.capacity() as u64,
         })?;
         st.log.records += 1;
@@ -1247,6 +1251,9 @@ impl<P: PoolType> Journal<P> {
         } else {
             self.commit_with_frees(st, &frees);
         }
+        // Back, emptied, so the thread's next transaction reuses its capacity.
+        frees.clear();
+        st.blocks.frees = frees;
     }
 
     /// Classic commit step 2 (L4): flushes every range written in place, then fences.
@@ -1280,12 +1287,14 @@ impl<P: PoolType> Journal<P> {
         let r = unsafe { self.append_here(st, NewRecord::plain(Kind::Commit, 0, 0)) };
         debug_assert!(r.is_ok(), "room for COMMIT is reserved by append");
         crash_point("commit-before-frees");
-        let freed = self.pool.raw.heap().free_in_place(frees);
+        let mut freed = std::mem::take(&mut st.blocks.freed);
+        self.pool.raw.heap().free_in_place(frees, &mut freed);
         // PERSIST: the commit point: the COMMIT record and the freed heads are durable
         // together (recovery undoes freed heads of a log without COMMIT record).
         p.fence();
         crash_point("commit-before-truncate");
         self.leave_log(st, &freed);
+        st.blocks.freed = freed;
     }
 
     /// The redo commit: the final bytes of every written range go into REDO records,
@@ -1299,10 +1308,15 @@ impl<P: PoolType> Journal<P> {
         // Frees in place: their FREE records are durable (`may_commit_by_redo`), so the
         // heads may become durable with the COMMIT record (recovery undoes them without
         // it, and finishes them with it).
-        let frees = std::mem::take(&mut st.blocks.frees);
-        let freed = self.pool.raw.heap().free_in_place(&frees);
+        let mut freed = std::mem::take(&mut st.blocks.freed);
+        self.pool
+            .raw
+            .heap()
+            .free_in_place(&st.blocks.frees, &mut freed);
+        st.blocks.frees.clear();
         self.reach_redo_commit_point(st);
         self.leave_log(st, &freed);
+        st.blocks.freed = freed;
     }
 
     /// Redo commit step 1: REDO records of every written range and the COMMIT(redo)

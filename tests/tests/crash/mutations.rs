@@ -82,6 +82,8 @@ crndm::pool!(epoch_bound_alloc_pool);
 crndm::pool!(repair_fence_pool);
 crndm::pool!(stream_pool);
 crndm::pool!(stream_header_pool);
+crndm::pool!(copied_payload_pool);
+crndm::pool!(copied_header_pool);
 crndm::pool!(previous_log_pool);
 
 /// The commit's flush of every range written in place (L4).
@@ -370,6 +372,30 @@ fn removing_the_flush_of_a_streamed_record_header_is_caught() {
         ".flush(",
     ));
     assert_caught(&Updates::<stream_header_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
+fn removing_the_flush_of_a_copied_records_payload_lines_is_caught() {
+    // Records of 128 bytes up to 32 KiB are copied by a loop and their payload lines
+    // flushed before the seal is computed: without that flush a crash can keep the
+    // header and the page's new bytes without the old ones.
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the payload's lines after the header's",
+        ".flush(",
+    ));
+    // Op 4 rewrites the 1 KiB page, whose old bytes are not zero, as the lane's are.
+    assert_caught(&Updates::<copied_payload_pool::BuddyAlloc>::new(6), m);
+}
+
+#[test]
+fn removing_the_flush_of_a_copied_records_header_line_is_caught() {
+    let m = Mutation::SkipCall(site(
+        "stm/lane.rs",
+        "PERSIST: the header's line(s), durable at the caller's fence",
+        ".flush(",
+    ));
+    assert_caught(&Updates::<copied_header_pool::BuddyAlloc>::new(4), m);
 }
 
 #[test]
