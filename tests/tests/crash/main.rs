@@ -29,6 +29,7 @@ mod nested;
 mod ordered;
 mod prc_list;
 mod prc_tree;
+mod r2_fallback;
 mod recovery;
 mod regressions;
 mod repair;
@@ -65,6 +66,7 @@ crndm::pool!(two_crash_sum_pool);
 crndm::pool!(two_crash_alloc_pool);
 crndm::pool!(repair_pool);
 crndm::pool!(updates_pool);
+crndm::pool!(r2_pool);
 
 type Job = Box<dyn FnOnce() -> Report + Send>;
 
@@ -210,6 +212,13 @@ fn every_crash_image_of_every_workload_recovers() {
         Box::new(|| {
             run(
                 &updates::Updates::<updates_pool::BuddyAlloc>::new(20),
+                &Budget::FULL,
+                None,
+            )
+        }),
+        Box::new(|| {
+            run(
+                &r2_fallback::R2Fallback::<r2_pool::BuddyAlloc>::new(8),
                 &Budget::FULL,
                 None,
             )

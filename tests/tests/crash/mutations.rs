@@ -39,7 +39,7 @@ pub(crate) fn site(file: &'static str, anchor: &str, call: &str) -> CallSite {
 }
 
 /// Runs `w` with `m` planted and asserts that the harness finds an inconsistency.
-fn assert_caught<W: Workload>(w: &W, m: Mutation) -> Report {
+pub(crate) fn assert_caught<W: Workload>(w: &W, m: Mutation) -> Report {
     let r = run(w, &Budget::FIRST_FAILURE, Some(m));
     assert!(
         !r.failures.is_empty(),
