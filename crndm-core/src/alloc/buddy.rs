@@ -120,12 +120,13 @@ pub(crate) fn order_for(size: u64, align: u64) -> Result<u8> {
     }
     let need = size.max(align).max(1);
     let units = need.div_ceil(UNIT);
-    let units = units
-        .checked_next_power_of_two()
-        .ok_or_else(|| Error::OutOfSpace {
+    // Not `ok_or`: an `Error` built on every call and dropped costs the hot paths.
+    let Some(units) = units.checked_next_power_of_two() else {
+        return Err(Error::OutOfSpace {
             requested: size,
             largest_free: 0,
-        })?;
+        });
+    };
     Ok(small(units.trailing_zeros() as usize))
 }
 

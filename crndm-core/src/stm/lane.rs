@@ -192,12 +192,16 @@ unsafe fn copy_by_chunks(dst: *mut u8, src: &[u8]) {
         words.copy_from_slice(c);
         // SAFETY: (1) `at + 32 <= src.len()`: writable, not overlapping `src`;
         // `write_unaligned` needs no alignment.
-        unsafe { dst.add(at).cast::<[u8; 32]>().write_unaligned(words) };
+        unsafe {
+            dst.wrapping_add(at)
+                .cast::<[u8; 32]>()
+                .write_unaligned(words)
+        };
         at += 32;
     }
     let rest = chunks.remainder();
     // SAFETY: (1) the last `rest.len()` bytes of the destination.
-    unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), dst.add(at), rest.len()) };
+    unsafe { std::ptr::copy_nonoverlapping(rest.as_ptr(), dst.wrapping_add(at), rest.len()) };
 }
 
 /// The seal of a record: a 64-bit hash over its header words (after the seal) and its
@@ -802,14 +806,10 @@ mod tests {
             ] {
                 let mut one = Box::new(Aligned([0; 4096]));
                 let mut plain = Box::new(Aligned([0; 4096]));
-                // SAFETY: (1) 4096 bytes each, 64-aligned, owned by the boxes, which
-                // outlive the lanes.
-                let (a, b) = unsafe {
-                    (
-                        RawLane::new(one.0.as_mut_ptr(), 4096),
-                        RawLane::new(plain.0.as_mut_ptr(), 4096),
-                    )
-                };
+                // SAFETY: (1) 4096 bytes, 64-aligned, owned by `one`, which outlives the lane.
+                let a = unsafe { RawLane::new(one.0.as_mut_ptr(), 4096) };
+                // SAFETY: (1) likewise, owned by `plain`.
+                let b = unsafe { RawLane::new(plain.0.as_mut_ptr(), 4096) };
                 let aux = u32::try_from(plen).unwrap();
                 let before = crate::PersistCounters::current();
                 // SAFETY: (1) `src` has at least `plen` readable bytes outside the lanes.
