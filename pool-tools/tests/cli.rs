@@ -70,7 +70,7 @@ fn create_then_info_shows_size_uuid_mode() {
         format!("flush instr   {}", info.flush_instr.name()),
         "size          16 MiB (16777216 bytes)".to_string(),
         "generation    1 (times opened)".to_string(),
-        "journals      16 × 16 KiB".to_string(),
+        "journals      16 × 32 KiB".to_string(),
         "root          none".to_string(),
         "problems      none".to_string(),
     ] {
@@ -141,7 +141,7 @@ fn json_has_every_field() {
     assert_eq!(v["size"], 4 << 20);
     assert_eq!(v["generation"], 1);
     assert_eq!(v["journals"]["count"], 16);
-    assert_eq!(v["journals"]["size"], 16 << 10);
+    assert_eq!(v["journals"]["size"], 32 << 10);
 
     // The regions tile the file in order.
     let regions = v["regions"].as_array().unwrap();

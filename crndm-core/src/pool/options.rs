@@ -64,12 +64,15 @@ impl PoolOptions {
     /// The size of a pool created without [`size`](Self::size): 8 MiB.
     pub const DEFAULT_SIZE: u64 = 8 << 20;
 
-    /// Default options: 8 MiB, 16 journals of 16 KiB, mode detected from the file.
+    /// Default options: 8 MiB, 16 journals of 32 KiB, mode detected from the file.
+    ///
+    /// A journal of 32 KiB holds the undo record of a 16 KiB update without an extension
+    /// block (whose allocation and free would cost a transaction three more fences).
     pub fn new() -> PoolOptions {
         PoolOptions {
             size: Self::DEFAULT_SIZE,
             lanes: 16,
-            lane_size: 16 << 10,
+            lane_size: 32 << 10,
             mode: None,
             #[cfg(feature = "crash-sim")]
             sim: None,

@@ -7,8 +7,8 @@ use crndm::MemPool;
 use crndm::default::*;
 use crndm_tests::*;
 
-/// Bytes the default journals take: 16 × 16 KiB.
-const JOURNALS: u64 = 16 * (16 << 10);
+/// Bytes the default journals take: 16 × 32 KiB.
+const JOURNALS: u64 = 16 * (32 << 10);
 
 /// Asserts that the fresh pool open as `P` has a heap of nearly `size` bytes: all but
 /// the header page, the default journals, one map byte per 64-byte unit and page

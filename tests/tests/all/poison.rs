@@ -68,8 +68,10 @@ mod journal_full {
     #[test]
     fn a_range_whose_log_failed_is_logged_again_and_rolled_back() {
         let d = dir();
+        // 16 KiB journals: the 384 KiB root fits the heap of a 1 MiB pool.
         let root = PoolOptions::new()
             .size(1 << 20)
+            .journals(16, 16 << 10)
             .open::<P, PRefCell<Big, P>>(d.path().join("f.pool"), O_CF)
             .unwrap();
         let r = P::transaction(|j| {

@@ -322,7 +322,7 @@ mod large {
         let b = P::open::<Big<P>>(d.path().join("big.pool"), O_CF).unwrap();
         fill(&b, 1).unwrap();
         let used = P::stats().unwrap().used;
-        // ~120 KiB of undo records in 16 KiB journals: the log continues in extension
+        // ~120 KiB of undo records in 32 KiB journals: the log continues in extension
         // blocks, which are freed when the transaction ends.
         fill(&b, 2).unwrap();
         assert!(all_are(&b, 2));
