@@ -164,7 +164,11 @@ impl<P: MemPool> Workload for StraddlingHeader<P> {
         let v = op as u64 + 1;
         P::transaction(|j| {
             root.small.set(v, j);
-            let page = if op % 2 == 0 { &root.a } else { &root.b };
+            let page = if op.is_multiple_of(2) {
+                &root.a
+            } else {
+                &root.b
+            };
             page.borrow_mut(j).fill(v);
             root.step.set(v, j);
         })
