@@ -128,7 +128,9 @@ impl Geometry {
             .ok_or(bad("journal region overflows"))?;
         let avail = size
             .checked_sub(fixed)
-            .ok_or(bad("too small for the header and journals"))?;
+            .ok_or(bad(
+                "too small for the header and journals (fewer or smaller ones: `PoolOptions::journals`)",
+            ))?;
         let units = avail / (UNIT + 1);
         let map_len = units.next_multiple_of(PAGE);
         let heap_off = fixed + map_len;

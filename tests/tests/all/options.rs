@@ -339,3 +339,26 @@ fn huge_journals_are_an_error_not_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_pool_too_small_for_the_default_journals_says_how_to_make_room() {
+    crndm::pool!(p);
+    type P = p::BuddyAlloc;
+    let dir = shm_dir();
+    // 512 KiB: the default journals (16 × 32 KiB) alone take that.
+    let r = PoolOptions::new()
+        .size(512 << 10)
+        .open_unlocked::<P>(dir.path().join("small.pool"), O_CF);
+    match r {
+        Err(e @ Error::InvalidSize { .. }) => {
+            assert!(e.to_string().contains("PoolOptions::journals"), "{e}");
+        }
+        other => panic!("expected InvalidSize, got {other:?}"),
+    }
+    // With fewer journals the same size is a pool.
+    let g = PoolOptions::new()
+        .size(512 << 10)
+        .journals(4, 16 << 10)
+        .open_unlocked::<P>(dir.path().join("small.pool"), O_CF);
+    assert!(g.is_ok(), "{g:?}");
+}
