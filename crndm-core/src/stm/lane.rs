@@ -546,7 +546,8 @@ impl RawLane {
         if next > self.len {
             return None;
         }
-        // SAFETY: (1) `plen` readable bytes that nobody writes while the slice lives.
+        // SAFETY: (1) `plen` readable bytes, outside the lane (which this function
+        // writes), that nobody writes while the slice lives.
         let src = unsafe { std::slice::from_raw_parts(rec.payload, plen) };
         let start = at + REC_HEADER;
         // SAFETY: `[start, start + plen)` lies inside the record, inside the lane
