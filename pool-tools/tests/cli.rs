@@ -317,6 +317,29 @@ fn create_with_a_refused_size_leaves_no_file() {
 }
 
 #[test]
+fn create_with_journals_makes_room_in_a_small_pool() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("small.pool");
+    // The default journals (16 × 32 KiB) fill 512 KiB alone; the error says what to do.
+    let err = run_err(&["create", s(&path), "--size", "512K"], 1);
+    assert!(err.contains("crndm-pool create --journals"), "{err}");
+    assert!(!path.exists());
+    run_ok(&["create", s(&path), "--size", "512K", "--journals", "4x16K"]);
+    let info = crndm::admin::info(&path).unwrap();
+    assert_eq!(
+        (info.size, info.journals, info.journal_size),
+        (512 << 10, 4, 16 << 10)
+    );
+    let text = run_ok(&["info", s(&path)]);
+    assert!(text.contains("journals      4 × 16 KiB"), "{text}");
+    // A journal size the format refuses is a clear error, and leaves no file.
+    let odd = dir.path().join("odd.pool");
+    let err = run_err(&["create", s(&odd), "--journals", "4x5000"], 1);
+    assert!(err.contains("multiple of 4096"), "{err}");
+    assert!(!odd.exists());
+}
+
+#[test]
 fn usage_errors_exit_2() {
     for args in [
         &[][..],
@@ -324,6 +347,9 @@ fn usage_errors_exit_2() {
         &["info"],
         &["create", "x.pool", "--size", "12Q"],
         &["create", "x.pool", "--size", ""],
+        &["create", "x.pool", "--journals", "16"],
+        &["create", "x.pool", "--journals", "ax32K"],
+        &["create", "x.pool", "--journals", "16x32Q"],
     ] {
         let err = run_err(args, 2);
         assert!(

@@ -125,8 +125,29 @@ pub fn format_uuid(id: &[u8; 16]) -> String {
 /// # Errors
 /// Any error of [`PoolOptions::open_no_root`] with `O_CF`.
 pub fn create(path: impl AsRef<Path>, size: u64) -> Result<PoolInfo> {
+    create_with(path, &PoolOptions::new().size(size))
+}
+
+/// Creates (or overwrites) `path` as an empty pool laid out by `options` (its size and
+/// journals; a requested mode is checked as at open).
+///
+/// ```
+/// # fn main() -> crndm::Result<()> {
+/// # let dir = tempfile::tempdir().unwrap();
+/// use crndm::PoolOptions;
+/// // 512 KiB: room for 4 journals of 16 KiB, not for the default 16 of 32 KiB.
+/// let opts = PoolOptions::new().size(512 << 10).journals(4, 16 << 10);
+/// let info = crndm::admin::create_with(dir.path().join("small.pool"), &opts)?;
+/// assert_eq!((info.journals, info.journal_size), (4, 16 << 10));
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # Errors
+/// Any error of [`PoolOptions::open_no_root`] with `O_CF`.
+pub fn create_with(path: impl AsRef<Path>, options: &PoolOptions) -> Result<PoolInfo> {
     let path = path.as_ref();
-    drop(RawPool::open(path, O_CF, &PoolOptions::new().size(size))?);
+    drop(RawPool::open(path, O_CF, options)?);
     info(path)
 }
 

@@ -65,7 +65,7 @@ mod recover;
 pub use bytes::{PoolBytes, RootSlot};
 pub use check::{CheckReport, check, check_report, check_report_with_progress};
 pub use findings::{Finding, FindingKind, Severity};
-pub use info::{PoolInfo, RegionInfo, create, format_uuid, info};
+pub use info::{PoolInfo, RegionInfo, create, create_with, format_uuid, info};
 pub use journals::{JournalInfo, JournalState, JournalSummary};
 #[doc(hidden)]
 pub use reach::repair_leaks_with;

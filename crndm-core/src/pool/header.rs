@@ -129,7 +129,7 @@ impl Geometry {
         let avail = size
             .checked_sub(fixed)
             .ok_or(bad(
-                "too small for the header and journals (fewer or smaller ones: `PoolOptions::journals`)",
+                "too small for the header and journals (ask for fewer or smaller ones: `PoolOptions::journals`, `crndm-pool create --journals`)",
             ))?;
         let units = avail / (UNIT + 1);
         let map_len = units.next_multiple_of(PAGE);
