@@ -378,6 +378,15 @@ impl RawLane {
         unsafe { self.word_ptr(at).write(v) };
     }
 
+    /// Writes a record header at `at`: its three words after the seal, then the seal
+    /// (`at` a multiple of 8, `at + 32` inside the lane).
+    fn write_header(&self, at: usize, header: [u64; 3], seal: u64) {
+        for (k, word) in header.into_iter().enumerate() {
+            self.set_word(at + 8 * (k + 1), word);
+        }
+        self.set_word(at, seal);
+    }
+
     /// The bytes `[at, at + len)` of the lane.
     fn bytes(&self, at: usize, len: usize) -> &[u8] {
         debug_assert!(at + len <= self.len);
@@ -560,12 +569,9 @@ impl RawLane {
         // (L3); their write-back overlaps the seal below.
         // SAFETY: `[first_end, next)` lies inside the record.
         unsafe { persister.flush(self.at(first_end), next - first_end) };
-        let ka = rec.kind as u64 | u64::from(rec.aux) << 32;
-        self.set_word(at + 8, epoch);
-        self.set_word(at + 16, ka);
-        self.set_word(at + 24, rec.off);
+        let header = [epoch, rec.kind as u64 | u64::from(rec.aux) << 32, rec.off];
         // The source holds the bytes copied, and is still in the cache.
-        self.set_word(at, seal([epoch, ka, rec.off], src));
+        self.write_header(at, header, seal(header, src));
         // PERSIST: the header's line(s), durable at the caller's fence (L3).
         // SAFETY: `[at, first_end)` lies inside the lane.
         unsafe { persister.flush(self.at(at), first_end - at) };
@@ -626,10 +632,7 @@ impl RawLane {
             });
         }
         sealer.update(&src[tail - start..]);
-        self.set_word(at + 8, epoch);
-        self.set_word(at + 16, ka);
-        self.set_word(at + 24, rec.off);
-        self.set_word(at, sealer.finish());
+        self.write_header(at, [epoch, ka, rec.off], sealer.finish());
         // PERSIST: the header and the payload's partial lines, durable at the caller's
         // fence (L3).
         // SAFETY: `[at, full)` lies inside the lane.
@@ -668,11 +671,8 @@ impl RawLane {
             // destination `[at + 32, at + 32 + plen)` is inside the lane (`next` <= len).
             unsafe { std::ptr::copy_nonoverlapping(payload, dst, plen) };
         }
-        self.set_word(at + 8, epoch);
-        self.set_word(at + 16, ka);
-        self.set_word(at + 24, off);
-        let s = seal([epoch, ka, off], self.bytes(at + REC_HEADER, plen));
-        self.set_word(at, s);
+        let header = [epoch, ka, off];
+        self.write_header(at, header, seal(header, self.bytes(at + REC_HEADER, plen)));
         Some(next)
     }
 
