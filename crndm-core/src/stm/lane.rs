@@ -378,6 +378,13 @@ impl RawLane {
         unsafe { self.word_ptr(at).write(v) };
     }
 
+    /// Where a record with `plen` payload bytes written at `at` ends, or `None` if it
+    /// does not fit in the area.
+    fn record_end(&self, at: usize, plen: usize) -> Option<usize> {
+        at.checked_add(record_len(plen))
+            .filter(|&end| end <= self.len)
+    }
+
     /// Writes a record header at `at`: its three words after the seal, then the seal
     /// (`at` a multiple of 8, `at + 32` inside the lane).
     fn write_header(&self, at: usize, header: [u64; 3], seal: u64) {
@@ -551,10 +558,7 @@ impl RawLane {
         persister: &Persister,
     ) -> Option<usize> {
         let plen = rec.aux as usize;
-        let next = at.checked_add(record_len(plen))?;
-        if next > self.len {
-            return None;
-        }
+        let next = self.record_end(at, plen)?;
         // SAFETY: (1) `plen` readable bytes, outside the lane (which this function
         // writes), that nobody writes while the slice lives.
         let src = unsafe { std::slice::from_raw_parts(rec.payload, plen) };
@@ -595,10 +599,7 @@ impl RawLane {
     ) -> Option<usize> {
         use crate::persist::CACHE_LINE;
         let plen = rec.aux as usize;
-        let next = at.checked_add(record_len(plen))?;
-        if next > self.len {
-            return None;
-        }
+        let next = self.record_end(at, plen)?;
         // SAFETY: (1) `plen` readable bytes that nobody writes while the slice lives, and
         // that do not overlap the lane this function writes.
         let src = unsafe { std::slice::from_raw_parts(rec.payload, plen) };
@@ -660,10 +661,7 @@ impl RawLane {
             payload,
         } = rec;
         let plen = if kind.has_payload() { aux as usize } else { 0 };
-        let next = at.checked_add(record_len(plen))?;
-        if next > self.len {
-            return None;
-        }
+        let next = self.record_end(at, plen)?;
         let ka = kind as u64 | u64::from(aux) << 32;
         if plen > 0 {
             let dst = self.at(at + REC_HEADER);

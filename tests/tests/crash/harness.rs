@@ -52,6 +52,26 @@ pub(crate) fn block(size: usize, align: usize) -> u64 {
     (size.max(align).max(64) as u64).next_power_of_two()
 }
 
+/// Sets every word of `words` to `v` (workloads that rewrite a page or cell whole).
+pub(crate) fn fill<'a>(words: impl Iterator<Item = &'a mut u64>, v: u64) {
+    words.for_each(|w| *w = v);
+}
+
+/// The value all words of `words` share, or an error saying that `what` is torn.
+pub(crate) fn uniform<'a>(
+    what: &str,
+    mut words: impl Iterator<Item = &'a u64>,
+) -> Result<u64, String> {
+    let first = *words.next().expect("at least one word");
+    match words.position(|&w| w != first) {
+        None => Ok(first),
+        Some(k) => Err(format!(
+            "the {what} is torn: word {} differs from {first}",
+            k + 1
+        )),
+    }
+}
+
 /// Bytes of the block of the root object of type `R`.
 pub(crate) fn root_block<R>() -> u64 {
     block(size_of::<R>(), align_of::<R>())

@@ -28,7 +28,9 @@ use std::marker::PhantomData;
 use crndm::internals::sim::Mutation;
 use crndm::{MemPool, PCell, PRefCell, Pbox, Root};
 
-use crate::harness::{Budget, Observed, Workload, block, record, root_block, run, scratch};
+use crate::harness::{
+    Budget, Observed, Workload, block, fill, record, root_block, run, scratch, uniform,
+};
 use crate::mutations::{assert_caught, site};
 
 /// 1664 bytes: with its undo and redo records, the page's redo commit leaves a log that
@@ -89,23 +91,6 @@ impl<P> R2Fallback<P> {
     }
 }
 
-/// Sets every word of `words` to `v`.
-fn fill<'a>(words: impl Iterator<Item = &'a mut u64>, v: u64) {
-    words.for_each(|w| *w = v);
-}
-
-/// The value all words of `words` share, or an error naming the cell.
-fn uniform<'a>(name: &str, mut words: impl Iterator<Item = &'a u64>) -> Result<u64, String> {
-    let first = *words.next().expect("a cell has words");
-    match words.position(|&w| w != first) {
-        None => Ok(first),
-        Some(k) => Err(format!(
-            "the {name} cell is torn: word {} differs from {first}",
-            k + 1
-        )),
-    }
-}
-
 impl<P: MemPool> Workload for R2Fallback<P> {
     type P = P;
     type R = R2Root<P>;
@@ -149,7 +134,7 @@ impl<P: MemPool> Workload for R2Fallback<P> {
         let boxes = root.boxes.borrow();
         let mut state = vec![
             uniform("page", root.page.borrow().iter().flatten())?,
-            uniform("wide", root.wide.borrow().iter().flatten())?,
+            uniform("wide cell", root.wide.borrow().iter().flatten())?,
         ];
         let mut used = root_block::<R2Root<P>>();
         for b in boxes.iter() {

@@ -6,7 +6,8 @@ use crndm::internals::sim::Sim;
 use crndm::{MemPool, PCell, PRefCell, Pbox, Root};
 
 use crate::harness::{
-    Budget, Observed, Workload, block, check_image, options, root_block, run, scratch,
+    Budget, Observed, Workload, block, check_image, fill, options, root_block, run, scratch,
+    uniform,
 };
 
 crndm::pool!(two_frees_pool);
@@ -169,21 +170,18 @@ impl<P: MemPool> Workload for StraddlingHeader<P> {
             } else {
                 &root.b
             };
-            page.borrow_mut(j).fill(v);
+            fill(page.borrow_mut(j).iter_mut(), v);
             root.step.set(v, j);
         })
         .expect("commits");
     }
 
     fn observe(&self, root: &TwoPages<P>) -> Result<Observed, String> {
-        let mut state = vec![root.small.get()];
-        for (name, page) in [("a", &root.a), ("b", &root.b)] {
-            let p = page.borrow();
-            if p.iter().any(|&w| w != p[0]) {
-                return Err(format!("page {name} is torn: {:?}", &p[..]));
-            }
-            state.push(p[0]);
-        }
+        let state = vec![
+            root.small.get(),
+            uniform("page a", root.a.borrow().iter())?,
+            uniform("page b", root.b.borrow().iter())?,
+        ];
         Ok(Observed {
             step: usize::try_from(root.step.get()).map_err(|e| e.to_string())?,
             state,

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 
 use crndm::{MemPool, PCell, PRefCell, Pbox, Root};
 
-use crate::harness::{Observed, Workload, block, root_block};
+use crate::harness::{Observed, Workload, block, fill, root_block, uniform};
 
 /// 1 KiB, 4 KiB, 16 KiB and 64 KiB of words (nested: `Default` stops at 32 elements).
 type Page1k = [[u64; 32]; 4];
@@ -42,23 +42,6 @@ impl<P> Updates<P> {
             ops,
             _pool: PhantomData,
         }
-    }
-}
-
-/// Sets every word of `words` to `v`.
-fn fill<'a>(words: impl Iterator<Item = &'a mut u64>, v: u64) {
-    words.for_each(|w| *w = v);
-}
-
-/// The value all words of `words` share, or an error naming the page.
-fn uniform<'a>(name: &str, mut words: impl Iterator<Item = &'a u64>) -> Result<u64, String> {
-    let first = *words.next().expect("a page has words");
-    match words.position(|&w| w != first) {
-        None => Ok(first),
-        Some(k) => Err(format!(
-            "the {name} page is torn: word {} differs from {first}",
-            k + 1
-        )),
     }
 }
 
@@ -105,13 +88,13 @@ impl<P: MemPool> Workload for Updates<P> {
         let boxed = root.boxed.borrow();
         let b = match &*boxed {
             None => 0,
-            Some(b) => uniform("boxed", b.iter())?,
+            Some(b) => uniform("boxed value", b.iter())?,
         };
         let state = vec![
-            uniform("1 KiB", root.p1k.borrow().iter().flatten())?,
-            uniform("4 KiB", root.p4k.borrow().iter().flatten())?,
-            uniform("16 KiB", root.p16k.borrow().iter().flatten().flatten())?,
-            uniform("64 KiB", root.p64k.borrow().iter().flatten().flatten())?,
+            uniform("1 KiB page", root.p1k.borrow().iter().flatten())?,
+            uniform("4 KiB page", root.p4k.borrow().iter().flatten())?,
+            uniform("16 KiB page", root.p16k.borrow().iter().flatten().flatten())?,
+            uniform("64 KiB page", root.p64k.borrow().iter().flatten().flatten())?,
             b,
             root.small.get(),
         ];
